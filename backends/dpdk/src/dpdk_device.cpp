@@ -1,0 +1,502 @@
+#include "dpdk_net/dpdk/dpdk_device.hpp"
+
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+#include <rte_mempool.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cstring>
+#include <new>
+
+namespace dpdk_net::dpdk {
+
+namespace {
+
+std::atomic<bool> g_eal_ready{false};
+
+/// The descriptor kept in an mbuf's private area.
+segment* seg_of(rte_mbuf* m) noexcept {
+  return static_cast<segment*>(rte_mbuf_to_priv(m));
+}
+rte_mbuf* mbuf_of(const segment* s) noexcept {
+  return static_cast<rte_mbuf*>(s->native);
+}
+
+constexpr std::uint16_t priv_size() noexcept {
+  return static_cast<std::uint16_t>(RTE_ALIGN(sizeof(segment), RTE_MBUF_PRIV_ALIGN));
+}
+
+checksum_status ip_status(std::uint64_t flags) noexcept {
+  switch (flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) {
+    case RTE_MBUF_F_RX_IP_CKSUM_GOOD:
+      return checksum_status::good;
+    case RTE_MBUF_F_RX_IP_CKSUM_BAD:
+      return checksum_status::bad;
+    default:
+      return checksum_status::unknown;
+  }
+}
+checksum_status l4_status(std::uint64_t flags) noexcept {
+  switch (flags & RTE_MBUF_F_RX_L4_CKSUM_MASK) {
+    case RTE_MBUF_F_RX_L4_CKSUM_GOOD:
+      return checksum_status::good;
+    case RTE_MBUF_F_RX_L4_CKSUM_BAD:
+      return checksum_status::bad;
+    default:
+      return checksum_status::unknown;
+  }
+}
+
+/// Fills the descriptors of a received mbuf chain from the mbufs (the driver wrote the mbufs).
+segment* adopt_rx_chain(rte_mbuf* head, std::uint16_t queue) noexcept {
+  segment* h = seg_of(head);
+  segment* prev = nullptr;
+  for (rte_mbuf* m = head; m != nullptr; m = m->next) {
+    segment* s = seg_of(m);
+    s->buf = static_cast<std::byte*>(m->buf_addr);
+    s->buf_len = m->buf_len;
+    s->data_off = m->data_off;
+    s->data_len = m->data_len;
+    s->next = nullptr;
+    s->ext = nullptr;
+    s->status = segment::state::in_use;
+    if (prev != nullptr) {
+      prev->next = s;
+    }
+    prev = s;
+  }
+  h->last = prev;
+  h->pkt_len = head->pkt_len;
+  h->nb_segs = head->nb_segs;
+  packet_meta& meta = h->meta;
+  meta = packet_meta{};
+  meta.queue = queue;
+  if ((head->ol_flags & RTE_MBUF_F_RX_RSS_HASH) != 0) {
+    meta.rss_hash = head->hash.rss;
+    meta.rss_hash_valid = true;
+  }
+  meta.ip_checksum = ip_status(head->ol_flags);
+  meta.l4_checksum = l4_status(head->ol_flags);
+  return h;
+}
+
+}  // namespace
+
+// --------------------------------------------------------------------------------------------
+// EAL
+// --------------------------------------------------------------------------------------------
+
+std::string eal::init(const std::vector<std::string>& args) {
+  if (g_eal_ready.load()) {
+    return "DPDK EAL is already initialised in this process (rte_eal_init runs once per process)";
+  }
+  std::vector<std::string> copy = args;
+  if (copy.empty()) {
+    copy.emplace_back("dpdk_net");
+  }
+  std::vector<char*> argv;
+  for (std::string& a : copy) {
+    argv.push_back(a.data());
+  }
+  argv.push_back(nullptr);
+  const int rc = rte_eal_init(static_cast<int>(copy.size()), argv.data());
+  if (rc < 0) {
+    const int err = rte_errno;
+    std::string msg = "rte_eal_init failed: ";
+    msg += rte_strerror(err);
+    if (err == EACCES) {
+      msg += " (run as root, or give the process access to hugepages and /dev/vfio)";
+    } else if (err == ENOMEM) {
+      msg += " (reserve hugepages with scripts/setup.sh, or pass --no-huge -m 256)";
+    } else if (err == EALREADY) {
+      msg += " (already initialised in this process)";
+    } else if (err == EINVAL) {
+      msg += " (an EAL argument is wrong: see the EAL log above)";
+    }
+    return msg;
+  }
+  g_eal_ready.store(true);
+  return {};
+}
+
+bool eal::initialized() noexcept {
+  return g_eal_ready.load();
+}
+
+void eal::cleanup() noexcept {
+  if (g_eal_ready.exchange(false)) {
+    rte_eal_cleanup();
+  }
+}
+
+// --------------------------------------------------------------------------------------------
+// mbuf pool: a buffer_pool over an rte_mempool whose mbufs carry a segment in their priv area
+// --------------------------------------------------------------------------------------------
+
+class dpdk_device::mbuf_pool final : public buffer_pool {
+ public:
+  explicit mbuf_pool(rte_mempool* mp) : mp_(mp) {
+    // Constant fields of every descriptor, set once.
+    rte_mempool_obj_iter(
+        mp_,
+        [](rte_mempool*, void* self, void* obj, unsigned) {
+          auto* m = static_cast<rte_mbuf*>(obj);
+          auto* s = new (rte_mbuf_to_priv(m)) segment{};
+          s->pool = static_cast<mbuf_pool*>(self);
+          s->native = m;
+          s->status = segment::state::free;
+        },
+        this);
+  }
+  ~mbuf_pool() override { rte_mempool_free(mp_); }
+  mbuf_pool(const mbuf_pool&) = delete;
+  mbuf_pool& operator=(const mbuf_pool&) = delete;
+
+  std::size_t alloc_bulk(std::span<segment*> out) noexcept override {
+    std::array<rte_mbuf*, max_burst> batch{};
+    std::size_t done = 0;
+    while (done < out.size()) {
+      auto want = static_cast<unsigned>(std::min(batch.size(), out.size() - done));
+      // rte_pktmbuf_alloc_bulk is all-or-nothing: on failure fall back to what is there.
+      if (rte_pktmbuf_alloc_bulk(mp_, batch.data(), want) != 0) {
+        want = 0;
+        while (done + want < out.size() && want < batch.size()) {
+          rte_mbuf* m = rte_pktmbuf_alloc(mp_);
+          if (m == nullptr) {
+            break;
+          }
+          batch[want++] = m;
+        }
+        if (want == 0) {
+          ++alloc_failures_;
+          break;
+        }
+      }
+      for (unsigned i = 0; i < want; ++i) {
+        rte_mbuf* m = batch[i];
+        segment* s = seg_of(m);
+        s->buf = static_cast<std::byte*>(m->buf_addr);
+        s->buf_len = m->buf_len;
+        s->data_off = m->data_off;
+        s->data_len = 0;
+        s->next = nullptr;
+        s->ext = nullptr;
+        s->last = s;
+        s->pkt_len = 0;
+        s->nb_segs = 1;
+        s->status = segment::state::in_use;
+        s->meta = packet_meta{};
+        out[done + i] = s;
+      }
+      done += want;
+      if (want < batch.size() && done < out.size()) {
+        break;  // the pool ran dry
+      }
+    }
+    return done;
+  }
+
+  void free_bulk(std::span<segment* const> segments) noexcept override {
+    for (segment* s : segments) {
+      if (s->pool != this) {
+        ++foreign_frees_;
+        continue;
+      }
+      if (s->status != segment::state::in_use) {
+        ++double_frees_;
+        continue;
+      }
+      s->status = segment::state::free;
+      rte_mbuf* m = mbuf_of(s);
+      m->next = nullptr;  // our chain is freed segment by segment
+      m->nb_segs = 1;
+      rte_pktmbuf_free_seg(m);
+    }
+  }
+
+  [[nodiscard]] rte_mempool* mempool() const noexcept { return mp_; }
+
+ private:
+  rte_mempool* mp_;
+  std::uint64_t alloc_failures_ = 0;
+  std::uint64_t double_frees_ = 0;
+  std::uint64_t foreign_frees_ = 0;
+};
+
+// --------------------------------------------------------------------------------------------
+// Port
+// --------------------------------------------------------------------------------------------
+
+std::unique_ptr<dpdk_device> dpdk_device::open(const port_config& config, std::string& error) {
+  if (!eal::initialized()) {
+    error = "DPDK EAL is not initialised: call dpdk_net::dpdk::eal::init first";
+    return nullptr;
+  }
+  if (config.rx_queues == 0 || config.tx_queues == 0) {
+    error = "port '" + config.name + "': rx_queues and tx_queues must be at least 1";
+    return nullptr;
+  }
+  std::uint16_t port = 0;
+  if (rte_eth_dev_get_port_by_name(config.name.c_str(), &port) != 0) {
+    error = "no DPDK port named '" + config.name + "' (" +
+            std::to_string(rte_eth_dev_count_avail()) +
+            " available): pass --vdev=<name>,... or bind the NIC to vfio-pci";
+    return nullptr;
+  }
+  rte_eth_dev_info dev_info{};
+  if (const int rc = rte_eth_dev_info_get(port, &dev_info); rc != 0) {
+    error = "rte_eth_dev_info_get(" + config.name + "): " + rte_strerror(-rc);
+    return nullptr;
+  }
+  if (config.rx_queues > dev_info.max_rx_queues || config.tx_queues > dev_info.max_tx_queues) {
+    error = "port '" + config.name + "' supports at most " +
+            std::to_string(dev_info.max_rx_queues) + " rx and " +
+            std::to_string(dev_info.max_tx_queues) + " tx queues";
+    return nullptr;
+  }
+
+  std::unique_ptr<dpdk_device> dev(new dpdk_device());
+  dev->port_id_ = port;
+  const std::string pool_name = "dn_pool_" + std::to_string(port);
+  rte_mempool* mp =
+      rte_pktmbuf_pool_create(pool_name.c_str(), config.mbufs, config.mbuf_cache, priv_size(),
+                              config.data_room, static_cast<int>(rte_eth_dev_socket_id(port)));
+  if (mp == nullptr) {
+    error = "rte_pktmbuf_pool_create(" + std::to_string(config.mbufs) +
+            " mbufs): " + rte_strerror(rte_errno) +
+            " (reserve more hugepages, pass a larger -m, or lower port_config::mbufs)";
+    return nullptr;
+  }
+  dev->pool_ = std::make_unique<mbuf_pool>(mp);
+
+  rte_eth_conf conf{};
+  conf.rxmode.mtu = config.mtu;
+  // Offloads: take the checksum offloads the device has; RSS when there are several rx queues.
+  const std::uint64_t rx_want =
+      RTE_ETH_RX_OFFLOAD_IPV4_CKSUM | RTE_ETH_RX_OFFLOAD_TCP_CKSUM | RTE_ETH_RX_OFFLOAD_UDP_CKSUM;
+  const std::uint64_t tx_want = RTE_ETH_TX_OFFLOAD_IPV4_CKSUM | RTE_ETH_TX_OFFLOAD_TCP_CKSUM |
+                                RTE_ETH_TX_OFFLOAD_UDP_CKSUM | RTE_ETH_TX_OFFLOAD_TCP_TSO |
+                                RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
+  conf.rxmode.offloads = dev_info.rx_offload_capa & rx_want;
+  conf.txmode.offloads = dev_info.tx_offload_capa & tx_want;
+  const std::uint64_t rss_types =
+      dev_info.flow_type_rss_offloads & (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP);
+  if (config.rx_queues > 1 && rss_types != 0) {
+    conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+    conf.rx_adv_conf.rss_conf.rss_hf = rss_types;
+  }
+  if (const int rc = rte_eth_dev_configure(port, config.rx_queues, config.tx_queues, &conf);
+      rc != 0) {
+    error = "rte_eth_dev_configure(" + config.name + "): " + rte_strerror(-rc);
+    return nullptr;
+  }
+  const auto socket = static_cast<unsigned>(rte_eth_dev_socket_id(port));
+  for (std::uint16_t q = 0; q < config.rx_queues; ++q) {
+    if (const int rc = rte_eth_rx_queue_setup(port, q, config.rx_descriptors, socket, nullptr, mp);
+        rc != 0) {
+      error = "rte_eth_rx_queue_setup(" + config.name + ", " + std::to_string(q) +
+              "): " + rte_strerror(-rc);
+      return nullptr;
+    }
+  }
+  for (std::uint16_t q = 0; q < config.tx_queues; ++q) {
+    if (const int rc = rte_eth_tx_queue_setup(port, q, config.tx_descriptors, socket, nullptr);
+        rc != 0) {
+      error = "rte_eth_tx_queue_setup(" + config.name + ", " + std::to_string(q) +
+              "): " + rte_strerror(-rc);
+      return nullptr;
+    }
+  }
+  if (const int rc = rte_eth_dev_start(port); rc != 0) {
+    error = "rte_eth_dev_start(" + config.name + "): " + rte_strerror(-rc);
+    return nullptr;
+  }
+  dev->started_ = true;
+  if (config.promiscuous) {
+    rte_eth_promiscuous_enable(port);
+  }
+
+  device_info& info = dev->info_;
+  info.name = config.name;
+  rte_ether_addr mac{};
+  rte_eth_macaddr_get(port, &mac);
+  std::memcpy(info.mac.bytes.data(), mac.addr_bytes, 6);
+  info.mtu = config.mtu;
+  info.rx_queues = config.rx_queues;
+  info.tx_queues = config.tx_queues;
+  info.thread_safe_queues = true;  // ethdev queues are independent (one lcore per queue)
+  if ((conf.rxmode.offloads & RTE_ETH_RX_OFFLOAD_IPV4_CKSUM) != 0) {
+    info.rx_offloads.add(offload::ipv4_checksum);
+  }
+  if ((conf.rxmode.offloads & RTE_ETH_RX_OFFLOAD_TCP_CKSUM) != 0) {
+    info.rx_offloads.add(offload::tcp_checksum);
+  }
+  if ((conf.rxmode.offloads & RTE_ETH_RX_OFFLOAD_UDP_CKSUM) != 0) {
+    info.rx_offloads.add(offload::udp_checksum);
+  }
+  if ((conf.txmode.offloads & RTE_ETH_TX_OFFLOAD_IPV4_CKSUM) != 0) {
+    info.tx_offloads.add(offload::ipv4_checksum);
+  }
+  if ((conf.txmode.offloads & RTE_ETH_TX_OFFLOAD_TCP_CKSUM) != 0) {
+    info.tx_offloads.add(offload::tcp_checksum);
+  }
+  if ((conf.txmode.offloads & RTE_ETH_TX_OFFLOAD_UDP_CKSUM) != 0) {
+    info.tx_offloads.add(offload::udp_checksum);
+  }
+  if ((conf.txmode.offloads & RTE_ETH_TX_OFFLOAD_TCP_TSO) != 0) {
+    info.tx_offloads.add(offload::tcp_segmentation);
+  }
+  if (conf.rxmode.mq_mode == RTE_ETH_MQ_RX_RSS) {
+    if ((rss_types & RTE_ETH_RSS_IP) != 0) {
+      info.rss.hash_types |= rss_hash::ipv4 | rss_hash::ipv6;
+    }
+    if ((rss_types & RTE_ETH_RSS_TCP) != 0) {
+      info.rss.hash_types |= rss_hash::tcp_ipv4 | rss_hash::tcp_ipv6;
+    }
+    if ((rss_types & RTE_ETH_RSS_UDP) != 0) {
+      info.rss.hash_types |= rss_hash::udp_ipv4 | rss_hash::udp_ipv6;
+    }
+    info.rss.key_size = dev_info.hash_key_size;
+    info.rss.reta_size = dev_info.reta_size;
+  }
+  return dev;
+}
+
+dpdk_device::~dpdk_device() {
+  if (started_) {
+    rte_eth_dev_stop(port_id_);
+    // Closing frees the mbufs still held in the driver's rings, before the pool goes.
+    rte_eth_dev_close(port_id_);
+  }
+}
+
+std::size_t dpdk_device::rx_burst(std::uint16_t queue, std::span<packet> out) noexcept {
+  if (queue >= info_.rx_queues) {
+    ++soft_stats_.bad_queue;
+    return 0;
+  }
+  std::array<rte_mbuf*, max_burst> mbufs{};
+  const auto want = static_cast<std::uint16_t>(std::min(out.size(), mbufs.size()));
+  const std::uint16_t n = rte_eth_rx_burst(port_id_, queue, mbufs.data(), want);
+  for (std::uint16_t i = 0; i < n; ++i) {
+    out[i] = packet::adopt(adopt_rx_chain(mbufs[i], queue));
+  }
+  return n;
+}
+
+std::size_t dpdk_device::tx_burst(std::uint16_t queue, std::span<packet> pkts) noexcept {
+  if (queue >= info_.tx_queues) {
+    ++soft_stats_.bad_queue;
+    return 0;
+  }
+  const std::size_t count = std::min(pkts.size(), max_burst);
+  std::array<rte_mbuf*, max_burst> wire{};
+  std::array<std::size_t, max_burst> index{};  // wire[j] is pkts[index[j]]
+  std::uint16_t k = 0;
+  for (std::size_t i = 0; i < count; ++i) {
+    packet& p = pkts[i];
+    if (!p) {
+      continue;
+    }
+    bool native = true;
+    for (const segment& s : p.segments()) {
+      native = native && s.pool == pool_.get() && s.ext == nullptr;
+    }
+    if (!native) {
+      // From another pool, or pointing into external memory: copy into one fresh mbuf. Correct,
+      // not zero copy (counted, so a deployment can see it happen).
+      packet copy = pool_->alloc();
+      std::byte* d = copy ? copy.append(p.length()) : nullptr;
+      if (d == nullptr) {
+        ++counters_.tx_too_big;
+        ++soft_stats_.tx_dropped;
+        p.reset();
+        continue;
+      }
+      p.copy_out(0, std::span<std::byte>(d, p.length()));
+      copy.meta() = p.meta();
+      p = std::move(copy);
+      ++counters_.tx_copied;
+    }
+    // Write the descriptor chain into the mbufs.
+    segment* h = p.head();
+    rte_mbuf* head = mbuf_of(h);
+    for (segment* s = h; s != nullptr; s = s->next) {
+      rte_mbuf* m = mbuf_of(s);
+      m->data_off = static_cast<std::uint16_t>(s->data_off);
+      m->data_len = static_cast<std::uint16_t>(s->data_len);
+      m->next = s->next != nullptr ? mbuf_of(s->next) : nullptr;
+    }
+    head->pkt_len = h->pkt_len;
+    head->nb_segs = h->nb_segs;
+    const tx_offload_request& tx = h->meta.tx;
+    std::uint64_t flags = 0;
+    if ((tx.flags & tx_offload_request::ipv4_checksum) != 0) {
+      flags |= RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM;
+    }
+    if ((tx.flags & tx_offload_request::tcp_checksum) != 0) {
+      flags |= RTE_MBUF_F_TX_TCP_CKSUM;
+    }
+    if ((tx.flags & tx_offload_request::udp_checksum) != 0) {
+      flags |= RTE_MBUF_F_TX_UDP_CKSUM;
+    }
+    if ((tx.flags & tx_offload_request::tcp_segmentation) != 0) {
+      flags |= RTE_MBUF_F_TX_TCP_SEG;
+      head->tso_segsz = tx.tso_mss;
+    }
+    head->ol_flags = flags;
+    head->l2_len = tx.l2_len;
+    head->l3_len = tx.l3_len;
+    head->l4_len = tx.l4_len;
+    wire[k] = head;
+    index[k++] = i;
+  }
+  const std::uint16_t sent = rte_eth_tx_burst(port_id_, queue, wire.data(), k);
+  // The driver owns what it took (DPDK frees those mbufs after sending): drop our handles.
+  for (std::uint16_t j = 0; j < sent; ++j) {
+    packet& p = pkts[index[j]];
+    for (segment* s = p.head(); s != nullptr; s = s->next) {
+      s->status = segment::state::free;
+    }
+    (void)p.release();
+  }
+  if (sent == k) {
+    return count;
+  }
+  // The ring is full: pkts[index[sent]..] stay with the caller (dropped ones among them are empty).
+  soft_stats_.tx_busy += k - sent;
+  return index[sent];
+}
+
+buffer_pool& dpdk_device::tx_pool(std::uint16_t queue) noexcept {
+  (void)queue;  // one mempool per port; its per-lcore cache makes it safe across queues
+  return *pool_;
+}
+
+link_status dpdk_device::link() const noexcept {
+  rte_eth_link l{};
+  if (rte_eth_link_get_nowait(port_id_, &l) != 0) {
+    return {};
+  }
+  return link_status{l.link_status == RTE_ETH_LINK_UP, l.link_speed};
+}
+
+device_stats dpdk_device::stats() const noexcept {
+  device_stats out = soft_stats_;
+  rte_eth_stats s{};
+  if (rte_eth_stats_get(port_id_, &s) == 0) {
+    out.rx_packets = s.ipackets;
+    out.rx_bytes = s.ibytes;
+    out.rx_dropped = s.imissed + s.rx_nombuf;
+    out.tx_packets = s.opackets;
+    out.tx_bytes = s.obytes;
+    out.tx_dropped += s.oerrors;
+  }
+  return out;
+}
+
+}  // namespace dpdk_net::dpdk

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# THE test command: setup, build, ctest, pytest, demo --quick -- each phase timed and budgeted.
+# Budgets: setup <= 5 min, build <= 12 min, tests (ctest + pytest + demo) <= 12 min, all <= 30 min.
+# Under CI=true a skipped test fails unless it is on tests/skip_allowlist.txt; every suite has a
+# floor on its test count (tests/floors.txt).
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+
+preset=${DPDK_NET_PRESET:-ci}
+build_dir="$root/build/$preset"
+results="$build_dir/test-results"
+python=/usr/bin/python3  # Debian's: pytest and scapy live there, not in the python3 first on PATH
+
+run_start=$(date +%s)
+declare -a phase_lines=()
+tests_budget=720
+tests_used=0
+
+fail() {
+  echo "test.sh: FAILED: $*" >&2
+  print_times
+  exit 1
+}
+print_times() {
+  echo "---- phase times ----"
+  for l in "${phase_lines[@]}"; do echo "$l"; done
+  echo "total: $(( $(date +%s) - run_start ))s (budget 1800s)"
+}
+# phase NAME BUDGET_SECONDS COMMAND...: runs COMMAND under `timeout`, records its time.
+phase() {
+  local name=$1 budget=$2
+  shift 2
+  echo "==== phase: $name (budget ${budget}s) ===="
+  local t0 rc=0
+  t0=$(date +%s)
+  # Shell functions run in a child bash (exported below) so that `timeout` can bound them too.
+  timeout --foreground --kill-after=10 "$budget" bash -c '"$@"' phase "$@" || rc=$?
+  local dt=$(( $(date +%s) - t0 ))
+  phase_lines+=("$(printf '%-8s %5ss  (budget %ss)%s' "$name" "$dt" "$budget" \
+    "$([ $rc -ne 0 ] && echo "  rc=$rc")")")
+  LAST_PHASE_SECONDS=$dt
+  if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
+    fail "phase '$name' exceeded its budget of ${budget}s"
+  elif [ $rc -ne 0 ]; then
+    fail "phase '$name' exited with $rc"
+  fi
+}
+tests_left() { echo $(( tests_budget - tests_used > 1 ? tests_budget - tests_used : 1 )); }
+
+export root preset build_dir results python
+phase setup 300 "$root/scripts/setup.sh"
+
+build() {
+  cmake --preset "$preset" >"$build_dir.configure.log" 2>&1 ||
+    { cat "$build_dir.configure.log"; return 1; }
+  grep -E '^-- dpdk-net:' "$build_dir.configure.log" || true
+  cmake --build --preset "$preset"
+}
+export -f build
+mkdir -p "$root/build"
+phase build 720 build
+
+rm -rf "$results" && mkdir -p "$results"
+ctest_run() {
+  # Everything but pytest (its own phase). The JSON lists each test's labels for the floors.
+  ctest --preset "$preset" --show-only=json-v1 >"$results/ctest-tests.json"
+  ctest --preset "$preset" -j2 --output-junit "$results/ctest.xml"
+}
+export -f ctest_run
+phase ctest "$(tests_left)" ctest_run
+tests_used=$(( tests_used + LAST_PHASE_SECONDS ))
+
+pytest_run() {
+  local rc=0
+  DPDK_NET_BUILD_DIR="$build_dir" "$python" -m pytest -p no:cacheprovider -rs -q \
+    --junitxml="$results/pytest.xml" "$root/pytests" || rc=$?
+  if [ $rc -eq 5 ]; then
+    echo "pytest collected no tests: that is a failure here" >&2
+  fi
+  return $rc
+}
+export -f pytest_run
+phase pytest "$(tests_left)" pytest_run
+tests_used=$(( tests_used + LAST_PHASE_SECONDS ))
+
+phase demo "$(tests_left)" "$root/scripts/demo.sh" --quick --build-dir "$build_dir"
+tests_used=$(( tests_used + LAST_PHASE_SECONDS ))
+
+"$python" "$root/scripts/check_results.py" \
+  --ctest-json "$results/ctest-tests.json" --ctest-junit "$results/ctest.xml" \
+  --pytest-junit "$results/pytest.xml" \
+  --floors "$root/tests/floors.txt" --skip-allowlist "$root/tests/skip_allowlist.txt" ||
+  fail "result checks"
+
+total=$(( $(date +%s) - run_start ))
+print_times
+[ "$total" -le 1800 ] || fail "the whole run took ${total}s, over the 1800s budget"
+echo "test.sh: OK"

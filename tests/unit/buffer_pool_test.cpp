@@ -1,0 +1,143 @@
+#include "dpdk_net/buffer_pool.hpp"
+
+#include <gtest/gtest.h>
+
+#include <stdexcept>
+#include <vector>
+
+namespace dpdk_net {
+namespace {
+
+packet_pool make_pool(std::size_t count, std::uint32_t size = 256, std::uint32_t headroom = 64) {
+  packet_pool_config config;
+  config.name = "test";
+  config.count = count;
+  config.buffer_size = size;
+  config.headroom = headroom;
+  return packet_pool(config);
+}
+
+TEST(BufferPool, RejectsConfigsThatCannotWork) {
+  packet_pool_config zero;
+  zero.count = 0;
+  EXPECT_THROW(packet_pool{zero}, std::invalid_argument);
+  packet_pool_config no_room;
+  no_room.buffer_size = 128;
+  no_room.headroom = 128;
+  EXPECT_THROW(packet_pool{no_room}, std::invalid_argument);
+}
+
+TEST(BufferPool, FreshSegmentHasHeadroomAndNoData) {
+  packet_pool pool = make_pool(4, 256, 64);
+  packet p = pool.alloc();
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p.length(), 0U);
+  EXPECT_EQ(p.segment_count(), 1U);
+  EXPECT_EQ(p.headroom(), 64U);
+  EXPECT_EQ(p.tailroom(), 256U - 64U);
+  EXPECT_EQ(p.head()->pool, &pool);
+  EXPECT_EQ(p.head()->native, nullptr);
+  EXPECT_EQ(p.meta().l4_checksum, checksum_status::unknown);
+}
+
+TEST(BufferPool, ExhaustionReturnsEmptyAndIsCounted) {
+  packet_pool pool = make_pool(3);
+  std::vector<packet> held;
+  for (int i = 0; i < 3; ++i) {
+    held.push_back(pool.alloc());
+    ASSERT_TRUE(held.back());
+  }
+  EXPECT_EQ(pool.available(), 0U);
+  packet none = pool.alloc();
+  EXPECT_FALSE(none);
+  EXPECT_EQ(pool.stats().alloc_failures, 1U);
+  held.pop_back();  // frees one
+  EXPECT_EQ(pool.available(), 1U);
+  EXPECT_TRUE(pool.alloc());
+}
+
+TEST(BufferPool, BurstAllocationStopsAtExhaustion) {
+  packet_pool pool = make_pool(10);
+  std::vector<packet> burst(16);
+  EXPECT_EQ(pool.alloc_burst(burst), 10U);
+  for (std::size_t i = 0; i < 10; ++i) {
+    EXPECT_TRUE(burst[i]);
+  }
+  for (std::size_t i = 10; i < 16; ++i) {
+    EXPECT_FALSE(burst[i]);
+  }
+  free_burst(burst);
+  EXPECT_EQ(pool.available(), 10U);
+  EXPECT_FALSE(burst[0]);
+}
+
+TEST(BufferPool, EveryBufferIsDistinctAndReturnsOnDestruction) {
+  packet_pool pool = make_pool(64, 128, 0);
+  {
+    std::vector<packet> all(64);
+    ASSERT_EQ(pool.alloc_burst(all), 64U);
+    // Write a distinct byte pattern to each buffer and read them all back: no two overlap.
+    for (std::size_t i = 0; i < all.size(); ++i) {
+      std::byte* d = all[i].append(128);
+      ASSERT_NE(d, nullptr);
+      std::memset(d, static_cast<int>(i), 128);
+    }
+    for (std::size_t i = 0; i < all.size(); ++i) {
+      for (std::byte b : all[i].front()) {
+        ASSERT_EQ(b, static_cast<std::byte>(i));
+      }
+    }
+  }
+  EXPECT_EQ(pool.available(), 64U);
+  EXPECT_EQ(pool.stats().allocations, 64U);
+}
+
+TEST(BufferPool, DoubleFreeIsCountedNotCorrupting) {
+  packet_pool pool = make_pool(2);
+  packet p = pool.alloc();
+  segment* raw = p.release();
+  pool.free_bulk(std::span<segment* const>(&raw, 1));
+  EXPECT_EQ(pool.available(), 2U);
+  pool.free_bulk(std::span<segment* const>(&raw, 1));  // misuse
+  EXPECT_EQ(pool.stats().double_frees, 1U);
+  EXPECT_EQ(pool.available(), 2U);  // the free list did not take it twice
+  // The pool still hands out two distinct buffers.
+  packet a = pool.alloc();
+  packet b = pool.alloc();
+  ASSERT_TRUE(a);
+  ASSERT_TRUE(b);
+  EXPECT_NE(a.head(), b.head());
+  EXPECT_FALSE(pool.alloc());
+}
+
+TEST(BufferPool, ForeignSegmentIsRefused) {
+  packet_pool one = make_pool(2);
+  packet_pool two = make_pool(2);
+  packet p = one.alloc();
+  segment* raw = p.head();
+  two.free_bulk(std::span<segment* const>(&raw, 1));  // misuse: wrong pool
+  EXPECT_EQ(two.stats().foreign_frees, 1U);
+  EXPECT_EQ(two.available(), 2U);
+  EXPECT_TRUE(one.owns(raw));
+  EXPECT_FALSE(two.owns(raw));
+}
+
+TEST(BufferPool, ReusedSegmentIsReset) {
+  packet_pool pool = make_pool(1, 256, 32);
+  {
+    packet p = pool.alloc();
+    ASSERT_NE(p.append(100), nullptr);
+    ASSERT_TRUE(p.trim_front(10));
+    p.meta().rss_hash = 7;
+    p.meta().rss_hash_valid = true;
+  }
+  packet q = pool.alloc();
+  ASSERT_TRUE(q);
+  EXPECT_EQ(q.length(), 0U);
+  EXPECT_EQ(q.headroom(), 32U);
+  EXPECT_FALSE(q.meta().rss_hash_valid);
+  EXPECT_EQ(q.meta().rss_hash, 0U);
+}
+
+}  // namespace
+}  // namespace dpdk_net
