@@ -13,7 +13,7 @@ fi
 
 # Note: libboost1.81-dev conflicts with the 1.74 -dev packages; never add a plain libboost-*-dev here.
 packages=(
-  g++ clang lld cmake ninja-build pkg-config
+  g++ clang lld libclang-rt-14-dev cmake ninja-build pkg-config
   libboost1.81-dev
   libdpdk-dev dpdk
   libpcap-dev libssl-dev

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# THE test command: setup, build, ctest, pytest, demo --quick -- each phase timed and budgeted.
-# Budgets: setup <= 5 min, build <= 12 min, tests (ctest + pytest + demo) <= 12 min, all <= 30 min.
+# THE test command: setup, build, ctest, pytest, fuzz (corpus replay + a short seeded run),
+# demo --quick -- each phase timed and budgeted.
+# Budgets: setup <= 5 min, build <= 12 min, tests (ctest + pytest + fuzz + demo) <= 12 min,
+# all <= 30 min.
 # Under CI=true a skipped test fails unless it is on tests/skip_allowlist.txt; every suite has a
 # floor on its test count (tests/floors.txt).
 set -euo pipefail
@@ -56,6 +58,10 @@ build() {
     { cat "$build_dir.configure.log"; return 1; }
   grep -E '^-- dpdk-net:' "$build_dir.configure.log" || true
   cmake --build --preset "$preset"
+  # The libFuzzer targets need clang: a second, small build tree (the SDK library + 9 targets).
+  cmake --preset fuzz >"$root/build/fuzz.configure.log" 2>&1 ||
+    { cat "$root/build/fuzz.configure.log"; return 1; }
+  cmake --build --preset fuzz
 }
 export -f build
 mkdir -p "$root/build"
@@ -82,6 +88,9 @@ pytest_run() {
 }
 export -f pytest_run
 phase pytest "$(tests_left)" pytest_run
+tests_used=$(( tests_used + LAST_PHASE_SECONDS ))
+
+phase fuzz "$(tests_left)" "$root/scripts/fuzz.sh" --ci
 tests_used=$(( tests_used + LAST_PHASE_SECONDS ))
 
 phase demo "$(tests_left)" "$root/scripts/demo.sh" --quick --build-dir "$build_dir"
