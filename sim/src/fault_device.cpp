@@ -1,0 +1,107 @@
+#include "dpdk_net/sim/fault_device.hpp"
+
+#include <array>
+
+namespace dpdk_net::sim {
+
+namespace {
+void flip_bit(packet& p, std::uint32_t bit) noexcept {
+  std::size_t byte = bit / 8;
+  for (segment& s : p.segments()) {
+    if (byte < s.data_len) {
+      s.data()[byte] ^= static_cast<std::byte>(0x80U >> (bit % 8));
+      return;
+    }
+    byte -= s.data_len;
+  }
+}
+}  // namespace
+
+fault_device::fault_device(device& inner, clock now, std::uint64_t seed, const link_config& rx,
+                           const link_config& tx)
+    : inner_(inner),
+      now_(std::move(now)),
+      rx_(inner.info().name + ".rx", 0, rx, derive_seed(seed, "fault-device:rx")),
+      tx_(inner.info().name + ".tx", 1, tx, derive_seed(seed, "fault-device:tx")) {}
+
+fault_device::~fault_device() {
+  for (held_queue* q : {&rx_held_, &tx_held_}) {
+    while (!q->empty()) {
+      packet::free_chain(q->top().frame);
+      q->pop();
+    }
+  }
+}
+
+void fault_device::admit(link_model& model, held_queue& q, std::uint16_t queue, packet p,
+                         time_ns now) {
+  const frame_fate fate = model.decide(now, p.length(), p.front(), applied_);
+  if (fate.dropped) {
+    return;  // p freed
+  }
+  if (fate.duplicated) {
+    // A copy in a fresh buffer of the same device pool.
+    packet dup = inner_.tx_pool(queue).alloc();
+    if (dup && dup.tailroom() >= p.length()) {
+      p.copy_out(0, std::span<std::byte>(dup.append(p.length()), p.length()));
+      dup.meta() = p.meta();
+      q.push(held_frame{fate.duplicate_at, sequence_++, queue, dup.release()});
+    }
+  }
+  if (fate.corrupted) {
+    flip_bit(p, fate.corrupt_bit);
+  }
+  q.push(held_frame{fate.deliver_at, sequence_++, queue, p.release()});
+}
+
+void fault_device::release_tx(time_ns now) {
+  // Due frames go to the inner device in order; a full ring keeps the rest for the next call.
+  while (!tx_held_.empty() && tx_held_.top().due <= now) {
+    const held_frame h = tx_held_.top();
+    std::array<packet, 1> one{packet::adopt(h.frame)};
+    if (inner_.tx_burst(h.queue, one) == 0) {
+      (void)one[0].release();  // still held
+      return;
+    }
+    tx_held_.pop();
+  }
+}
+
+std::size_t fault_device::tx_burst(std::uint16_t queue, std::span<packet> pkts) noexcept {
+  const time_ns now = now_();
+  for (packet& p : pkts) {
+    if (p) {
+      admit(tx_, tx_held_, queue, std::move(p), now);
+    }
+  }
+  release_tx(now);
+  return pkts.size();
+}
+
+std::size_t fault_device::rx_burst(std::uint16_t queue, std::span<packet> out) noexcept {
+  const time_ns now = now_();
+  release_tx(now);
+  // Pull what the inner device has, pass it through the rx model, hand out what is due.
+  std::array<packet, max_burst> in;
+  const std::size_t n = inner_.rx_burst(queue, std::span(in.data(), std::min(in.size(), out.size())));
+  for (std::size_t i = 0; i < n; ++i) {
+    admit(rx_, rx_held_, queue, std::move(in[i]), now);
+  }
+  std::size_t given = 0;
+  std::vector<held_frame> other_queue;
+  while (given < out.size() && !rx_held_.empty() && rx_held_.top().due <= now) {
+    const held_frame h = rx_held_.top();
+    rx_held_.pop();
+    if (h.queue != queue) {
+      other_queue.push_back(h);
+      continue;
+    }
+    out[given++] = packet::adopt(h.frame);
+  }
+  for (const held_frame& h : other_queue) {
+    rx_held_.push(h);
+  }
+  return given;
+}
+
+}  // namespace dpdk_net::sim
