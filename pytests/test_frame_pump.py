@@ -67,4 +67,4 @@ def test_demo_script_quick(build_dir):
     r = subprocess.run([str(root / "scripts" / "demo.sh"), "--quick", "--build-dir", str(build_dir)],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.count("result    OK") == 3
+    assert r.stdout.count("result    OK") == 4
