@@ -1,15 +1,15 @@
-// Simulated time: nanoseconds since the start of a simulation. Nothing in sim/ reads a clock.
+// Simulated time: nanoseconds since the start of a simulation (the SDK's time_ns, so stack and
+// simulator speak the same unit). Nothing in sim/ reads a clock.
 #pragma once
 
-#include <cstdint>
+#include "dpdk_net/time.hpp"
 
 namespace dpdk_net::sim {
 
-using time_ns = std::uint64_t;
-
-inline constexpr time_ns nanosecond = 1;
-inline constexpr time_ns microsecond = 1000;
-inline constexpr time_ns millisecond = 1000 * microsecond;
-inline constexpr time_ns second = 1000 * millisecond;
+using dpdk_net::microsecond;
+using dpdk_net::millisecond;
+using dpdk_net::nanosecond;
+using dpdk_net::second;
+using dpdk_net::time_ns;
 
 }  // namespace dpdk_net::sim
