@@ -52,8 +52,8 @@ class segment_freer {
 }  // namespace
 
 std::byte* packet::prepend(std::size_t n) noexcept {
-  if (head_ == nullptr || n > head_->data_off) {
-    return nullptr;
+  if (head_ == nullptr || head_->ext != nullptr || n > head_->data_off) {
+    return nullptr;  // external data is the application's: never written through a packet
   }
   const auto k = static_cast<std::uint32_t>(n);
   head_->data_off -= k;

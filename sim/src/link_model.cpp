@@ -6,18 +6,30 @@ namespace dpdk_net::sim {
 
 const char* to_string(fault f) noexcept {
   switch (f) {
-    case fault::loss: return "loss";
-    case fault::burst_loss: return "burst_loss";
-    case fault::duplicate: return "duplicate";
-    case fault::reorder: return "reorder";
-    case fault::corrupt: return "corrupt";
-    case fault::queue_full: return "queue_full";
-    case fault::oversize: return "oversize";
-    case fault::partition: return "partition";
-    case fault::host_down: return "host_down";
-    case fault::rule_drop: return "rule_drop";
-    case fault::rule_delay: return "rule_delay";
-    case fault::rx_full: return "rx_full";
+    case fault::loss:
+      return "loss";
+    case fault::burst_loss:
+      return "burst_loss";
+    case fault::duplicate:
+      return "duplicate";
+    case fault::reorder:
+      return "reorder";
+    case fault::corrupt:
+      return "corrupt";
+    case fault::queue_full:
+      return "queue_full";
+    case fault::oversize:
+      return "oversize";
+    case fault::partition:
+      return "partition";
+    case fault::host_down:
+      return "host_down";
+    case fault::rule_drop:
+      return "rule_drop";
+    case fault::rule_delay:
+      return "rule_delay";
+    case fault::rx_full:
+      return "rx_full";
   }
   return "unknown";
 }
@@ -72,8 +84,7 @@ link_model::link_model(std::string name, std::uint32_t id, const link_config& co
                        std::uint64_t seed)
     : name_(std::move(name)), id_(id), config_(config), rng_(seed) {}
 
-frame_fate link_model::decide(time_ns now, std::size_t length,
-                              std::span<const std::byte> headers,
+frame_fate link_model::decide(time_ns now, std::size_t length, std::span<const std::byte> headers,
                               std::vector<fault_decision>& applied) {
   const std::uint64_t ordinal = ordinal_++;
   ++counters_.offered;
@@ -145,21 +156,26 @@ frame_fate link_model::decide(time_ns now, std::size_t length,
   // Serialization: frames wait for the wire in a bounded FIFO (drop-tail).
   time_ns start = now;
   if (config_.bandwidth_bps != 0) {
-    while (!waiting_.empty() && waiting_.front() <= now) {
-      waiting_.pop_front();
+    if (waiting_.size() != config_.queue_limit) {
+      waiting_.assign(config_.queue_limit, 0);  // (re)sized on first use or a config change
+      waiting_head_ = waiting_count_ = 0;
     }
-    if (waiting_.size() >= config_.queue_limit) {
+    while (waiting_count_ != 0 && waiting_[waiting_head_] <= now) {
+      waiting_head_ = (waiting_head_ + 1) % waiting_.size();
+      --waiting_count_;
+    }
+    if (waiting_count_ >= config_.queue_limit) {
       ++counters_.dropped_queue;
       fate.dropped = true;
       fate.reason = fault::queue_full;
       return fate;
     }
     start = std::max(now, busy_until_);
-    const time_ns tx = (length * 8ULL * second + config_.bandwidth_bps - 1) /
-                       config_.bandwidth_bps;
+    const time_ns tx = (length * 8ULL * second + config_.bandwidth_bps - 1) / config_.bandwidth_bps;
     busy_until_ = start + tx;
-    if (start > now) {
-      waiting_.push_back(start);
+    if (start > now && !waiting_.empty()) {
+      waiting_[(waiting_head_ + waiting_count_) % waiting_.size()] = start;
+      ++waiting_count_;
     }
     start = busy_until_;
   }

@@ -1,6 +1,7 @@
 #include "dpdk_net/sim/network.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstring>
 
@@ -44,8 +45,9 @@ std::optional<std::uint32_t> frame_rss_hash(const packet& p, std::span<const std
     return std::nullopt;
   }
   const auto& h = ip.header;
-  if (!h.is_fragment() && (h.protocol == wire::ip_protocol::tcp ||
-                           h.protocol == wire::ip_protocol::udp) && ip.payload.size() >= 4) {
+  if (!h.is_fragment() &&
+      (h.protocol == wire::ip_protocol::tcp || h.protocol == wire::ip_protocol::udp) &&
+      ip.payload.size() >= 4) {
     const std::uint16_t sport = wire::load16(ip.payload.data());
     const std::uint16_t dport = wire::load16(ip.payload.data() + 2);
     return rss_hash_ipv4_l4(key, h.src, h.dst, sport, dport);
@@ -73,7 +75,9 @@ sim_nic::sim_nic(network& net, host& owner, std::uint32_t index, const nic_confi
   pc.count = config.pool_size;
   pool_ = std::make_unique<packet_pool>(pc);
   rings_.resize(config.queues);
-  ring_head_.resize(config.queues, 0);
+  for (ring& r : rings_) {
+    r.slots.resize(std::bit_ceil(std::max<std::size_t>(config.rx_ring, 1)));
+  }
   rss_.hash_types = info_.rss.hash_types;
   rss_.key.assign(default_rss_key.begin(), default_rss_key.end());
   rss_.reta.resize(128);
@@ -82,15 +86,15 @@ sim_nic::sim_nic(network& net, host& owner, std::uint32_t index, const nic_confi
   }
 }
 
-sim_nic::~sim_nic() { flush_rx(); }
+sim_nic::~sim_nic() {
+  flush_rx();
+}
 
 void sim_nic::flush_rx() noexcept {
-  for (std::size_t q = 0; q < rings_.size(); ++q) {
-    for (std::size_t i = ring_head_[q]; i < rings_[q].size(); ++i) {
-      packet::free_chain(rings_[q][i]);
+  for (ring& r : rings_) {
+    for (; r.head != r.tail; ++r.head) {
+      packet::free_chain(r.slots[r.head & (r.slots.size() - 1)]);
     }
-    rings_[q].clear();
-    ring_head_[q] = 0;
   }
 }
 
@@ -109,7 +113,7 @@ std::error_code sim_nic::configure_rss(const rss_config& config) {
 }
 
 std::size_t sim_nic::rx_pending(std::uint16_t queue) const noexcept {
-  return queue < rings_.size() ? rings_[queue].size() - ring_head_[queue] : 0;
+  return queue < rings_.size() ? rings_[queue].size() : 0;
 }
 
 std::size_t sim_nic::rx_burst(std::uint16_t queue, std::span<packet> out) noexcept {
@@ -117,17 +121,13 @@ std::size_t sim_nic::rx_burst(std::uint16_t queue, std::span<packet> out) noexce
     ++stats_.bad_queue;
     return 0;
   }
-  std::vector<segment*>& ring = rings_[queue];
-  std::size_t& head = ring_head_[queue];
-  const std::size_t n = std::min(out.size(), ring.size() - head);
+  ring& r = rings_[queue];
+  const std::size_t n = std::min(out.size(), r.size());
+  const std::size_t mask = r.slots.size() - 1;
   for (std::size_t i = 0; i < n; ++i) {
-    out[i] = packet::adopt(ring[head + i]);
+    out[i] = packet::adopt(r.slots[(r.head + i) & mask]);
   }
-  head += n;
-  if (head == ring.size()) {
-    ring.clear();  // keeps its capacity: no allocation in the steady state
-    head = 0;
-  }
+  r.head += n;
   return n;
 }
 
@@ -144,8 +144,7 @@ std::size_t sim_nic::tx_burst(std::uint16_t queue, std::span<packet> pkts) noexc
     if (host_->status() == host::state::crashed || port_.attached == nullptr ||
         p.length() > max_frame) {
       ++stats_.tx_dropped;
-      net_->log(p.length() > max_frame ? fault::oversize : fault::host_down, UINT32_MAX, 0,
-                index_);
+      net_->log(p.length() > max_frame ? fault::oversize : fault::host_down, UINT32_MAX, 0, index_);
       p.reset();
       continue;
     }
@@ -167,6 +166,8 @@ link_status sim_nic::link() const noexcept {
 }
 
 void sim_nic::receive(packet p) {
+  // Receive metadata is this NIC's to set: nothing of the sender's travels with the frame.
+  p.meta() = packet_meta{};
   std::uint16_t queue = 0;
   if (rings_.size() > 1 && rss_.hash_types != 0) {
     if (const auto hash = frame_rss_hash(p, rss_.key)) {
@@ -175,7 +176,8 @@ void sim_nic::receive(packet p) {
       queue = rss_.reta[*hash % rss_.reta.size()];
     }
   }
-  if (rings_[queue].size() - ring_head_[queue] >= ring_limit_) {
+  ring& r = rings_[queue];
+  if (r.size() >= ring_limit_) {
     ++stats_.rx_dropped;
     net_->log(fault::rx_full, UINT32_MAX, 0, index_);
     return;  // p is freed here
@@ -185,7 +187,7 @@ void sim_nic::receive(packet p) {
   ++stats_.rx_packets;
   stats_.rx_bytes += p.length();
   net_->record_frame(*this, false, p);
-  rings_[queue].push_back(p.release());
+  r.slots[r.tail++ & (r.slots.size() - 1)] = p.release();
   host_->wake();
 }
 
@@ -263,10 +265,18 @@ void host::resume() {
   state_ = state::running;
   std::vector<std::function<void()>> due = std::move(deferred_);
   deferred_.clear();
-  for (auto& fn : due) {
-    if (state_ == state::running) {
-      fn();
+  for (std::size_t i = 0; i < due.size(); ++i) {
+    if (state_ == state::crashed) {
+      return;  // a callback crashed the host: the rest is discarded, as a crash does
     }
+    if (state_ == state::paused) {
+      // A callback paused the host again: the rest waits for the next resume, in order.
+      deferred_.insert(deferred_.begin(),
+                       std::make_move_iterator(due.begin() + static_cast<std::ptrdiff_t>(i)),
+                       std::make_move_iterator(due.end()));
+      return;
+    }
+    due[i]();
   }
   for (sim_nic* n : nics_) {
     for (std::uint16_t q = 0; q < n->info().rx_queues; ++q) {
@@ -368,7 +378,7 @@ sim_link& network::connect(sim_nic& a, sim_nic& b, const link_config& ab, const 
 }
 
 sim_link& network::connect(sim_nic& nic, sim_switch& sw, const link_config& to_switch,
-                       const link_config& from_switch) {
+                           const link_config& from_switch) {
   auto l = std::make_unique<sim_link>();
   l->ends_[0].nic = &nic;
   l->ends_[1].sw = &sw;
@@ -431,11 +441,12 @@ bool network::blocked(const host& from, const host& to) const noexcept {
 
 bool network::run_until(const std::function<bool()>& pred, time_ns deadline) {
   while (!pred()) {
-    if (sched_.next_event_time() > deadline) {
-      sched_.run_until(deadline);
-      return pred();
+    if (sched_.next_event_time() > deadline || !sched_.step()) {
+      if (deadline != UINT64_MAX) {
+        sched_.run_until(deadline);
+      }
+      return pred();  // nothing more will happen before the deadline
     }
-    sched_.step();
   }
   return true;
 }
@@ -491,10 +502,10 @@ void network::transmit(sim_link* l, int side, packet p, std::uint32_t origin_hos
   if (fate.duplicated) {
     packet dup = copy(p);
     if (dup) {
-      sched_.at(fate.duplicate_at, [this, l, to, dup = std::move(dup), origin_host, id,
-                                    ordinal]() mutable {
-        arrive(l, to, std::move(dup), origin_host, id, ordinal);
-      });
+      sched_.at(fate.duplicate_at,
+                [this, l, to, dup = std::move(dup), origin_host, id, ordinal]() mutable {
+                  arrive(l, to, std::move(dup), origin_host, id, ordinal);
+                });
     }
   }
   if (fate.corrupted) {
@@ -528,8 +539,8 @@ void network::arrive(sim_link* l, int to_side, packet p, std::uint32_t origin_ho
     return;
   }
   sw.table_[eth.header.src.bytes] = end.port;
-  const auto known = eth.header.dst.is_multicast() ? sw.table_.end()
-                                                    : sw.table_.find(eth.header.dst.bytes);
+  const auto known =
+      eth.header.dst.is_multicast() ? sw.table_.end() : sw.table_.find(eth.header.dst.bytes);
   if (known != sw.table_.end()) {
     if (known->second != end.port) {
       const auto [out_link, out_side] = sw.ports_[known->second];
@@ -538,18 +549,18 @@ void network::arrive(sim_link* l, int to_side, packet p, std::uint32_t origin_ho
     return;
   }
   ++sw.flooded_;
-  std::vector<std::size_t> out_ports;
+  const std::size_t last = end.port + 1 == sw.ports_.size() ? end.port - 1 : sw.ports_.size() - 1;
   for (std::size_t i = 0; i < sw.ports_.size(); ++i) {
-    if (i != end.port) {
-      out_ports.push_back(i);
+    if (i == end.port) {
+      continue;
     }
-  }
-  for (std::size_t k = 0; k < out_ports.size(); ++k) {
-    const auto [out_link, out_side] = sw.ports_[out_ports[k]];
-    packet one = k + 1 == out_ports.size() ? std::move(p) : copy(p);
-    if (one) {
-      transmit(out_link, out_side, std::move(one), origin_host);
+    const auto [out_link, out_side] = sw.ports_[i];
+    packet one = i == last ? std::move(p) : copy(p);
+    if (!one) {
+      log(fault::queue_full, direction, ordinal, UINT32_MAX);  // the switch ran out of buffers
+      continue;
     }
+    transmit(out_link, out_side, std::move(one), origin_host);
   }
 }
 
@@ -650,8 +661,8 @@ std::optional<fault_schedule> network::parse_schedule(std::string_view text,
     const std::string_view dir_name = token.substr(at + 1, hash - at - 1);
     const std::string_view number = token.substr(hash + 1);
     std::optional<fault> f;
-    for (fault k : {fault::loss, fault::burst_loss, fault::duplicate, fault::reorder,
-                    fault::corrupt}) {
+    for (fault k :
+         {fault::loss, fault::burst_loss, fault::duplicate, fault::reorder, fault::corrupt}) {
       if (kind == to_string(k)) {
         f = k;
       }
@@ -665,7 +676,9 @@ std::optional<fault_schedule> network::parse_schedule(std::string_view text,
     }
     if (!f || dir == nullptr || !digits) {
       error = "bad schedule entry '" + std::string(token) + "': " +
-              (!f ? "unknown fault kind" : dir == nullptr ? "unknown direction" : "bad ordinal");
+              (!f               ? "unknown fault kind"
+               : dir == nullptr ? "unknown direction"
+                                : "bad ordinal");
       return std::nullopt;
     }
     out.push_back(fault_decision{dir->id(), ordinal, *f});

@@ -78,7 +78,9 @@ bool scheduler::step() {
 
 void scheduler::run_until(time_ns t) {
   while (next_event_time() <= t) {
-    step();
+    if (!step()) {
+      break;
+    }
   }
   now_ = std::max(now_, t);
 }

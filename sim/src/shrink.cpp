@@ -10,6 +10,10 @@ shrink_result shrink(const fault_schedule& failing,
   shrink_result r;
   std::vector<fault_decision> current = failing.decisions();
   auto test = [&](const std::vector<fault_decision>& candidate) {
+    if (r.runs >= max_runs) {
+      r.exhausted = true;
+      return false;  // out of budget: treat as "does not fail", so nothing more is removed
+    }
     ++r.runs;
     return still_fails(fault_schedule(candidate));
   };
@@ -22,7 +26,8 @@ shrink_result shrink(const fault_schedule& failing,
     const std::size_t chunk = (current.size() + n - 1) / n;
     bool reduced = false;
     // Try each chunk alone, then each complement (everything but one chunk).
-    for (int pass = 0; pass < 2 && !reduced; ++pass) {
+    // With two chunks each complement is the other chunk: pass 1 would repeat pass 0.
+    for (int pass = 0; pass < (n == 2 ? 1 : 2) && !reduced; ++pass) {
       for (std::size_t start = 0; start < current.size() && !reduced; start += chunk) {
         const std::size_t end = std::min(start + chunk, current.size());
         std::vector<fault_decision> candidate;

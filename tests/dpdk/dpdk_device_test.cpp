@@ -165,6 +165,8 @@ TEST(DpdkDevice, BadQueueAndDoubleFreeAreCountedNotFatal) {
   segment* raw = pkts[0].release();
   dev->tx_pool(0).free_bulk(std::span<segment* const>(&raw, 1));
   dev->tx_pool(0).free_bulk(std::span<segment* const>(&raw, 1));  // misuse: must not corrupt
+  EXPECT_EQ(dev->counters().double_frees, 1U);
+  EXPECT_EQ(dev->counters().foreign_frees, 0U);
   // The mempool still works and hands out distinct buffers.
   packet a = dev->tx_pool(0).alloc();
   packet b = dev->tx_pool(0).alloc();

@@ -180,13 +180,16 @@ TEST_F(PacketTest, ExternalBufferIsSharedWithoutCopyAndReleasedOnce) {
   ASSERT_TRUE(body);
   EXPECT_EQ(body.front().data(), storage.data() + 100);  // zero copy
   EXPECT_EQ(body.append(1), nullptr);                    // external data is not ours to grow
+  ASSERT_TRUE(body.trim_front(10));
+  EXPECT_EQ(body.prepend(10), nullptr);  // nor to write headers into (it is the app's buffer)
+  EXPECT_EQ(storage[100], std::byte{100});
   EXPECT_EQ(ext.references, 2U);
   packet second = pool.attach_external(ext, 0, 1000);
   EXPECT_EQ(ext.references, 3U);
   EXPECT_FALSE(pool.attach_external(ext, 900, 101));  // past the end
   EXPECT_FALSE(pool.attach_external(ext, 1001, 0));
   ASSERT_TRUE(header.chain(std::move(body)));
-  EXPECT_EQ(header.length(), 540U);
+  EXPECT_EQ(header.length(), 530U);  // 40 + 500 - the 10 trimmed
 
   header.reset();
   second.reset();

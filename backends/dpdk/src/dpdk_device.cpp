@@ -172,7 +172,7 @@ class dpdk_device::mbuf_pool final : public buffer_pool {
           batch[want++] = m;
         }
         if (want == 0) {
-          ++alloc_failures_;
+          alloc_failures_.fetch_add(1, std::memory_order_relaxed);
           break;
         }
       }
@@ -203,11 +203,11 @@ class dpdk_device::mbuf_pool final : public buffer_pool {
   void free_bulk(std::span<segment* const> segments) noexcept override {
     for (segment* s : segments) {
       if (s->pool != this) {
-        ++foreign_frees_;
+        foreign_frees_.fetch_add(1, std::memory_order_relaxed);
         continue;
       }
       if (s->status != segment::state::in_use) {
-        ++double_frees_;
+        double_frees_.fetch_add(1, std::memory_order_relaxed);
         continue;
       }
       s->status = segment::state::free;
@@ -222,9 +222,16 @@ class dpdk_device::mbuf_pool final : public buffer_pool {
 
  private:
   rte_mempool* mp_;
-  std::uint64_t alloc_failures_ = 0;
-  std::uint64_t double_frees_ = 0;
-  std::uint64_t foreign_frees_ = 0;
+  std::atomic<std::uint64_t> alloc_failures_{0};  // the mempool is shared by every queue
+  std::atomic<std::uint64_t> double_frees_{0};
+  std::atomic<std::uint64_t> foreign_frees_{0};
+
+ public:
+  void add_to(dpdk_port_counters& c) const noexcept {
+    c.alloc_failures = alloc_failures_.load(std::memory_order_relaxed);
+    c.double_frees = double_frees_.load(std::memory_order_relaxed);
+    c.foreign_frees = foreign_frees_.load(std::memory_order_relaxed);
+  }
 };
 
 // --------------------------------------------------------------------------------------------
@@ -293,6 +300,21 @@ std::unique_ptr<dpdk_device> dpdk_device::open(const port_config& config, std::s
       rc != 0) {
     error = "rte_eth_dev_configure(" + config.name + "): " + rte_strerror(-rc);
     return nullptr;
+  }
+  // From here a failure closes the port (in the destructor) before the mempool is freed: queues
+  // set up so far reference it.
+  dev->configured_ = true;
+  if ((conf.txmode.offloads & RTE_ETH_TX_OFFLOAD_IPV4_CKSUM) != 0) {
+    dev->tx_offloads_ |= tx_offload_request::ipv4_checksum;
+  }
+  if ((conf.txmode.offloads & RTE_ETH_TX_OFFLOAD_TCP_CKSUM) != 0) {
+    dev->tx_offloads_ |= tx_offload_request::tcp_checksum;
+  }
+  if ((conf.txmode.offloads & RTE_ETH_TX_OFFLOAD_UDP_CKSUM) != 0) {
+    dev->tx_offloads_ |= tx_offload_request::udp_checksum;
+  }
+  if ((conf.txmode.offloads & RTE_ETH_TX_OFFLOAD_TCP_TSO) != 0) {
+    dev->tx_offloads_ |= tx_offload_request::tcp_segmentation;
   }
   const auto socket = static_cast<unsigned>(rte_eth_dev_socket_id(port));
   for (std::uint16_t q = 0; q < config.rx_queues; ++q) {
@@ -369,14 +391,25 @@ std::unique_ptr<dpdk_device> dpdk_device::open(const port_config& config, std::s
 dpdk_device::~dpdk_device() {
   if (started_) {
     rte_eth_dev_stop(port_id_);
+  }
+  if (configured_) {
     // Closing frees the mbufs still held in the driver's rings, before the pool goes.
     rte_eth_dev_close(port_id_);
   }
 }
 
+dpdk_port_counters dpdk_device::counters() const noexcept {
+  dpdk_port_counters c;
+  pool_->add_to(c);
+  c.tx_copied = soft_.tx_copied.load(std::memory_order_relaxed);
+  c.tx_too_big = soft_.tx_too_big.load(std::memory_order_relaxed);
+  c.tx_unprepared = soft_.tx_unprepared.load(std::memory_order_relaxed);
+  return c;
+}
+
 std::size_t dpdk_device::rx_burst(std::uint16_t queue, std::span<packet> out) noexcept {
   if (queue >= info_.rx_queues) {
-    ++soft_stats_.bad_queue;
+    soft_.bad_queue.fetch_add(1, std::memory_order_relaxed);
     return 0;
   }
   std::array<rte_mbuf*, max_burst> mbufs{};
@@ -390,13 +423,14 @@ std::size_t dpdk_device::rx_burst(std::uint16_t queue, std::span<packet> out) no
 
 std::size_t dpdk_device::tx_burst(std::uint16_t queue, std::span<packet> pkts) noexcept {
   if (queue >= info_.tx_queues) {
-    ++soft_stats_.bad_queue;
+    soft_.bad_queue.fetch_add(1, std::memory_order_relaxed);
     return 0;
   }
   const std::size_t count = std::min(pkts.size(), max_burst);
   std::array<rte_mbuf*, max_burst> wire{};
   std::array<std::size_t, max_burst> index{};  // wire[j] is pkts[index[j]]
   std::uint16_t k = 0;
+  bool any_offload = false;
   for (std::size_t i = 0; i < count; ++i) {
     packet& p = pkts[i];
     if (!p) {
@@ -412,15 +446,15 @@ std::size_t dpdk_device::tx_burst(std::uint16_t queue, std::span<packet> pkts) n
       packet copy = pool_->alloc();
       std::byte* d = copy ? copy.append(p.length()) : nullptr;
       if (d == nullptr) {
-        ++counters_.tx_too_big;
-        ++soft_stats_.tx_dropped;
+        soft_.tx_too_big.fetch_add(1, std::memory_order_relaxed);
+        soft_.tx_dropped.fetch_add(1, std::memory_order_relaxed);
         p.reset();
         continue;
       }
       p.copy_out(0, std::span<std::byte>(d, p.length()));
       copy.meta() = p.meta();
       p = std::move(copy);
-      ++counters_.tx_copied;
+      soft_.tx_copied.fetch_add(1, std::memory_order_relaxed);
     }
     // Write the descriptor chain into the mbufs.
     segment* h = p.head();
@@ -434,17 +468,20 @@ std::size_t dpdk_device::tx_burst(std::uint16_t queue, std::span<packet> pkts) n
     head->pkt_len = h->pkt_len;
     head->nb_segs = h->nb_segs;
     const tx_offload_request& tx = h->meta.tx;
-    std::uint64_t flags = 0;
-    if ((tx.flags & tx_offload_request::ipv4_checksum) != 0) {
-      flags |= RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM;
+    // Only what the port was configured for; any L3/L4 offload needs TX_IPV4 (DPDK's rule).
+    const std::uint8_t requested = tx.flags & tx_offloads_;
+    any_offload = any_offload || requested != 0;
+    std::uint64_t flags = requested != 0 ? RTE_MBUF_F_TX_IPV4 : 0;
+    if ((requested & tx_offload_request::ipv4_checksum) != 0) {
+      flags |= RTE_MBUF_F_TX_IP_CKSUM;
     }
-    if ((tx.flags & tx_offload_request::tcp_checksum) != 0) {
+    if ((requested & tx_offload_request::tcp_checksum) != 0) {
       flags |= RTE_MBUF_F_TX_TCP_CKSUM;
     }
-    if ((tx.flags & tx_offload_request::udp_checksum) != 0) {
+    if ((requested & tx_offload_request::udp_checksum) != 0) {
       flags |= RTE_MBUF_F_TX_UDP_CKSUM;
     }
-    if ((tx.flags & tx_offload_request::tcp_segmentation) != 0) {
+    if ((requested & tx_offload_request::tcp_segmentation) != 0) {
       flags |= RTE_MBUF_F_TX_TCP_SEG;
       head->tso_segsz = tx.tso_mss;
     }
@@ -455,7 +492,16 @@ std::size_t dpdk_device::tx_burst(std::uint16_t queue, std::span<packet> pkts) n
     wire[k] = head;
     index[k++] = i;
   }
-  const std::uint16_t sent = rte_eth_tx_burst(port_id_, queue, wire.data(), k);
+  // With offloads, the driver's tx_prepare sets what it needs (e.g. pseudo-header checksums).
+  // A packet it refuses stops the burst there; it and those after stay with the caller.
+  std::uint16_t ready = k;
+  if (any_offload) {
+    ready = rte_eth_tx_prepare(port_id_, queue, wire.data(), k);
+    if (ready < k) {
+      soft_.tx_unprepared.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+  const std::uint16_t sent = rte_eth_tx_burst(port_id_, queue, wire.data(), ready);
   // The driver owns what it took (DPDK frees those mbufs after sending): drop our handles.
   for (std::uint16_t j = 0; j < sent; ++j) {
     packet& p = pkts[index[j]];
@@ -468,7 +514,7 @@ std::size_t dpdk_device::tx_burst(std::uint16_t queue, std::span<packet> pkts) n
     return count;
   }
   // The ring is full: pkts[index[sent]..] stay with the caller (dropped ones among them are empty).
-  soft_stats_.tx_busy += k - sent;
+  soft_.tx_busy.fetch_add(k - sent, std::memory_order_relaxed);
   return index[sent];
 }
 
@@ -486,7 +532,10 @@ link_status dpdk_device::link() const noexcept {
 }
 
 device_stats dpdk_device::stats() const noexcept {
-  device_stats out = soft_stats_;
+  device_stats out;
+  out.bad_queue = soft_.bad_queue.load(std::memory_order_relaxed);
+  out.tx_dropped = soft_.tx_dropped.load(std::memory_order_relaxed);
+  out.tx_busy = soft_.tx_busy.load(std::memory_order_relaxed);
   rte_eth_stats s{};
   if (rte_eth_stats_get(port_id_, &s) == 0) {
     out.rx_packets = s.ipackets;

@@ -145,7 +145,7 @@ class packet {
   [[nodiscard]] const packet_meta& meta() const noexcept { return head_->meta; }
 
   /// Grows the packet at the front by n bytes of headroom; returns the new first byte, or nullptr
-  /// (packet unchanged) if the first segment has less than n bytes of headroom.
+  /// (packet unchanged) if the first segment has less than n bytes of headroom or is external.
   std::byte* prepend(std::size_t n) noexcept;
   /// Grows the last segment by n bytes; returns where they start, or nullptr (packet unchanged) if
   /// the last segment has less than n bytes of tailroom or is external.

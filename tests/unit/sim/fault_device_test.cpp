@@ -16,7 +16,8 @@ struct rig {
   time_ns clock = 0;
   fault_device dev;
   rig(const link_config& rx, const link_config& tx)
-      : dev(link.a(), [this] { return clock; }, 5, rx, tx) {}
+      : dev(
+            link.a(), [this] { return clock; }, 5, rx, tx) {}
 
   void send_from_peer(std::uint8_t tag) {
     std::array<packet, 1> one{link.b().tx_pool(0).alloc()};
@@ -126,13 +127,26 @@ TEST(FaultDevice, ReorderingLetsLaterFramesOvertake) {
   }
 }
 
+TEST(FaultDevice, BadQueueIsRefusedAndTheWrapperIsNotThreadSafe) {
+  rig r(link_config{.delay = 0}, link_config{.delay = 0});
+  std::array<packet, 1> one{r.dev.tx_pool(0).alloc()};
+  one[0].append(64);
+  EXPECT_EQ(r.dev.tx_burst(3, one), 0U);
+  EXPECT_TRUE(one[0]);  // still the caller's
+  EXPECT_EQ(r.dev.rx_burst(3, one), 0U);
+  EXPECT_EQ(r.dev.stats().bad_queue, 2U);
+  EXPECT_FALSE(r.dev.info().thread_safe_queues);
+  EXPECT_EQ(r.dev.tx_burst(0, one), 1U);  // queue 0 still works
+}
+
 TEST(FaultDevice, HeldFramesAreFreedWithTheWrapper) {
   memory_link link;
   {
     time_ns clock = 0;
     link_config rx;
     rx.delay = second;
-    fault_device dev(link.a(), [&clock] { return clock; }, 1, rx, rx);
+    fault_device dev(
+        link.a(), [&clock] { return clock; }, 1, rx, rx);
     std::array<packet, 1> one{dev.tx_pool(0).alloc()};
     one[0].append(64);
     dev.tx_burst(0, one);  // held for a second

@@ -21,7 +21,10 @@ struct pair_net {
   sim_nic& na;
   sim_nic& nb;
   explicit pair_net(std::uint64_t seed, const link_config& c = {}, const nic_config& nc = {})
-      : net(seed), a(net.add_host("a")), b(net.add_host("b")), na(net.add_nic(a, nc)),
+      : net(seed),
+        a(net.add_host("a")),
+        b(net.add_host("b")),
+        na(net.add_nic(a, nc)),
         nb(net.add_nic(b, nc)) {
     net.connect(na, nb, c);
   }
@@ -231,6 +234,34 @@ TEST(SimHost, PauseDefersCrashDiscardsRestartRecovers) {
   EXPECT_EQ(traffic.received.size(), 4U);
 }
 
+TEST(SimHost, ACallbackThatPausesAgainKeepsTheRestDeferred) {
+  network net(12);
+  host& h = net.add_host("h");
+  std::vector<int> ran;
+  h.after(millisecond, [&] {
+    ran.push_back(1);
+    h.pause();  // the second timer must wait for the next resume, not vanish
+  });
+  h.after(millisecond, [&] { ran.push_back(2); });
+  h.pause();
+  net.run_for(5 * millisecond);
+  h.resume();
+  EXPECT_EQ(ran, (std::vector<int>{1}));
+  EXPECT_EQ(h.status(), host::state::paused);
+  h.resume();
+  EXPECT_EQ(ran, (std::vector<int>{1, 2}));
+}
+
+TEST(SimNetwork, RunUntilWithoutDeadlineStopsWhenNothingIsLeft) {
+  network net(13);
+  bool done = false;
+  net.events().after(millisecond, [&] { done = true; });
+  EXPECT_TRUE(net.run_until([&] { return done; }, UINT64_MAX));
+  EXPECT_FALSE(net.run_until([] { return false; }, UINT64_MAX));  // returns, does not spin
+  net.events().after(UINT64_MAX, [] {});                          // saturates, no wrap-around
+  EXPECT_EQ(net.events().next_event_time(), UINT64_MAX);
+}
+
 TEST(SimHost, ClockSkewAndDrift) {
   network net(8);
   host_config fast;
@@ -284,9 +315,8 @@ TEST(SimRules, BlackholeAcksBetweenT1AndT2) {
     }
   };
   for (std::uint32_t ms = 0; ms < 30; ++ms) {
-    p.net.events().at(ms * millisecond, [&p, ms] {
-      send(p.nb, tcp_frame(p.nb, p.na, wire::tcp_flag::ack, ms));
-    });
+    p.net.events().at(ms * millisecond,
+                      [&p, ms] { send(p.nb, tcp_frame(p.nb, p.na, wire::tcp_flag::ack, ms)); });
   }
   p.net.events().at(15 * millisecond, [&p] {
     send(p.nb, tcp_frame(p.nb, p.na, wire::tcp_flag::syn, 999));  // not an ACK: passes

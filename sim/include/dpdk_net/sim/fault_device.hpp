@@ -26,14 +26,15 @@ class fault_device final : public device {
                const link_config& tx);
   ~fault_device() override;
 
-  [[nodiscard]] const device_info& info() const noexcept override { return inner_.info(); }
+  /// The inner device's, except that queues share the wrapper's state: not thread-safe.
+  [[nodiscard]] const device_info& info() const noexcept override { return info_; }
   std::size_t rx_burst(std::uint16_t queue, std::span<packet> out) noexcept override;
   std::size_t tx_burst(std::uint16_t queue, std::span<packet> pkts) noexcept override;
   [[nodiscard]] buffer_pool& tx_pool(std::uint16_t queue) noexcept override {
     return inner_.tx_pool(queue);
   }
   [[nodiscard]] link_status link() const noexcept override { return inner_.link(); }
-  [[nodiscard]] device_stats stats() const noexcept override { return inner_.stats(); }
+  [[nodiscard]] device_stats stats() const noexcept override;
   [[nodiscard]] wait_handle rx_wait_handle(std::uint16_t queue) const noexcept override {
     return inner_.rx_wait_handle(queue);
   }
@@ -60,6 +61,9 @@ class fault_device final : public device {
   void release_tx(time_ns now);
 
   device& inner_;
+  device_info info_;
+  std::uint64_t bad_queue_ = 0;
+  std::vector<held_frame> scratch_;  // reused by rx_burst: no allocation per call
   clock now_;
   link_model rx_;
   link_model tx_;

@@ -9,7 +9,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <span>
 #include <string>
@@ -37,11 +36,11 @@ struct link_config {
   std::size_t queue_limit = 512;     ///< frames waiting for the wire beyond which drop-tail
   double loss = 0;                   ///< Bernoulli loss probability
   gilbert_elliott burst_loss{};
-  double duplicate = 0;              ///< probability of a second copy (delivered 1..delay later)
-  double reorder = 0;                ///< probability a frame is held back by reorder_delay
+  double duplicate = 0;  ///< probability of a second copy (delivered 1..delay later)
+  double reorder = 0;    ///< probability a frame is held back by reorder_delay
   time_ns reorder_delay = 200 * microsecond;
-  double corrupt = 0;                ///< probability one random bit of the frame is flipped
-  std::uint32_t max_frame = 0;       ///< larger frames are dropped; 0 = no limit
+  double corrupt = 0;           ///< probability one random bit of the frame is flipped
+  std::uint32_t max_frame = 0;  ///< larger frames are dropped; 0 = no limit
 
   /// Swarm testing: fault rates drawn from a seed (each up to a few percent, sometimes zero).
   static link_config swarm(std::uint64_t seed);
@@ -157,7 +156,11 @@ class link_model {
   const fault_schedule* schedule_ = nullptr;
   std::vector<link_rule> rules_;
   std::vector<std::uint64_t> rule_matches_;
-  std::deque<time_ns> waiting_;  // start times of frames queued for serialization
+  // Start times of frames queued for serialization: a ring of queue_limit entries (no
+  // allocation per frame once sized).
+  std::vector<time_ns> waiting_;
+  std::size_t waiting_head_ = 0;
+  std::size_t waiting_count_ = 0;
   time_ns busy_until_ = 0;
   bool bad_state_ = false;
   std::uint64_t ordinal_ = 0;

@@ -27,8 +27,8 @@ class sim_link;
 
 struct nic_config {
   std::uint16_t queues = 1;
-  std::size_t rx_ring = 1024;   ///< frames per rx queue; more are dropped (rx_full)
-  std::size_t pool_size = 2048; ///< tx buffers (frames in flight and in peers' rings count)
+  std::size_t rx_ring = 1024;    ///< frames per rx queue; more are dropped (rx_full)
+  std::size_t pool_size = 2048;  ///< tx buffers (frames in flight and in peers' rings count)
   std::uint16_t mtu = 1500;
   std::optional<mac_address> mac;  ///< default: 02:00:00:00:<host>:<nic>
 };
@@ -65,8 +65,13 @@ class sim_nic final : public device {
   std::uint32_t index_;  // network-wide
   device_info info_;
   std::unique_ptr<packet_pool> pool_;
-  std::vector<std::vector<segment*>> rings_;  // per queue, FIFO of raw chains
-  std::vector<std::size_t> ring_head_;
+  struct ring {
+    std::vector<segment*> slots;  // power-of-two capacity >= the configured limit, fixed
+    std::size_t head = 0;         // next to read
+    std::size_t tail = 0;         // next to write
+    [[nodiscard]] std::size_t size() const noexcept { return tail - head; }
+  };
+  std::vector<ring> rings_;  // per queue
   std::size_t ring_limit_;
   rss_config rss_;
   device_stats stats_{};
@@ -103,10 +108,10 @@ class host {
   /// Called when restart() brings it back (re-create the application state here).
   std::function<void(host&)> on_restart;
 
-  void pause();   ///< stops running callbacks; NICs keep receiving into their rings
-  void resume();  ///< runs what was deferred, in order
-  void crash();   ///< NICs go down, rings and timers are discarded
-  void restart(); ///< NICs up; on_restart runs
+  void pause();    ///< stops running callbacks; NICs keep receiving into their rings
+  void resume();   ///< runs what was deferred, in order
+  void crash();    ///< NICs go down, rings and timers are discarded
+  void restart();  ///< NICs up; on_restart runs
 
  private:
   friend class network;
@@ -164,10 +169,10 @@ class sim_link {
 };
 
 struct partition_options {
-  bool one_way = false;     ///< only side_a -> side_b is cut
-  time_ns start = 0;        ///< from (absolute simulated time)
-  time_ns end = UINT64_MAX; ///< until
-  time_ns flap_down = 0;    ///< flapping: cut for flap_down, then whole for flap_up, repeated
+  bool one_way = false;      ///< only side_a -> side_b is cut
+  time_ns start = 0;         ///< from (absolute simulated time)
+  time_ns end = UINT64_MAX;  ///< until
+  time_ns flap_down = 0;     ///< flapping: cut for flap_down, then whole for flap_up, repeated
   time_ns flap_up = 0;
 };
 
@@ -177,7 +182,7 @@ struct event_record {
   fault what = fault::loss;
   std::uint32_t direction = UINT32_MAX;  ///< link direction id, or UINT32_MAX (at a NIC)
   std::uint64_t ordinal = 0;
-  std::uint32_t nic = UINT32_MAX;        ///< receiving NIC when relevant
+  std::uint32_t nic = UINT32_MAX;  ///< receiving NIC when relevant
 };
 
 class network {
@@ -203,7 +208,7 @@ class network {
   }
   /// A NIC to a new switch port; to_switch applies to nic -> switch, from_switch the reverse.
   sim_link& connect(sim_nic& nic, sim_switch& sw, const link_config& to_switch,
-                const link_config& from_switch);
+                    const link_config& from_switch);
   sim_link& connect(sim_nic& nic, sim_switch& sw, const link_config& both = {}) {
     return connect(nic, sw, both, both);
   }
@@ -243,8 +248,8 @@ class network {
   friend class sim_nic;
   friend class host;
   void transmit(sim_link* l, int side, packet p, std::uint32_t origin_host);
-  void arrive(sim_link* l, int to_side, packet p, std::uint32_t origin_host, std::uint32_t direction,
-              std::uint64_t ordinal);
+  void arrive(sim_link* l, int to_side, packet p, std::uint32_t origin_host,
+              std::uint32_t direction, std::uint64_t ordinal);
   void record_frame(const sim_nic& nic, bool outgoing, const packet& p);
   void log(fault what, std::uint32_t direction, std::uint64_t ordinal, std::uint32_t nic);
   packet copy(const packet& p);

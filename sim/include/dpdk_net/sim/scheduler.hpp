@@ -59,13 +59,12 @@ class inplace_callback {
     void (*destroy)(void*) noexcept;
   };
   template <class T>
-  static constexpr operations ops_for = {
-      [](void* p) { (*static_cast<T*>(p))(); },
-      [](void* to, void* from) noexcept {
-        ::new (to) T(std::move(*static_cast<T*>(from)));
-        static_cast<T*>(from)->~T();
-      },
-      [](void* p) noexcept { static_cast<T*>(p)->~T(); }};
+  static constexpr operations ops_for = {[](void* p) { (*static_cast<T*>(p))(); },
+                                         [](void* to, void* from) noexcept {
+                                           ::new (to) T(std::move(*static_cast<T*>(from)));
+                                           static_cast<T*>(from)->~T();
+                                         },
+                                         [](void* p) noexcept { static_cast<T*>(p)->~T(); }};
 
   void take(inplace_callback& other) noexcept {
     if (other.ops_ != nullptr) {
@@ -84,7 +83,7 @@ class inplace_callback {
 /// Names a scheduled event, for cancel(). Stale ids (the event ran or was cancelled) are harmless.
 struct event_id {
   std::uint32_t slot = UINT32_MAX;
-  std::uint32_t generation = 0;
+  std::uint64_t generation = 0;  // 64 bits: a hot slot never wraps into a stale id
 };
 
 class scheduler {
@@ -99,7 +98,9 @@ class scheduler {
 
   /// Runs cb at time t (not before now: an earlier t runs at now, after what is already due).
   event_id at(time_ns t, callback cb);
-  event_id after(time_ns delay, callback cb) { return at(now_ + delay, std::move(cb)); }
+  event_id after(time_ns delay, callback cb) {
+    return at(delay > UINT64_MAX - now_ ? UINT64_MAX : now_ + delay, std::move(cb));
+  }
   /// Cancels a pending event (destroying its callback); false if it already ran or was cancelled.
   bool cancel(event_id id) noexcept;
 
@@ -117,14 +118,14 @@ class scheduler {
  private:
   struct slot {
     callback cb;
-    std::uint32_t generation = 0;
+    std::uint64_t generation = 0;
     bool live = false;
   };
   struct entry {
     time_ns time;
     std::uint64_t sequence;
     std::uint32_t slot;
-    std::uint32_t generation;
+    std::uint64_t generation;
   };
   static bool later(const entry& a, const entry& b) noexcept {
     return a.time != b.time ? a.time > b.time : a.sequence > b.sequence;

@@ -7,6 +7,7 @@
 // its -march flags.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -43,8 +44,12 @@ struct port_config {
 
 /// Counters the backend keeps itself (the driver's own are in device_stats).
 struct dpdk_port_counters {
-  std::uint64_t tx_copied = 0;   ///< packets from a foreign pool copied into an mbuf to send
-  std::uint64_t tx_too_big = 0;  ///< foreign packets too large to copy into one mbuf (dropped)
+  std::uint64_t tx_copied = 0;       ///< packets from a foreign pool copied into an mbuf to send
+  std::uint64_t tx_too_big = 0;      ///< foreign packets too large to copy into one mbuf (dropped)
+  std::uint64_t tx_unprepared = 0;   ///< refused by rte_eth_tx_prepare (offload request invalid)
+  std::uint64_t alloc_failures = 0;  ///< mbuf allocations that found the mempool empty
+  std::uint64_t double_frees = 0;    ///< free of an mbuf segment already free (API misuse)
+  std::uint64_t foreign_frees = 0;   ///< free of a segment of another pool (API misuse)
 };
 
 class dpdk_device final : public device {
@@ -59,7 +64,7 @@ class dpdk_device final : public device {
   [[nodiscard]] buffer_pool& tx_pool(std::uint16_t queue) noexcept override;
   [[nodiscard]] link_status link() const noexcept override;
   [[nodiscard]] device_stats stats() const noexcept override;
-  [[nodiscard]] dpdk_port_counters counters() const noexcept { return counters_; }
+  [[nodiscard]] dpdk_port_counters counters() const noexcept;
   [[nodiscard]] std::uint16_t port_id() const noexcept { return port_id_; }
 
   class mbuf_pool;  // buffer_pool over an rte_mempool (implementation detail)
@@ -69,8 +74,14 @@ class dpdk_device final : public device {
   std::uint16_t port_id_ = 0;
   device_info info_;
   std::unique_ptr<mbuf_pool> pool_;
-  dpdk_port_counters counters_{};
-  mutable device_stats soft_stats_{};  // bad_queue, tx_dropped kept in software
+  // Software counters: queues run on different lcores, so they are atomic (relaxed).
+  struct soft_counters {
+    std::atomic<std::uint64_t> bad_queue{0}, tx_dropped{0}, tx_busy{0};
+    std::atomic<std::uint64_t> tx_copied{0}, tx_too_big{0}, tx_unprepared{0};
+  };
+  soft_counters soft_;
+  std::uint8_t tx_offloads_ = 0;  // tx_offload_request flags the port was configured for
+  bool configured_ = false;
   bool started_ = false;
 };
 
