@@ -54,6 +54,7 @@ export root preset build_dir results python
 phase setup 300 "$root/scripts/setup.sh"
 
 build() {
+  set -euo pipefail  # runs in a child bash (see phase): -e is not inherited
   cmake --preset "$preset" >"$build_dir.configure.log" 2>&1 ||
     { cat "$build_dir.configure.log"; return 1; }
   grep -E '^-- dpdk-net:' "$build_dir.configure.log" || true
@@ -75,6 +76,7 @@ phase build 720 build
 
 rm -rf "$results" && mkdir -p "$results"
 ctest_run() {
+  set -euo pipefail  # runs in a child bash (see phase): -e is not inherited
   # Everything but pytest (its own phase). The JSON lists each test's labels for the floors.
   ctest --preset "$preset" --show-only=json-v1 >"$results/ctest-tests.json"
   ctest --preset "$preset" -j2 --output-junit "$results/ctest.xml"
@@ -84,6 +86,7 @@ phase ctest "$(tests_left)" ctest_run
 tests_used=$(( tests_used + LAST_PHASE_SECONDS ))
 
 pytest_run() {
+  set -euo pipefail  # runs in a child bash (see phase): -e is not inherited
   local rc=0
   DPDK_NET_BUILD_DIR="$build_dir" "$python" -m pytest -p no:cacheprovider -rs -q \
     --junitxml="$results/pytest.xml" "$root/pytests" || rc=$?
