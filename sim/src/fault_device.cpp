@@ -4,19 +4,6 @@
 
 namespace dpdk_net::sim {
 
-namespace {
-void flip_bit(packet& p, std::uint32_t bit) noexcept {
-  std::size_t byte = bit / 8;
-  for (segment& s : p.segments()) {
-    if (byte < s.data_len) {
-      s.data()[byte] ^= static_cast<std::byte>(0x80U >> (bit % 8));
-      return;
-    }
-    byte -= s.data_len;
-  }
-}
-}  // namespace
-
 fault_device::fault_device(device& inner, clock now, std::uint64_t seed, const link_config& rx,
                            const link_config& tx)
     : inner_(inner),

@@ -4,6 +4,17 @@
 
 namespace dpdk_net::sim {
 
+void flip_bit(packet& p, std::uint32_t bit) noexcept {
+  std::size_t byte = bit / 8;
+  for (segment& s : p.segments()) {
+    if (byte < s.data_len) {
+      s.data()[byte] ^= static_cast<std::byte>(0x80U >> (bit % 8));
+      return;
+    }
+    byte -= s.data_len;
+  }
+}
+
 const char* to_string(fault f) noexcept {
   switch (f) {
     case fault::loss:

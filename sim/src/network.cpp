@@ -22,18 +22,6 @@ void fnv(std::uint64_t& h, std::uint64_t v) noexcept {
   }
 }
 
-/// Flips bit `bit` (0 = the most significant bit of byte 0) of a possibly chained packet.
-void flip_bit(packet& p, std::uint32_t bit) noexcept {
-  std::size_t byte = bit / 8;
-  for (segment& s : p.segments()) {
-    if (byte < s.data_len) {
-      s.data()[byte] ^= static_cast<std::byte>(0x80U >> (bit % 8));
-      return;
-    }
-    byte -= s.data_len;
-  }
-}
-
 /// The RSS hash of an IPv4 frame (4-tuple for unfragmented TCP/UDP), if it is one.
 std::optional<std::uint32_t> frame_rss_hash(const packet& p, std::span<const std::uint8_t> key) {
   const auto eth = wire::parse_ethernet(p.front());

@@ -9,7 +9,9 @@ std::uint64_t splitmix64(std::uint64_t& state) noexcept {
   z = (z ^ (z >> 27U)) * 0x94d049bb133111ebULL;
   return z ^ (z >> 31U);
 }
-std::uint64_t rotl(std::uint64_t x, unsigned k) noexcept { return (x << k) | (x >> (64U - k)); }
+std::uint64_t rotl(std::uint64_t x, unsigned k) noexcept {
+  return (x << k) | (x >> (64U - k));
+}
 }  // namespace
 
 std::uint64_t derive_seed(std::uint64_t root, std::string_view name) noexcept {

@@ -30,8 +30,7 @@ const vector vectors[] = {
 TEST(Rss, PublishedToeplitzVectors) {
   for (const vector& v : vectors) {
     EXPECT_EQ(rss_hash_ipv4(default_rss_key, v.src, v.dst), v.hash_ip) << v.src.to_string();
-    EXPECT_EQ(rss_hash_ipv4_l4(default_rss_key, v.src, v.dst, v.src_port, v.dst_port),
-              v.hash_ip_l4)
+    EXPECT_EQ(rss_hash_ipv4_l4(default_rss_key, v.src, v.dst, v.src_port, v.dst_port), v.hash_ip_l4)
         << v.src.to_string();
   }
 }

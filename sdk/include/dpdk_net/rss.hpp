@@ -29,6 +29,7 @@ inline constexpr std::array<std::uint8_t, 40> default_rss_key = {
                                           wire::ipv4_address dst) noexcept;
 [[nodiscard]] std::uint32_t rss_hash_ipv4_l4(std::span<const std::uint8_t> key,
                                              wire::ipv4_address src, wire::ipv4_address dst,
-                                             std::uint16_t src_port, std::uint16_t dst_port) noexcept;
+                                             std::uint16_t src_port,
+                                             std::uint16_t dst_port) noexcept;
 
 }  // namespace dpdk_net

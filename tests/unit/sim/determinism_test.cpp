@@ -62,8 +62,8 @@ std::vector<char> read_all(const std::string& path) {
 }
 
 TEST(SimDeterminism, SameSeedSameHashesAndByteIdenticalPcaps) {
-  const auto base = std::filesystem::temp_directory_path() /
-                    ("dpdk_net_sim_det_" + std::to_string(::getpid()));
+  const auto base =
+      std::filesystem::temp_directory_path() / ("dpdk_net_sim_det_" + std::to_string(::getpid()));
   const std::string d1 = (base / "run1").string();
   const std::string d2 = (base / "run2").string();
   std::filesystem::create_directories(d1);
@@ -139,10 +139,12 @@ TEST(SimDeterminism, SeedsComeFromTheEnvironment) {
 
 TEST(SimDeterminism, ForEachSeedRunsEverySeedOfThePlan) {
   std::vector<std::uint64_t> seen;
-  for_each_seed([&](std::uint64_t seed, bool swarm) {
-    EXPECT_FALSE(swarm);
-    seen.push_back(seed);
-  }, {11, 12, 13});
+  for_each_seed(
+      [&](std::uint64_t seed, bool swarm) {
+        EXPECT_FALSE(swarm);
+        seen.push_back(seed);
+      },
+      {11, 12, 13});
   EXPECT_EQ(seen, (std::vector<std::uint64_t>{11, 12, 13}));
 }
 

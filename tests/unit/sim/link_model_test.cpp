@@ -62,8 +62,8 @@ TEST(LinkModel, DuplicationReorderingCorruption) {
   for (std::size_t i = 0; i < t.fates.size(); ++i) {
     const frame_fate& f = t.fates[i];
     // Offered at i us; 10 us of delay; a reordered frame is held back 200 us more.
-    EXPECT_EQ(f.deliver_at, i * microsecond + 10 * microsecond +
-                                (f.reordered ? 200 * microsecond : 0));
+    EXPECT_EQ(f.deliver_at,
+              i * microsecond + 10 * microsecond + (f.reordered ? 200 * microsecond : 0));
     if (f.duplicated) {
       EXPECT_GT(f.duplicate_at, f.deliver_at);
     }

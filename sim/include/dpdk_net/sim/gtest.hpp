@@ -37,8 +37,9 @@ void for_each_seed(Body&& body, const std::vector<std::uint64_t>& defaults = {1,
     SCOPED_TRACE("simulation seed " + std::to_string(seed) + "; rerun: " + repro);
     body(seed, plan.swarm);
     if (::testing::Test::HasFailure()) {
-      std::fprintf(stderr, "[  SIM     ] failed with seed %llu; rerun exactly this case with:\n"
-                           "[  SIM     ]   %s\n",
+      std::fprintf(stderr,
+                   "[  SIM     ] failed with seed %llu; rerun exactly this case with:\n"
+                   "[  SIM     ]   %s\n",
                    static_cast<unsigned long long>(seed), repro.c_str());
       return;
     }

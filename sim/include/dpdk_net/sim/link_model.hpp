@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "dpdk_net/packet.hpp"
 #include "dpdk_net/sim/random.hpp"
 #include "dpdk_net/sim/time.hpp"
 #include "dpdk_net/wire/frame.hpp"
@@ -127,6 +128,10 @@ struct link_counters {
   std::uint64_t offered = 0, delivered = 0, duplicated = 0, reordered = 0, corrupted = 0;
   std::uint64_t dropped_loss = 0, dropped_queue = 0, dropped_oversize = 0, dropped_rule = 0;
 };
+
+/// Flips bit `bit` (0 = the most significant bit of byte 0) of a possibly chained packet: how
+/// a frame_fate's corruption is applied.
+void flip_bit(packet& p, std::uint32_t bit) noexcept;
 
 class link_model {
  public:

@@ -11,8 +11,8 @@ namespace dpdk_net::sim {
 
 struct shrink_result {
   fault_schedule minimal;
-  std::size_t runs = 0;      ///< scenario runs spent
-  bool exhausted = false;    ///< stopped at max_runs before reaching a 1-minimal set
+  std::size_t runs = 0;    ///< scenario runs spent
+  bool exhausted = false;  ///< stopped at max_runs before reaching a 1-minimal set
 };
 
 /// still_fails(schedule) re-runs the scenario replaying `schedule` and says whether the property
