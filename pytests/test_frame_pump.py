@@ -68,3 +68,5 @@ def test_demo_script_quick(build_dir):
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert r.stdout.count("result    OK") == 4
+    assert "UDP echo from our stack: hello, dpdk-net" in r.stdout
+    assert "3 received" in r.stdout

@@ -1,0 +1,145 @@
+// The IPv4 stack core, sans-I/O: frames and the time go in (receive, advance), frames come out
+// (drain_tx), the next deadline is asked for (next_deadline). No clock, thread, syscall or RNG
+// inside (ephemeral ports come from a keyed hash of a caller-supplied secret), and no heap
+// allocation per packet: buffers come from the device's pool, queues are preallocated.
+//
+// This first cut has Ethernet, ARP, IPv4 input validation and output routing (on-link or via the
+// gateway), ICMP echo and port/protocol unreachable (rate-limited), and UDP sockets. Not yet:
+// reassembly and fragmentation, path MTU, TCP (see docs/limitations.md).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <system_error>
+#include <vector>
+
+#include "dpdk_net/buffer_pool.hpp"
+#include "dpdk_net/stack/arp.hpp"
+#include "dpdk_net/timer_wheel.hpp"
+#include "dpdk_net/wire/error.hpp"
+#include "dpdk_net/wire/ipv4_address.hpp"
+
+namespace dpdk_net::stack {
+
+struct stack_config {
+  mac_address mac{};
+  wire::ipv4_address address{};
+  std::uint8_t prefix_length = 24;
+  std::optional<wire::ipv4_address> gateway;  ///< off-link destinations; none: they are dropped
+  std::uint16_t mtu = 1500;
+  std::uint8_t ttl = 64;
+  arp_config arp{};  ///< mac and address are taken from above
+  std::size_t udp_sockets = 64;
+  std::size_t udp_queue = 256;  ///< datagrams waiting per socket; more are dropped, counted
+  std::size_t tx_queue = 1024;  ///< frames waiting for drain_tx; more are dropped, counted
+  std::uint32_t icmp_errors_per_second = 100;  ///< token bucket for the errors we generate
+  std::uint32_t icmp_error_burst = 50;
+  std::uint16_t ephemeral_first = 49152;  ///< RFC 6056 range for udp_bind(0)
+  std::uint16_t ephemeral_last = 65535;
+};
+
+/// Everything received, sent, dropped or refused, by reason (like `netstat -s`).
+struct stack_counters {
+  arp_counters arp{};
+  std::uint64_t frames_in = 0, frames_out = 0;
+  std::uint64_t eth_not_for_us = 0, eth_unknown_type = 0;
+  std::uint64_t ip_in = 0, ip_not_for_us = 0, ip_fragments_dropped = 0, ip_unknown_protocol = 0;
+  std::uint64_t ip_no_route = 0;
+  std::uint64_t icmp_in = 0, icmp_echo_replies = 0, icmp_errors_sent = 0;
+  std::uint64_t icmp_errors_rate_limited = 0, icmp_ignored = 0;
+  std::uint64_t udp_in = 0, udp_delivered = 0, udp_no_port = 0, udp_queue_full = 0;
+  std::uint64_t udp_sent = 0, udp_too_big = 0;
+  std::uint64_t tx_queue_full = 0, no_buffer = 0;
+  /// Frames refused by the wire parsers, indexed by wire_error.
+  std::array<std::uint64_t, 32> malformed{};
+};
+
+/// A received UDP datagram: the frame it arrived in (no copy) and where its payload is.
+struct udp_datagram {
+  packet frame;
+  std::size_t offset = 0;  ///< of the payload in frame
+  std::size_t length = 0;
+  wire::ipv4_address source{};
+  std::uint16_t source_port = 0;
+  [[nodiscard]] std::span<const std::byte> payload() const noexcept {
+    return frame.front().subspan(offset, length);
+  }
+};
+
+class stack {
+ public:
+  using socket_id = std::uint32_t;
+
+  /// pool: where outgoing frames are built (the device's tx pool). secret: keys the ephemeral
+  /// port choice (production: from getrandom; simulation: from the seed).
+  stack(const stack_config& config, buffer_pool& pool, std::uint64_t secret, time_ns now = 0);
+  stack(const stack&) = delete;
+  stack& operator=(const stack&) = delete;
+
+  /// Announces our address (gratuitous ARP).
+  void start(time_ns now);
+  /// One received Ethernet frame.
+  void receive(packet frame, time_ns now);
+  /// Runs timers due at or before now.
+  void advance(time_ns now);
+  [[nodiscard]] time_ns next_deadline() const noexcept { return timers_.next_deadline(); }
+  /// Moves frames to send into out; returns how many.
+  std::size_t drain_tx(std::span<packet> out) noexcept;
+  [[nodiscard]] std::size_t tx_pending() const noexcept { return tx_count_; }
+
+  /// Binds a UDP socket to port (0: an ephemeral port). Errors: address_in_use,
+  /// too_many_files_open (all sockets used), resource_unavailable_try_again (no free port).
+  std::error_code udp_bind(std::uint16_t port, socket_id& id);
+  void udp_close(socket_id id);
+  [[nodiscard]] std::uint16_t udp_port(socket_id id) const noexcept;
+  /// The oldest datagram waiting on the socket, if any.
+  std::optional<udp_datagram> udp_receive(socket_id id);
+  /// Sends one datagram. Errors: bad_file_descriptor, message_size (over the MTU: no
+  /// fragmentation yet), no_buffer_space, network_unreachable.
+  std::error_code udp_send_to(socket_id id, wire::ipv4_address dst, std::uint16_t dst_port,
+                              std::span<const std::byte> payload, time_ns now);
+
+  [[nodiscard]] stack_counters counters() const noexcept;
+  [[nodiscard]] const stack_config& config() const noexcept { return config_; }
+  [[nodiscard]] arp& arp_layer() noexcept { return arp_; }
+
+ private:
+  struct udp_socket {
+    bool open = false;
+    std::uint16_t port = 0;
+    std::vector<udp_datagram> queue;  // ring, preallocated at bind
+    std::size_t head = 0, count = 0;
+  };
+  void enqueue_tx(packet frame) noexcept;
+  void receive_ipv4(packet frame, std::size_t l3_offset, time_ns now);
+  void receive_icmp(packet& frame, std::size_t l3_offset, std::size_t l4_offset,
+                    std::span<const std::byte> message, time_ns now);
+  void receive_udp(packet frame, std::size_t l4_offset, std::span<const std::byte> datagram,
+                   wire::ipv4_address src, wire::ipv4_address dst, time_ns now,
+                   std::span<const std::byte> ip_and_payload);
+  void send_icmp_error(std::uint8_t type, std::uint8_t code, std::span<const std::byte> offending,
+                       time_ns now);
+  /// Routes and sends an IPv4 datagram built in p (IP header first, headroom for Ethernet).
+  bool route(packet p, wire::ipv4_address dst, time_ns now);
+  [[nodiscard]] bool is_local_broadcast(wire::ipv4_address a) const noexcept;
+  void malformed(wire::wire_error e) noexcept;
+
+  stack_config config_;
+  buffer_pool* pool_;
+  timer_wheel timers_;
+  arp arp_;
+  std::vector<segment*> tx_ring_;
+  std::size_t tx_head_ = 0, tx_count_ = 0;
+  std::vector<udp_socket> sockets_;
+  std::vector<std::int32_t> port_to_socket_;  // 65536 entries: O(1) demultiplexing
+  std::uint64_t secret_;
+  std::uint64_t port_counter_ = 0;
+  std::uint16_t ip_id_ = 0;
+  double icmp_tokens_;
+  time_ns icmp_tokens_at_;
+  stack_counters counters_{};
+};
+
+}  // namespace dpdk_net::stack

@@ -1,0 +1,390 @@
+#include "dpdk_net/stack/stack.hpp"
+
+#include <algorithm>
+#include <bit>
+#include <cstring>
+
+#include "dpdk_net/wire/bytes.hpp"
+#include "dpdk_net/wire/checksum.hpp"
+#include "dpdk_net/wire/ethernet.hpp"
+#include "dpdk_net/wire/icmp.hpp"
+#include "dpdk_net/wire/ipv4.hpp"
+#include "dpdk_net/wire/udp.hpp"
+
+namespace dpdk_net::stack {
+
+namespace {
+
+constexpr std::size_t ip_udp_headers = wire::ipv4_min_header_length + wire::udp_header_length;
+/// RFC 1812 4.3.2.3: an ICMP error carries as much of the offending datagram as fits in 576.
+constexpr std::size_t max_icmp_error = 576;
+
+stack_config with_arp(stack_config c) {
+  c.arp.mac = c.mac;
+  c.arp.address = c.address;
+  return c;
+}
+
+std::uint64_t mix(std::uint64_t x) noexcept {  // splitmix64's finaliser: a keyed hash
+  x = (x ^ (x >> 30U)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27U)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31U);
+}
+
+}  // namespace
+
+stack::stack(const stack_config& config, buffer_pool& pool, std::uint64_t secret, time_ns now)
+    : config_(with_arp(config)),
+      pool_(&pool),
+      timers_(millisecond, now),
+      arp_(config_.arp, pool, timers_, [this](packet p) { enqueue_tx(std::move(p)); }),
+      tx_ring_(std::bit_ceil(std::max<std::size_t>(config.tx_queue, 1))),
+      sockets_(config.udp_sockets),
+      port_to_socket_(65536, -1),
+      secret_(secret),
+      icmp_tokens_(config.icmp_error_burst),
+      icmp_tokens_at_(now) {}
+
+void stack::start(time_ns now) {
+  arp_.announce(now);
+}
+
+void stack::advance(time_ns now) {
+  timers_.advance(now);
+}
+
+void stack::enqueue_tx(packet frame) noexcept {
+  if (tx_count_ == tx_ring_.size()) {
+    ++counters_.tx_queue_full;
+    return;  // frame freed here
+  }
+  tx_ring_[(tx_head_ + tx_count_) & (tx_ring_.size() - 1)] = frame.release();
+  ++tx_count_;
+  ++counters_.frames_out;
+}
+
+std::size_t stack::drain_tx(std::span<packet> out) noexcept {
+  const std::size_t n = std::min(out.size(), tx_count_);
+  for (std::size_t i = 0; i < n; ++i) {
+    out[i] = packet::adopt(tx_ring_[(tx_head_ + i) & (tx_ring_.size() - 1)]);
+  }
+  tx_head_ = (tx_head_ + n) & (tx_ring_.size() - 1);
+  tx_count_ -= n;
+  return n;
+}
+
+stack_counters stack::counters() const noexcept {
+  stack_counters c = counters_;
+  c.arp = arp_.counters();
+  return c;
+}
+
+void stack::malformed(wire::wire_error e) noexcept {
+  ++counters_.malformed[static_cast<std::size_t>(e) % counters_.malformed.size()];
+}
+
+bool stack::is_local_broadcast(wire::ipv4_address a) const noexcept {
+  const std::uint32_t mask =
+      config_.prefix_length == 0 ? 0 : ~std::uint32_t{0} << (32U - config_.prefix_length);
+  return a.is_broadcast() || a.value == (config_.address.value | ~mask);
+}
+
+// --- input ----------------------------------------------------------------------------------
+
+void stack::receive(packet frame, time_ns now) {
+  ++counters_.frames_in;
+  const auto eth = wire::parse_ethernet(frame.front());
+  if (!eth) {
+    malformed(eth.error);
+    return;
+  }
+  if (eth.header.dst != config_.mac && !eth.header.dst.is_broadcast()) {
+    ++counters_.eth_not_for_us;
+    return;
+  }
+  switch (eth.header.ethertype) {
+    case wire::ethertype::arp:
+      arp_.receive(eth.payload, now);
+      return;
+    case wire::ethertype::ipv4:
+      receive_ipv4(std::move(frame), eth.header.length(), now);
+      return;
+    default:
+      ++counters_.eth_unknown_type;
+      return;
+  }
+}
+
+void stack::receive_ipv4(packet frame, std::size_t l3_offset, time_ns now) {
+  const std::span<const std::byte> l3 = frame.front().subspan(l3_offset);
+  const bool vouched = frame.meta().ip_checksum == checksum_status::good;
+  const auto ip = wire::parse_ipv4(l3, wire::ipv4_parse_options{.verify_checksum = !vouched});
+  if (!ip) {
+    malformed(ip.error);
+    return;
+  }
+  const wire::ipv4_header& h = ip.header;
+  const bool broadcast = is_local_broadcast(h.dst);
+  if (h.dst != config_.address && !broadcast) {
+    ++counters_.ip_not_for_us;  // we are a host, not a router
+    return;
+  }
+  if (h.is_fragment()) {
+    ++counters_.ip_fragments_dropped;  // reassembly is not implemented yet
+    return;
+  }
+  ++counters_.ip_in;
+  const std::size_t l4_offset = l3_offset + h.header_length;
+  const std::span<const std::byte> datagram = l3.first(h.total_length);
+  switch (h.protocol) {
+    case wire::ip_protocol::icmp:
+      if (broadcast) {
+        ++counters_.icmp_ignored;  // no answers to broadcast pings (smurf amplification)
+        return;
+      }
+      receive_icmp(frame, l3_offset, l4_offset, ip.payload, now);
+      return;
+    case wire::ip_protocol::udp:
+      receive_udp(std::move(frame), l4_offset, ip.payload, h.src, h.dst, now, datagram);
+      return;
+    default:
+      ++counters_.ip_unknown_protocol;
+      if (!broadcast) {
+        send_icmp_error(wire::icmp_type::destination_unreachable, wire::icmp_unreachable::protocol,
+                        datagram, now);
+      }
+      return;
+  }
+}
+
+void stack::receive_icmp(packet& frame, std::size_t l3_offset, std::size_t l4_offset,
+                         std::span<const std::byte> message, time_ns now) {
+  const bool vouched = frame.meta().l4_checksum == checksum_status::good;
+  const auto icmp = wire::parse_icmp(message, !vouched);
+  if (!icmp) {
+    malformed(icmp.error);
+    return;
+  }
+  ++counters_.icmp_in;
+  if (icmp.header.type != wire::icmp_type::echo_request || icmp.header.code != 0) {
+    ++counters_.icmp_ignored;  // errors (path MTU) and other types: not handled yet
+    return;
+  }
+  // Echo reply in place: the request's buffer becomes the reply (no copy, no allocation).
+  std::byte* ip = frame.front().data() + l3_offset;
+  const wire::ipv4_address src{wire::load32(ip + 12)};
+  const std::size_t total = wire::load16(ip + 2);
+  frame.trim_front(l3_offset);
+  if (frame.length() > total) {
+    frame.trim_back(frame.length() - total);  // Ethernet padding
+  }
+  wire::store32(ip + 12, config_.address.value);
+  wire::store32(ip + 16, src.value);
+  wire::store8(ip + 8, config_.ttl);
+  wire::store16(ip + 10, 0);
+  const std::size_t ihl = (wire::load8(ip) & 0x0fU) * 4U;
+  wire::store16(ip + 10, wire::internet_checksum(std::span<const std::byte>(ip, ihl)));
+  std::byte* icmp_bytes = frame.front().data() + (l4_offset - l3_offset);
+  const std::uint16_t old_word = wire::load16(icmp_bytes);  // type, code
+  wire::store8(icmp_bytes, wire::icmp_type::echo_reply);
+  wire::store16(icmp_bytes + 2, wire::checksum_update16(wire::load16(icmp_bytes + 2), old_word,
+                                                        wire::load16(icmp_bytes)));
+  frame.meta() = packet_meta{};
+  if (route(std::move(frame), src, now)) {
+    ++counters_.icmp_echo_replies;
+  }
+}
+
+void stack::receive_udp(packet frame, std::size_t l4_offset, std::span<const std::byte> datagram,
+                        wire::ipv4_address src, wire::ipv4_address dst, time_ns now,
+                        std::span<const std::byte> ip_and_payload) {
+  const bool vouched = frame.meta().l4_checksum == checksum_status::good;
+  const wire::pseudo_header ph{src, dst};
+  const auto udp = wire::parse_udp(datagram, vouched ? nullptr : &ph);
+  if (!udp) {
+    malformed(udp.error);
+    return;
+  }
+  ++counters_.udp_in;
+  const std::int32_t s = port_to_socket_[udp.header.dst_port];
+  if (s < 0) {
+    ++counters_.udp_no_port;
+    if (!is_local_broadcast(dst)) {
+      send_icmp_error(wire::icmp_type::destination_unreachable, wire::icmp_unreachable::port,
+                      ip_and_payload, now);
+    }
+    return;
+  }
+  udp_socket& sock = sockets_[static_cast<std::size_t>(s)];
+  if (sock.count == sock.queue.size()) {
+    ++counters_.udp_queue_full;
+    return;
+  }
+  udp_datagram& slot = sock.queue[(sock.head + sock.count) % sock.queue.size()];
+  slot.offset = l4_offset + wire::udp_header_length;
+  slot.length = udp.payload.size();
+  slot.source = src;
+  slot.source_port = udp.header.src_port;
+  slot.frame = std::move(frame);
+  ++sock.count;
+  ++counters_.udp_delivered;
+}
+
+// --- output ---------------------------------------------------------------------------------
+
+bool stack::route(packet p, wire::ipv4_address dst, time_ns now) {
+  if (is_local_broadcast(dst)) {
+    if (!wire::push_ethernet(p, wire::ethernet_header{mac_address::broadcast(), config_.mac,
+                                                      wire::ethertype::ipv4, false, 0})) {
+      ++counters_.no_buffer;
+      return false;
+    }
+    enqueue_tx(std::move(p));
+    return true;
+  }
+  const std::uint32_t mask =
+      config_.prefix_length == 0 ? 0 : ~std::uint32_t{0} << (32U - config_.prefix_length);
+  const bool on_link = (dst.value & mask) == (config_.address.value & mask);
+  if (!on_link && !config_.gateway) {
+    ++counters_.ip_no_route;
+    return false;
+  }
+  arp_.send(std::move(p), on_link ? dst : *config_.gateway, now);
+  return true;
+}
+
+void stack::send_icmp_error(std::uint8_t type, std::uint8_t code,
+                            std::span<const std::byte> offending, time_ns now) {
+  // RFC 1122 3.2.2: never about a datagram from an unspecified, broadcast or multicast source.
+  const wire::ipv4_address src{wire::load32(offending.data() + 12)};
+  if (src.is_unspecified() || src.is_broadcast() || src.is_multicast() || is_local_broadcast(src)) {
+    return;
+  }
+  icmp_tokens_ = std::min<double>(config_.icmp_error_burst,
+                                  icmp_tokens_ + static_cast<double>(now - icmp_tokens_at_) / 1e9 *
+                                                     config_.icmp_errors_per_second);
+  icmp_tokens_at_ = now;
+  if (icmp_tokens_ < 1.0) {
+    ++counters_.icmp_errors_rate_limited;
+    return;
+  }
+  icmp_tokens_ -= 1.0;
+  const std::size_t quote = std::min(offending.size(), max_icmp_error - 28);
+  packet p = pool_->alloc();
+  std::byte* d = p ? p.append(28 + quote) : nullptr;
+  if (d == nullptr) {
+    ++counters_.no_buffer;
+    return;
+  }
+  wire::write_icmp(std::span(d + 20, 8 + quote), wire::icmp_header{type, code, 0, 0},
+                   offending.first(quote));
+  wire::ipv4_header h;
+  h.total_length = static_cast<std::uint16_t>(28 + quote);
+  h.id = ip_id_++;
+  h.ttl = config_.ttl;
+  h.protocol = wire::ip_protocol::icmp;
+  h.src = config_.address;
+  h.dst = src;
+  wire::write_ipv4(std::span(d, 20), h);
+  if (route(std::move(p), src, now)) {
+    ++counters_.icmp_errors_sent;
+  }
+}
+
+// --- UDP sockets ----------------------------------------------------------------------------
+
+std::error_code stack::udp_bind(std::uint16_t port, socket_id& id) {
+  auto free_slot =
+      std::find_if(sockets_.begin(), sockets_.end(), [](const udp_socket& s) { return !s.open; });
+  if (free_slot == sockets_.end()) {
+    return std::make_error_code(std::errc::too_many_files_open);
+  }
+  if (port == 0) {
+    // RFC 6056 algorithm 1: a keyed-random start in the ephemeral range, then the next free.
+    const std::uint32_t range = config_.ephemeral_last - config_.ephemeral_first + 1U;
+    const auto start = static_cast<std::uint32_t>(mix(secret_ ^ mix(++port_counter_)) % range);
+    for (std::uint32_t i = 0; i < range && port == 0; ++i) {
+      const auto candidate =
+          static_cast<std::uint16_t>(config_.ephemeral_first + (start + i) % range);
+      if (port_to_socket_[candidate] < 0) {
+        port = candidate;
+      }
+    }
+    if (port == 0) {
+      return std::make_error_code(std::errc::resource_unavailable_try_again);
+    }
+  } else if (port_to_socket_[port] >= 0) {
+    return std::make_error_code(std::errc::address_in_use);
+  }
+  free_slot->open = true;
+  free_slot->port = port;
+  free_slot->queue.resize(std::max<std::size_t>(config_.udp_queue, 1));  // at bind, not per packet
+  free_slot->head = free_slot->count = 0;
+  id = static_cast<socket_id>(free_slot - sockets_.begin());
+  port_to_socket_[port] = static_cast<std::int32_t>(id);
+  return {};
+}
+
+void stack::udp_close(socket_id id) {
+  if (id >= sockets_.size() || !sockets_[id].open) {
+    return;
+  }
+  udp_socket& s = sockets_[id];
+  port_to_socket_[s.port] = -1;
+  s.open = false;
+  for (udp_datagram& d : s.queue) {
+    d.frame.reset();
+  }
+  s.count = 0;
+}
+
+std::uint16_t stack::udp_port(socket_id id) const noexcept {
+  return id < sockets_.size() && sockets_[id].open ? sockets_[id].port : 0;
+}
+
+std::optional<udp_datagram> stack::udp_receive(socket_id id) {
+  if (id >= sockets_.size() || !sockets_[id].open || sockets_[id].count == 0) {
+    return std::nullopt;
+  }
+  udp_socket& s = sockets_[id];
+  udp_datagram d = std::move(s.queue[s.head]);
+  s.head = (s.head + 1) % s.queue.size();
+  --s.count;
+  return d;
+}
+
+std::error_code stack::udp_send_to(socket_id id, wire::ipv4_address dst, std::uint16_t dst_port,
+                                   std::span<const std::byte> payload, time_ns now) {
+  if (id >= sockets_.size() || !sockets_[id].open) {
+    return std::make_error_code(std::errc::bad_file_descriptor);
+  }
+  if (payload.size() + ip_udp_headers > config_.mtu) {
+    ++counters_.udp_too_big;
+    return std::make_error_code(std::errc::message_size);  // no fragmentation yet
+  }
+  packet p = pool_->alloc();
+  std::byte* d = p ? p.append(ip_udp_headers + payload.size()) : nullptr;
+  if (d == nullptr) {
+    ++counters_.no_buffer;
+    return std::make_error_code(std::errc::no_buffer_space);
+  }
+  std::memcpy(d + ip_udp_headers, payload.data(), payload.size());
+  wire::ipv4_header h;
+  h.total_length = static_cast<std::uint16_t>(ip_udp_headers + payload.size());
+  h.id = ip_id_++;
+  h.ttl = config_.ttl;
+  h.protocol = wire::ip_protocol::udp;
+  h.src = config_.address;
+  h.dst = dst;
+  wire::write_ipv4(std::span(d, 20), h);
+  wire::write_udp(std::span(d + 20, 8), wire::udp_header{sockets_[id].port, dst_port, 0, 0},
+                  std::span<const std::byte>(d + ip_udp_headers, payload.size()),
+                  wire::pseudo_header{h.src, dst});
+  if (!route(std::move(p), dst, now)) {
+    return std::make_error_code(std::errc::network_unreachable);
+  }
+  ++counters_.udp_sent;
+  return {};
+}
+
+}  // namespace dpdk_net::stack
