@@ -1,0 +1,244 @@
+// The stack packet by packet: craft a frame, feed it at time t, check the frames that come out.
+#include "dpdk_net/stack/stack.hpp"
+
+#include <gtest/gtest.h>
+
+#include <set>
+#include <vector>
+
+#include "../counting_allocator.hpp"
+#include "dpdk_net/wire/bytes.hpp"
+#include "dpdk_net/wire/frame.hpp"
+
+namespace dpdk_net::stack {
+namespace {
+
+using wire::ipv4_address;
+
+const mac_address our_mac{{0x02, 0, 0, 0, 0, 0x01}};
+const mac_address peer_mac{{0x02, 0, 0, 0, 0, 0x02}};
+const ipv4_address our_ip = ipv4_address::from_octets(198, 18, 0, 1);
+const ipv4_address peer_ip = ipv4_address::from_octets(198, 18, 0, 2);
+
+class StackTest : public ::testing::Test {
+ protected:
+  static stack_config config() {
+    stack_config c;
+    c.mac = our_mac;
+    c.address = our_ip;
+    c.udp_queue = 4;
+    return c;
+  }
+
+  /// A frame from the peer: Ethernet + IPv4 + the given L4 bytes (checksums right unless bent).
+  packet frame(std::uint8_t protocol, std::span<const std::byte> l4, ipv4_address dst = our_ip,
+               mac_address eth_dst = our_mac) {
+    packet p = pool_.alloc();
+    std::byte* d = p.append(34 + l4.size());
+    wire::write_ethernet(std::span(d, 14),
+                         wire::ethernet_header{eth_dst, peer_mac, wire::ethertype::ipv4, false, 0});
+    wire::ipv4_header h;
+    h.total_length = static_cast<std::uint16_t>(20 + l4.size());
+    h.protocol = protocol;
+    h.src = peer_ip;
+    h.dst = dst;
+    wire::write_ipv4(std::span(d + 14, 20), h);
+    std::memcpy(d + 34, l4.data(), l4.size());
+    return p;
+  }
+  packet ping(std::uint16_t seq, ipv4_address dst = our_ip) {
+    std::array<std::byte, 16> icmp{};
+    std::memcpy(icmp.data() + 8, "pingdata", 8);
+    wire::write_icmp(icmp,
+                     wire::icmp_header{wire::icmp_type::echo_request, 0, 0, 0x42420000U | seq},
+                     std::span(icmp).subspan(8));
+    return frame(wire::ip_protocol::icmp, icmp, dst);
+  }
+  packet udp(std::uint16_t dport, const char* text) {
+    const std::size_t n = std::strlen(text);
+    std::vector<std::byte> l4(8 + n);
+    std::memcpy(l4.data() + 8, text, n);
+    wire::write_udp(l4, wire::udp_header{5555, dport, 0, 0}, std::span(l4).subspan(8),
+                    wire::pseudo_header{peer_ip, our_ip});
+    return frame(wire::ip_protocol::udp, l4);
+  }
+  /// Tells the stack who the peer is (an ARP request for us), and discards our reply.
+  void learn_peer() {
+    std::array<std::byte, 42> f{};
+    wire::write_ethernet(f, wire::ethernet_header{mac_address::broadcast(), peer_mac,
+                                                  wire::ethertype::arp, false, 0});
+    wire::write_arp(std::span(f).subspan(14),
+                    wire::arp_packet{wire::arp_op::request, peer_mac, peer_ip, {}, our_ip});
+    packet p = pool_.alloc();
+    std::memcpy(p.append(f.size()), f.data(), f.size());
+    st_.receive(std::move(p), now_);
+    out();
+  }
+  std::vector<std::vector<std::byte>> out() {
+    std::vector<std::vector<std::byte>> frames;
+    std::array<packet, 64> burst;
+    std::size_t n = 0;
+    while ((n = st_.drain_tx(burst)) != 0) {
+      for (std::size_t i = 0; i < n; ++i) {
+        std::vector<std::byte> f(burst[i].length());
+        burst[i].copy_out(0, f);
+        frames.push_back(std::move(f));
+      }
+      free_burst(std::span(burst.data(), n));
+    }
+    return frames;
+  }
+
+  packet_pool pool_{packet_pool_config{}};
+  time_ns now_ = 0;
+  stack st_{config(), pool_, 1234};
+};
+
+TEST_F(StackTest, AnswersPingWithTheSameIdSequenceAndData) {
+  learn_peer();
+  st_.receive(ping(7), now_);
+  const auto frames = out();
+  ASSERT_EQ(frames.size(), 1U);
+  const auto d = wire::decode_frame(frames[0]);  // checksums verified by the decoder
+  ASSERT_TRUE(d.accepted()) << wire::to_string(d.error);
+  ASSERT_TRUE(d.icmp);
+  EXPECT_EQ(d.eth.dst, peer_mac);
+  EXPECT_EQ(d.eth.src, our_mac);
+  EXPECT_EQ(d.ipv4->src, our_ip);
+  EXPECT_EQ(d.ipv4->dst, peer_ip);
+  EXPECT_EQ(d.icmp->type, wire::icmp_type::echo_reply);
+  EXPECT_EQ(d.icmp->identifier(), 0x4242);
+  EXPECT_EQ(d.icmp->sequence(), 7);
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(d.payload.data()), d.payload.size()),
+            "pingdata");
+  EXPECT_EQ(st_.counters().icmp_echo_replies, 1U);
+}
+
+TEST_F(StackTest, DropsWhatIsNotForUsByReason) {
+  learn_peer();
+  st_.receive(ping(1, ipv4_address::from_octets(198, 18, 0, 77)), now_);  // another host
+  st_.receive(frame(wire::ip_protocol::icmp, std::array<std::byte, 8>{}, our_ip,
+                    mac_address{{0x02, 9, 9, 9, 9, 9}}),  // another host's MAC
+              now_);
+  st_.receive(ping(3, ipv4_address::from_octets(198, 18, 0, 255)), now_);  // broadcast ping
+  packet bad = ping(4);
+  bad.front()[14 + 8] = std::byte{1};  // TTL changed, header checksum not
+  st_.receive(std::move(bad), now_);
+  EXPECT_TRUE(out().empty());
+  const stack_counters c = st_.counters();
+  EXPECT_EQ(c.ip_not_for_us, 1U);
+  EXPECT_EQ(c.eth_not_for_us, 1U);
+  EXPECT_EQ(c.icmp_ignored, 1U);
+  EXPECT_EQ(c.malformed[static_cast<std::size_t>(wire::wire_error::ip_bad_checksum)], 1U);
+}
+
+TEST_F(StackTest, UdpDeliversZeroCopyAndCountsQueueOverflow) {
+  learn_peer();
+  stack::socket_id s = 0;
+  ASSERT_FALSE(st_.udp_bind(53, s));
+  stack::socket_id dup = 0;
+  EXPECT_EQ(st_.udp_bind(53, dup), std::make_error_code(std::errc::address_in_use));
+  for (int i = 0; i < 6; ++i) {
+    st_.receive(udp(53, "query"), now_);
+  }
+  EXPECT_EQ(st_.counters().udp_queue_full, 2U);  // udp_queue = 4
+  int got = 0;
+  while (auto d = st_.udp_receive(s)) {
+    EXPECT_EQ(std::string(reinterpret_cast<const char*>(d->payload().data()), d->length), "query");
+    EXPECT_EQ(d->source, peer_ip);
+    EXPECT_EQ(d->source_port, 5555);
+    ++got;
+  }
+  EXPECT_EQ(got, 4);
+  // Reply: goes out with a checksum the decoder accepts.
+  ASSERT_FALSE(st_.udp_send_to(s, peer_ip, 5555, std::as_bytes(std::span("answer", 6)), now_));
+  const auto frames = out();
+  ASSERT_EQ(frames.size(), 1U);
+  const auto d = wire::decode_frame(frames[0]);
+  ASSERT_TRUE(d.accepted() && d.udp);
+  EXPECT_EQ(d.udp->src_port, 53);
+  EXPECT_EQ(d.payload.size(), 6U);
+  std::vector<std::byte> big(1500 - 28 + 1);
+  EXPECT_EQ(st_.udp_send_to(s, peer_ip, 1, big, now_),
+            std::make_error_code(std::errc::message_size));
+}
+
+TEST_F(StackTest, ClosedPortGetsRateLimitedPortUnreachable) {
+  learn_peer();
+  for (int i = 0; i < 80; ++i) {
+    st_.receive(udp(9, "nobody"), now_);  // 80 at once; the bucket holds 50
+  }
+  auto frames = out();
+  ASSERT_EQ(frames.size(), 50U);
+  const auto d = wire::decode_frame(frames[0]);
+  ASSERT_TRUE(d.accepted() && d.icmp);
+  EXPECT_EQ(d.icmp->type, wire::icmp_type::destination_unreachable);
+  EXPECT_EQ(d.icmp->code, wire::icmp_unreachable::port);
+  // The quote starts with the offending IP header (source = the peer).
+  EXPECT_EQ(wire::load32(d.payload.data() + 12), peer_ip.value);
+  EXPECT_EQ(st_.counters().icmp_errors_rate_limited, 30U);
+  now_ += 100 * millisecond;  // 100/s refills 10 tokens
+  for (int i = 0; i < 20; ++i) {
+    st_.receive(udp(9, "nobody"), now_);
+  }
+  EXPECT_EQ(out().size(), 10U);
+}
+
+TEST_F(StackTest, EphemeralPortsAreInRangeDistinctAndKeyed) {
+  std::set<std::uint16_t> ports;
+  std::uint16_t first = 0;
+  for (int i = 0; i < 20; ++i) {
+    stack::socket_id s = 0;
+    ASSERT_FALSE(st_.udp_bind(0, s));
+    const std::uint16_t p = st_.udp_port(s);
+    EXPECT_GE(p, 49152);
+    if (i == 0) {
+      first = p;
+    }
+    ports.insert(p);
+  }
+  EXPECT_EQ(ports.size(), 20U);
+  stack other(config(), pool_, 99999);  // another secret: another sequence
+  stack::socket_id s = 0;
+  ASSERT_FALSE(other.udp_bind(0, s));
+  stack same(config(), pool_, 1234);
+  stack::socket_id t = 0;
+  ASSERT_FALSE(same.udp_bind(0, t));
+  EXPECT_EQ(same.udp_port(t), first);              // same secret: same choice (reproducible)
+  EXPECT_NE(other.udp_port(s), same.udp_port(t));  // the secret keys it
+}
+
+TEST_F(StackTest, SteadyStateEchoAllocatesNothing) {
+  learn_peer();
+  for (int i = 0; i < 10; ++i) {  // warm-up
+    st_.receive(ping(static_cast<std::uint16_t>(i)), now_);
+    out();
+  }
+  std::array<packet, 8> burst;
+  const std::uint64_t before = dpdk_net::test::allocation_count();
+  std::size_t replies = 0;
+  for (int i = 0; i < 1000; ++i) {
+    packet p = pool_.alloc();  // a ping built by hand (the helpers allocate vectors)
+    std::byte* d = p.append(50);
+    std::memset(d, 0, 50);
+    wire::write_ethernet(std::span(d, 14),
+                         wire::ethernet_header{our_mac, peer_mac, wire::ethertype::ipv4, false, 0});
+    wire::ipv4_header h;
+    h.total_length = 36;
+    h.protocol = wire::ip_protocol::icmp;
+    h.src = peer_ip;
+    h.dst = our_ip;
+    wire::write_ipv4(std::span(d + 14, 20), h);
+    wire::write_icmp(std::span(d + 34, 16), wire::icmp_header{8, 0, 0, 1},
+                     std::span<const std::byte>(d + 42, 8));
+    st_.receive(std::move(p), now_);
+    const std::size_t n = st_.drain_tx(burst);
+    replies += n;
+    free_burst(std::span(burst.data(), n));
+  }
+  EXPECT_EQ(dpdk_net::test::allocation_count() - before, 0U);
+  EXPECT_EQ(replies, 1000U);
+}
+
+}  // namespace
+}  // namespace dpdk_net::stack
