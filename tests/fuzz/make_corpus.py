@@ -26,10 +26,13 @@ def main():
     corpus = HERE / "corpus"
     shutil.rmtree(corpus, ignore_errors=True)
     out = {t: [] for t in ("ethernet", "arp", "ipv4", "icmp", "udp", "tcp", "tcp_options",
-                           "frame", "pcap")}
+                           "frame", "pcap", "stack")}
     frames = golden_frames()
     for name, f in frames.items():
         out["ethernet"].append((name, f))
+        # stack: length-prefixed frames, destination MAC ours (first byte even)
+        framed = bytes([len(f) >> 8, len(f) & 0xFF]) + bytes([f[0] & 0xFE]) + f[1:]
+        out["stack"].append((name, framed * 3))
         out["frame"].append((name, f))
         l2 = 18 if f[12:14] == b"\x81\x00" else 14
         etype = f[l2 - 2:l2]
