@@ -149,6 +149,7 @@ int main(int argc, char** argv) {
 
   const time_ns end = seconds > 0 ? now + static_cast<time_ns>(seconds * 1e9) : UINT64_MAX;
   std::array<packet, max_burst> burst;
+  static std::array<std::byte, 65536> payload;  // a reassembled datagram may span buffers
   while (!g_stop && now < end) {
     const time_ns deadline = std::min(net.next_deadline(), end);
     const int timeout_ms =
@@ -164,7 +165,8 @@ int main(int argc, char** argv) {
     }
     net.advance(now);
     while (auto d = net.udp_receive(sock)) {
-      net.udp_send_to(sock, d->source, d->source_port, d->payload(), now);
+      const std::size_t len = d->copy_payload(payload);
+      net.udp_send_to(sock, d->source, d->source_port, std::span(payload.data(), len), now);
     }
     std::size_t out = 0;
     while ((out = net.drain_tx(burst)) != 0) {
@@ -177,6 +179,7 @@ int main(int argc, char** argv) {
       "{\"frames_in\": %llu, \"frames_out\": %llu, \"icmp_echo_replies\": %llu, "
       "\"udp_delivered\": %llu, \"udp_sent\": %llu, \"udp_no_port\": %llu, "
       "\"icmp_errors_sent\": %llu, \"ip_not_for_us\": %llu, \"ip_fragments_dropped\": %llu, "
+      "\"reassembled\": %llu, \"reassembly_overlaps\": %llu, \"fragments_sent\": %llu, "
       "\"arp_replies_sent\": %llu, \"malformed\": %llu}\n",
       static_cast<unsigned long long>(c.frames_in), static_cast<unsigned long long>(c.frames_out),
       static_cast<unsigned long long>(c.icmp_echo_replies),
@@ -185,6 +188,9 @@ int main(int argc, char** argv) {
       static_cast<unsigned long long>(c.icmp_errors_sent),
       static_cast<unsigned long long>(c.ip_not_for_us),
       static_cast<unsigned long long>(c.ip_fragments_dropped),
+      static_cast<unsigned long long>(c.reassembly.reassembled),
+      static_cast<unsigned long long>(c.reassembly.overlaps),
+      static_cast<unsigned long long>(c.ip_fragments_sent),
       static_cast<unsigned long long>(c.arp.replies_sent), [&c] {
         unsigned long long m = c.arp.malformed;
         for (auto v : c.malformed) {

@@ -239,7 +239,10 @@ bool split_pseudo(std::span<const std::byte> in, pseudo_header& ph,
       st.advance(now);
       while (auto dgram = st.udp_receive(sock)) {
         FUZZ_CHECK(dgram->offset + dgram->length <= dgram->frame.length());
-        (void)st.udp_send_to(sock, dgram->source, dgram->source_port, dgram->payload(), now);
+        std::array<std::byte, 2048> copy{};
+        const std::size_t n = dgram->copy_payload(copy);
+        (void)st.udp_send_to(sock, dgram->source, dgram->source_port, std::span(copy.data(), n),
+                             now);
       }
       std::size_t k = 0;
       while ((k = st.drain_tx(out)) != 0) {

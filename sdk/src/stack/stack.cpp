@@ -15,7 +15,6 @@ namespace dpdk_net::stack {
 
 namespace {
 
-constexpr std::size_t ip_udp_headers = wire::ipv4_min_header_length + wire::udp_header_length;
 /// RFC 1812 4.3.2.3: an ICMP error carries as much of the offending datagram as fits in 576.
 constexpr std::size_t max_icmp_error = 576;
 
@@ -38,6 +37,7 @@ stack::stack(const stack_config& config, buffer_pool& pool, std::uint64_t secret
       pool_(&pool),
       timers_(millisecond, now),
       arp_(config_.arp, pool, timers_, [this](packet p) { enqueue_tx(std::move(p)); }),
+      reasm_(config_.reassembly, timers_),
       tx_ring_(std::bit_ceil(std::max<std::size_t>(config.tx_queue, 1))),
       sockets_(config.udp_sockets),
       port_to_socket_(65536, -1),
@@ -76,6 +76,7 @@ std::size_t stack::drain_tx(std::span<packet> out) noexcept {
 stack_counters stack::counters() const noexcept {
   stack_counters c = counters_;
   c.arp = arp_.counters();
+  c.reassembly = reasm_.counters();
   return c;
 }
 
@@ -130,7 +131,48 @@ void stack::receive_ipv4(packet frame, std::size_t l3_offset, time_ns now) {
     return;
   }
   if (h.is_fragment()) {
-    ++counters_.ip_fragments_dropped;  // reassembly is not implemented yet
+    if (broadcast) {
+      ++counters_.ip_fragments_dropped;  // nothing we answer is worth reassembling from broadcast
+      return;
+    }
+    frame.trim_front(l3_offset);
+    if (frame.length() > h.total_length) {
+      frame.trim_back(frame.length() - h.total_length);  // Ethernet padding
+    }
+    std::optional<packet> whole = reasm_.add(std::move(frame), h, now);
+    if (!whole) {
+      return;
+    }
+    if (whole->segment_count() == 1) {
+      receive_ipv4(std::move(*whole), 0, now);  // fits one buffer: the ordinary path
+    } else if (h.protocol == wire::ip_protocol::udp) {
+      deliver_udp_chain(std::move(*whole), now);
+    } else if (h.protocol == wire::ip_protocol::icmp) {
+      // A large ping: answer from the chain (the reply is fragmented on the way out).
+      packet& d = *whole;
+      std::array<std::byte, 8> hdr{};
+      if (d.copy_out(20, hdr) != 8 || wire::load8(hdr.data()) != wire::icmp_type::echo_request) {
+        ++counters_.icmp_ignored;
+        return;
+      }
+      wire::checksum_accumulator acc;
+      wire::add_packet(acc, d, 20, d.length() - 20);
+      if (acc.finish() != 0) {
+        malformed(wire::wire_error::icmp_bad_checksum);
+        return;
+      }
+      ++counters_.icmp_in;
+      const std::uint16_t old_word = wire::load16(hdr.data());
+      wire::store8(hdr.data(), wire::icmp_type::echo_reply);
+      wire::store16(hdr.data() + 2, wire::checksum_update16(wire::load16(hdr.data() + 2), old_word,
+                                                            wire::load16(hdr.data())));
+      const wire::ipv4_address src{wire::load32(d.front().data() + 12)};
+      if (output(wire::ip_protocol::icmp, src, l4_source{hdr, &d, 28, {}, d.length() - 20}, now)) {
+        ++counters_.icmp_echo_replies;
+      }
+    } else {
+      ++counters_.ip_unknown_protocol;
+    }
     return;
   }
   ++counters_.ip_in;
@@ -231,6 +273,103 @@ void stack::receive_udp(packet frame, std::size_t l4_offset, std::span<const std
 }
 
 // --- output ---------------------------------------------------------------------------------
+
+void stack::deliver_udp_chain(packet d, time_ns now) {
+  (void)now;
+  const std::byte* ip = d.front().data();
+  const wire::ipv4_address src{wire::load32(ip + 12)};
+  const wire::ipv4_address dst{wire::load32(ip + 16)};
+  const std::size_t l4_len = d.length() - 20;
+  std::array<std::byte, 8> hdr{};
+  if (l4_len < 8 || d.copy_out(20, hdr) != 8) {
+    malformed(wire::wire_error::truncated);
+    return;
+  }
+  const std::uint16_t ulen = wire::load16(hdr.data() + 4);
+  if (ulen < 8 || ulen > l4_len) {
+    malformed(ulen < 8 ? wire::wire_error::udp_bad_length
+                       : wire::wire_error::udp_length_exceeds_ip);
+    return;
+  }
+  if (wire::load16(hdr.data() + 6) != 0) {
+    wire::checksum_accumulator acc;
+    wire::add_pseudo_header(acc, src, dst, wire::ip_protocol::udp, ulen);
+    wire::add_packet(acc, d, 20, ulen);
+    if (acc.finish() != 0) {
+      malformed(wire::wire_error::udp_bad_checksum);
+      return;
+    }
+  }
+  ++counters_.udp_in;
+  const std::int32_t s = port_to_socket_[wire::load16(hdr.data() + 2)];
+  if (s < 0) {
+    ++counters_.udp_no_port;  // (no ICMP error quoting a reassembled datagram)
+    return;
+  }
+  udp_socket& sock = sockets_[static_cast<std::size_t>(s)];
+  if (sock.count == sock.queue.size()) {
+    ++counters_.udp_queue_full;
+    return;
+  }
+  udp_datagram& slot = sock.queue[(sock.head + sock.count) % sock.queue.size()];
+  slot.offset = 28;
+  slot.length = ulen - 8U;
+  slot.source = src;
+  slot.source_port = wire::load16(hdr.data());
+  slot.frame = std::move(d);
+  ++sock.count;
+  ++counters_.udp_delivered;
+}
+
+bool stack::output(std::uint8_t protocol, wire::ipv4_address dst, const l4_source& src,
+                   time_ns now) {
+  const std::size_t room = config_.mtu - wire::ipv4_min_header_length;
+  const std::size_t step = src.length <= room ? room : room & ~std::size_t{7};
+  const std::uint16_t id = ip_id_++;
+  std::size_t at = 0;
+  do {
+    const std::size_t n = std::min(step, src.length - at);
+    packet p = pool_->alloc();
+    std::byte* d = p ? p.append(wire::ipv4_min_header_length + n) : nullptr;
+    if (d == nullptr) {
+      ++counters_.no_buffer;
+      return false;  // fragments already sent are wasted: the peer's reassembly times out
+    }
+    // Copy [at, at + n) of the message: head bytes first, then the chain or flat part.
+    std::size_t done = 0;
+    std::byte* body = d + wire::ipv4_min_header_length;
+    if (at < src.head.size()) {
+      done = std::min(n, src.head.size() - at);
+      std::memcpy(body, src.head.data() + at, done);
+    }
+    if (done < n) {
+      const std::size_t rest_at = at + done - src.head.size();
+      if (src.chain != nullptr) {
+        src.chain->copy_out(src.chain_offset + rest_at, std::span(body + done, n - done));
+      } else {
+        std::memcpy(body + done, src.flat.data() + rest_at, n - done);
+      }
+    }
+    wire::ipv4_header h;
+    h.total_length = static_cast<std::uint16_t>(wire::ipv4_min_header_length + n);
+    h.id = id;
+    h.ttl = config_.ttl;
+    h.protocol = protocol;
+    h.src = config_.address;
+    h.dst = dst;
+    h.more_fragments = at + n < src.length;
+    h.fragment_offset = static_cast<std::uint16_t>(at / 8);
+    wire::write_ipv4(std::span(d, wire::ipv4_min_header_length), h);
+    if (h.more_fragments || at != 0) {
+      ++counters_.ip_fragments_sent;
+    }
+    if (!route(std::move(p), dst, now)) {
+      return false;
+    }
+    at += n;
+  } while (at < src.length);
+  return true;
+}
 
 bool stack::route(packet p, wire::ipv4_address dst, time_ns now) {
   if (is_local_broadcast(dst)) {
@@ -358,29 +497,15 @@ std::error_code stack::udp_send_to(socket_id id, wire::ipv4_address dst, std::ui
   if (id >= sockets_.size() || !sockets_[id].open) {
     return std::make_error_code(std::errc::bad_file_descriptor);
   }
-  if (payload.size() + ip_udp_headers > config_.mtu) {
+  if (payload.size() + wire::udp_header_length > 65535 - wire::ipv4_min_header_length) {
     ++counters_.udp_too_big;
-    return std::make_error_code(std::errc::message_size);  // no fragmentation yet
+    return std::make_error_code(std::errc::message_size);
   }
-  packet p = pool_->alloc();
-  std::byte* d = p ? p.append(ip_udp_headers + payload.size()) : nullptr;
-  if (d == nullptr) {
-    ++counters_.no_buffer;
-    return std::make_error_code(std::errc::no_buffer_space);
-  }
-  std::memcpy(d + ip_udp_headers, payload.data(), payload.size());
-  wire::ipv4_header h;
-  h.total_length = static_cast<std::uint16_t>(ip_udp_headers + payload.size());
-  h.id = ip_id_++;
-  h.ttl = config_.ttl;
-  h.protocol = wire::ip_protocol::udp;
-  h.src = config_.address;
-  h.dst = dst;
-  wire::write_ipv4(std::span(d, 20), h);
-  wire::write_udp(std::span(d + 20, 8), wire::udp_header{sockets_[id].port, dst_port, 0, 0},
-                  std::span<const std::byte>(d + ip_udp_headers, payload.size()),
-                  wire::pseudo_header{h.src, dst});
-  if (!route(std::move(p), dst, now)) {
+  std::array<std::byte, wire::udp_header_length> hdr{};
+  wire::write_udp(hdr, wire::udp_header{sockets_[id].port, dst_port, 0, 0}, payload,
+                  wire::pseudo_header{config_.address, dst});
+  if (!output(wire::ip_protocol::udp, dst,
+              l4_source{hdr, nullptr, 0, payload, hdr.size() + payload.size()}, now)) {
     return std::make_error_code(std::errc::network_unreachable);
   }
   ++counters_.udp_sent;

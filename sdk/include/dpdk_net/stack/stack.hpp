@@ -3,9 +3,9 @@
 // inside (ephemeral ports come from a keyed hash of a caller-supplied secret), and no heap
 // allocation per packet: buffers come from the device's pool, queues are preallocated.
 //
-// This first cut has Ethernet, ARP, IPv4 input validation and output routing (on-link or via the
-// gateway), ICMP echo and port/protocol unreachable (rate-limited), and UDP sockets. Not yet:
-// reassembly and fragmentation, path MTU, TCP (see docs/limitations.md).
+// This first cut has Ethernet, ARP, IPv4 input validation, reassembly and fragmentation, output
+// routing (on-link or via the gateway), ICMP echo and port/protocol unreachable (rate-limited),
+// and UDP sockets. Not yet: path MTU, ICMP errors to sockets, TCP (see docs/limitations.md).
 #pragma once
 
 #include <array>
@@ -17,6 +17,7 @@
 
 #include "dpdk_net/buffer_pool.hpp"
 #include "dpdk_net/stack/arp.hpp"
+#include "dpdk_net/stack/reassembly.hpp"
 #include "dpdk_net/timer_wheel.hpp"
 #include "dpdk_net/wire/error.hpp"
 #include "dpdk_net/wire/ipv4_address.hpp"
@@ -31,6 +32,7 @@ struct stack_config {
   std::uint16_t mtu = 1500;
   std::uint8_t ttl = 64;
   arp_config arp{};  ///< mac and address are taken from above
+  reassembly_config reassembly{};
   std::size_t udp_sockets = 64;
   std::size_t udp_queue = 256;  ///< datagrams waiting per socket; more are dropped, counted
   std::size_t tx_queue = 1024;  ///< frames waiting for drain_tx; more are dropped, counted
@@ -43,6 +45,8 @@ struct stack_config {
 /// Everything received, sent, dropped or refused, by reason (like `netstat -s`).
 struct stack_counters {
   arp_counters arp{};
+  reassembly_counters reassembly{};
+  std::uint64_t ip_fragments_sent = 0;
   std::uint64_t frames_in = 0, frames_out = 0;
   std::uint64_t eth_not_for_us = 0, eth_unknown_type = 0;
   std::uint64_t ip_in = 0, ip_not_for_us = 0, ip_fragments_dropped = 0, ip_unknown_protocol = 0;
@@ -56,15 +60,25 @@ struct stack_counters {
   std::array<std::uint64_t, 32> malformed{};
 };
 
-/// A received UDP datagram: the frame it arrived in (no copy) and where its payload is.
+/// A received UDP datagram: the frame it arrived in (no copy; a reassembled datagram is a chain
+/// of its fragments' buffers) and where its payload is.
 struct udp_datagram {
   packet frame;
   std::size_t offset = 0;  ///< of the payload in frame
   std::size_t length = 0;
   wire::ipv4_address source{};
   std::uint16_t source_port = 0;
+  /// True if the payload is in one piece (then payload() is all of it).
+  [[nodiscard]] bool contiguous() const noexcept { return offset + length <= frame.front().size(); }
+  /// The payload when contiguous() (else only its first part).
   [[nodiscard]] std::span<const std::byte> payload() const noexcept {
-    return frame.front().subspan(offset, length);
+    const auto f = frame.front();
+    return offset >= f.size() ? std::span<const std::byte>()
+                              : f.subspan(offset, std::min(length, f.size() - offset));
+  }
+  /// Copies up to out.size() bytes of the payload; returns how many.
+  std::size_t copy_payload(std::span<std::byte> out) const noexcept {
+    return frame.copy_out(offset, out.first(std::min(out.size(), length)));
   }
 };
 
@@ -96,8 +110,8 @@ class stack {
   [[nodiscard]] std::uint16_t udp_port(socket_id id) const noexcept;
   /// The oldest datagram waiting on the socket, if any.
   std::optional<udp_datagram> udp_receive(socket_id id);
-  /// Sends one datagram. Errors: bad_file_descriptor, message_size (over the MTU: no
-  /// fragmentation yet), no_buffer_space, network_unreachable.
+  /// Sends one datagram (fragmented if it exceeds the MTU). Errors: bad_file_descriptor,
+  /// message_size (over 65507 bytes), no_buffer_space, network_unreachable.
   std::error_code udp_send_to(socket_id id, wire::ipv4_address dst, std::uint16_t dst_port,
                               std::span<const std::byte> payload, time_ns now);
 
@@ -119,6 +133,18 @@ class stack {
   void receive_udp(packet frame, std::size_t l4_offset, std::span<const std::byte> datagram,
                    wire::ipv4_address src, wire::ipv4_address dst, time_ns now,
                    std::span<const std::byte> ip_and_payload);
+  /// The bytes of an L4 message to send: `head` first, then the rest from `chain` (at
+  /// chain_offset) or from `flat`.
+  struct l4_source {
+    std::span<const std::byte> head;
+    const packet* chain = nullptr;
+    std::size_t chain_offset = 0;
+    std::span<const std::byte> flat;
+    std::size_t length = 0;  // total
+  };
+  /// Builds and routes an IPv4 datagram carrying src, fragmenting it to the MTU if needed.
+  bool output(std::uint8_t protocol, wire::ipv4_address dst, const l4_source& src, time_ns now);
+  void deliver_udp_chain(packet datagram, time_ns now);
   void send_icmp_error(std::uint8_t type, std::uint8_t code, std::span<const std::byte> offending,
                        time_ns now);
   /// Routes and sends an IPv4 datagram built in p (IP header first, headroom for Ethernet).
@@ -130,6 +156,7 @@ class stack {
   buffer_pool* pool_;
   timer_wheel timers_;
   arp arp_;
+  reassembly reasm_;
   std::vector<segment*> tx_ring_;
   std::size_t tx_head_ = 0, tx_count_ = 0;
   std::vector<udp_socket> sockets_;

@@ -1,0 +1,152 @@
+#include "dpdk_net/stack/reassembly.hpp"
+
+#include <gtest/gtest.h>
+
+#include <numeric>
+#include <vector>
+
+#include "dpdk_net/buffer_pool.hpp"
+#include "dpdk_net/wire/checksum.hpp"
+
+namespace dpdk_net::stack {
+namespace {
+
+using wire::ipv4_address;
+
+class ReassemblyTest : public ::testing::Test {
+ protected:
+  explicit ReassemblyTest(reassembly_config c = {}) : r_(c, wheel_) {}
+
+  /// Fragment [offset, offset + len) of datagram `id` (payload bytes = their index mod 251).
+  std::pair<packet, wire::ipv4_header> fragment(std::uint16_t id, std::uint32_t offset,
+                                                std::uint32_t len, bool more) {
+    packet p = pool_.alloc();
+    std::byte* d = p.append(20 + len);
+    wire::ipv4_header h;
+    h.total_length = static_cast<std::uint16_t>(20 + len);
+    h.id = id;
+    h.protocol = wire::ip_protocol::udp;
+    h.src = ipv4_address::from_octets(198, 18, 0, 2);
+    h.dst = ipv4_address::from_octets(198, 18, 0, 1);
+    h.more_fragments = more;
+    h.fragment_offset = static_cast<std::uint16_t>(offset / 8);
+    wire::write_ipv4(std::span(d, 20), h);
+    for (std::uint32_t i = 0; i < len; ++i) {
+      d[20 + i] = static_cast<std::byte>((offset + i) % 251);
+    }
+    return {std::move(p), h};
+  }
+  std::optional<packet> add(std::uint16_t id, std::uint32_t offset, std::uint32_t len, bool more) {
+    auto [p, h] = fragment(id, offset, len, more);
+    return r_.add(std::move(p), h, now_);
+  }
+  static void expect_whole(const packet& p, std::uint32_t len) {
+    ASSERT_EQ(p.length(), 20U + len);
+    std::vector<std::byte> bytes(p.length());
+    p.copy_out(0, bytes);
+    const auto ip = wire::parse_ipv4(bytes);
+    ASSERT_TRUE(ip) << wire::to_string(ip.error);  // header and checksum are right
+    EXPECT_FALSE(ip.header.is_fragment());
+    for (std::uint32_t i = 0; i < len; ++i) {
+      ASSERT_EQ(bytes[20 + i], static_cast<std::byte>(i % 251)) << i;
+    }
+  }
+
+  packet_pool pool_{packet_pool_config{}};
+  timer_wheel wheel_{millisecond};
+  time_ns now_ = 0;
+  reassembly r_;
+};
+
+TEST_F(ReassemblyTest, InOrderOutOfOrderAndShuffled) {
+  EXPECT_FALSE(add(1, 0, 1000, true));
+  EXPECT_FALSE(add(1, 1000, 1000, true));
+  auto whole = add(1, 2000, 500, false);
+  ASSERT_TRUE(whole);
+  expect_whole(*whole, 2500);
+  EXPECT_EQ(whole->segment_count(), 3U);  // the fragments' own buffers, chained
+  EXPECT_FALSE(add(2, 2000, 500, false));
+  EXPECT_FALSE(add(2, 0, 1000, true));
+  whole = add(2, 1000, 1000, true);
+  ASSERT_TRUE(whole);
+  expect_whole(*whole, 2500);
+  EXPECT_EQ(r_.in_progress(), 0U);
+  EXPECT_EQ(r_.bytes_held(), 0U);
+  EXPECT_EQ(r_.counters().reassembled, 2U);
+}
+
+TEST_F(ReassemblyTest, InterleavedDatagramsStayApart) {
+  EXPECT_FALSE(add(7, 0, 8, true));
+  EXPECT_FALSE(add(8, 0, 16, true));
+  auto a = add(8, 16, 4, false);
+  auto b = add(7, 8, 4, false);
+  ASSERT_TRUE(a && b);
+  expect_whole(*a, 20);
+  expect_whole(*b, 12);
+}
+
+TEST_F(ReassemblyTest, OverlapsDropTheDatagramDuplicatesAreIgnored) {
+  EXPECT_FALSE(add(1, 0, 1000, true));
+  EXPECT_FALSE(add(1, 0, 1000, true));  // an exact duplicate
+  EXPECT_EQ(r_.counters().duplicates, 1U);
+  EXPECT_FALSE(add(1, 992, 16, true));  // overlaps the first by 8 bytes (teardrop-style)
+  EXPECT_EQ(r_.counters().overlaps, 1U);
+  EXPECT_EQ(r_.in_progress(), 0U);       // the whole datagram is gone
+  EXPECT_FALSE(add(1, 1000, 8, false));  // so a later piece starts over and completes nothing
+  EXPECT_EQ(pool_.available(), pool_.capacity() - 1);  // only that piece is held
+  // A second "last" fragment, or data past the end, also condemns it.
+  EXPECT_FALSE(add(2, 1000, 8, false));
+  EXPECT_FALSE(add(2, 2000, 8, false));
+  EXPECT_EQ(r_.counters().overlaps, 2U);
+}
+
+TEST_F(ReassemblyTest, BadLengthsAreRefused) {
+  EXPECT_FALSE(add(1, 0, 12, true));  // not a multiple of 8 and not last
+  EXPECT_FALSE(add(1, 0, 0, true));
+  EXPECT_EQ(r_.counters().bad_length, 2U);
+  EXPECT_EQ(r_.in_progress(), 0U);
+}
+
+TEST_F(ReassemblyTest, IncompleteDatagramsTimeOut) {
+  EXPECT_FALSE(add(1, 0, 1000, true));
+  EXPECT_EQ(r_.in_progress(), 1U);
+  now_ = 30 * second - millisecond;
+  wheel_.advance(now_);
+  EXPECT_EQ(r_.in_progress(), 1U);
+  now_ = 30 * second;
+  wheel_.advance(now_);
+  EXPECT_EQ(r_.in_progress(), 0U);
+  EXPECT_EQ(r_.counters().timeouts, 1U);
+  EXPECT_EQ(pool_.available(), pool_.capacity());  // the held buffer went back
+}
+
+class SmallReassemblyTest : public ReassemblyTest {
+ protected:
+  SmallReassemblyTest()
+      : ReassemblyTest([] {
+          reassembly_config c;
+          c.max_datagrams = 2;
+          c.max_bytes = 3000;
+          c.max_fragments = 3;
+          return c;
+        }()) {}
+};
+
+TEST_F(SmallReassemblyTest, LimitsOnDatagramsBytesAndFragments) {
+  EXPECT_FALSE(add(1, 0, 8, true));
+  EXPECT_FALSE(add(2, 0, 8, true));
+  EXPECT_FALSE(add(3, 0, 8, true));  // a third datagram in progress: refused
+  EXPECT_EQ(r_.counters().too_many_datagrams, 1U);
+  EXPECT_FALSE(add(1, 8, 1496, true));
+  EXPECT_FALSE(add(1, 1504, 1496, true));  // 3000 + 8 + 8 > 3000 bytes held: dropped
+  EXPECT_EQ(r_.counters().over_memory, 1U);
+  EXPECT_FALSE(add(2, 8, 8, true));
+  EXPECT_FALSE(add(2, 16, 8, true));
+  EXPECT_FALSE(add(2, 24, 8, true));  // a fourth fragment: over max_fragments
+  EXPECT_EQ(r_.counters().too_many_fragments, 1U);
+  EXPECT_EQ(r_.in_progress(), 0U);
+  EXPECT_EQ(r_.bytes_held(), 0U);
+}
+
+}  // namespace
+}  // namespace dpdk_net::stack
