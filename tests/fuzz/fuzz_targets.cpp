@@ -240,8 +240,8 @@ bool split_pseudo(std::span<const std::byte> in, pseudo_header& ph,
       while (auto dgram = st.udp_receive(sock)) {
         FUZZ_CHECK(dgram->offset + dgram->length <= dgram->frame.length());
         std::array<std::byte, 2048> copy{};
-        const std::size_t n = dgram->copy_payload(copy);
-        (void)st.udp_send_to(sock, dgram->source, dgram->source_port, std::span(copy.data(), n),
+        const std::size_t got = dgram->copy_payload(copy);
+        (void)st.udp_send_to(sock, dgram->source, dgram->source_port, std::span(copy.data(), got),
                              now);
       }
       std::size_t k = 0;
