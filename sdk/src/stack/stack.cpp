@@ -39,6 +39,7 @@ stack::stack(const stack_config& config, buffer_pool& pool, std::uint64_t secret
       arp_(config_.arp, pool, timers_, [this](packet p) { enqueue_tx(std::move(p)); }),
       reasm_(config_.reassembly, timers_),
       tx_ring_(std::bit_ceil(std::max<std::size_t>(config.tx_queue, 1))),
+      pmtu_(std::max<std::size_t>(config.pmtu_entries, 1)),
       sockets_(config.udp_sockets),
       port_to_socket_(65536, -1),
       secret_(secret),
@@ -208,8 +209,13 @@ void stack::receive_icmp(packet& frame, std::size_t l3_offset, std::size_t l4_of
     return;
   }
   ++counters_.icmp_in;
+  if (icmp.header.type == wire::icmp_type::destination_unreachable &&
+      icmp.header.code == wire::icmp_unreachable::fragmentation_needed) {
+    frag_needed(icmp.header.next_hop_mtu(), icmp.payload, now);
+    return;
+  }
   if (icmp.header.type != wire::icmp_type::echo_request || icmp.header.code != 0) {
-    ++counters_.icmp_ignored;  // errors (path MTU) and other types: not handled yet
+    ++counters_.icmp_ignored;  // other errors and types: not handled yet
     return;
   }
   // Echo reply in place: the request's buffer becomes the reply (no copy, no allocation).
@@ -274,6 +280,53 @@ void stack::receive_udp(packet frame, std::size_t l4_offset, std::span<const std
 
 // --- output ---------------------------------------------------------------------------------
 
+std::uint16_t stack::path_mtu(wire::ipv4_address dst, time_ns now) const noexcept {
+  for (const pmtu_entry& e : pmtu_) {
+    if (e.mtu != 0 && e.dst == dst && now < e.expires) {
+      return e.mtu;
+    }
+  }
+  return config_.mtu;
+}
+
+void stack::frag_needed(std::uint16_t mtu, std::span<const std::byte> quote, time_ns now) {
+  // RFC 5927: believe it only if it could be about a datagram we sent. The quote (20 + 8 bytes
+  // at least: parse_icmp checked) must be ours, have DF set (we set it only on datagrams that
+  // fit the path MTU, so only those can elicit frag-needed), and for UDP name a bound port.
+  const auto q =
+      wire::parse_ipv4(quote, wire::ipv4_parse_options{.verify_checksum = false, .quoted = true});
+  const wire::ipv4_address dst = q.header.dst;
+  const std::uint16_t current = path_mtu(dst, now);
+  bool plausible =
+      q && q.header.src == config_.address && q.header.dont_fragment &&
+      (q.header.protocol == wire::ip_protocol::udp || q.header.protocol == wire::ip_protocol::icmp);
+  if (plausible && q.header.protocol == wire::ip_protocol::udp) {
+    plausible = q.payload.size() >= 2 && port_to_socket_[wire::load16(q.payload.data())] >= 0;
+  }
+  // MTU 0 is a pre-RFC 1191 router; below 68 is illegal; not lower means nothing to learn.
+  if (!plausible || mtu < 68 || mtu >= current) {
+    ++counters_.pmtu_ignored;
+    return;
+  }
+  pmtu_entry* slot = nullptr;
+  for (pmtu_entry& e : pmtu_) {
+    if (e.mtu != 0 && e.dst == dst) {
+      slot = &e;
+      break;
+    }
+    if (slot == nullptr && (e.mtu == 0 || now >= e.expires)) {
+      slot = &e;
+    }
+  }
+  if (slot == nullptr) {  // full of live entries: replace the one expiring first
+    slot = &*std::min_element(
+        pmtu_.begin(), pmtu_.end(),
+        [](const pmtu_entry& a, const pmtu_entry& b) { return a.expires < b.expires; });
+  }
+  *slot = pmtu_entry{dst, mtu, now + config_.pmtu_lifetime};
+  ++counters_.pmtu_lowered;
+}
+
 void stack::deliver_udp_chain(packet d, time_ns now) {
   (void)now;
   const std::byte* ip = d.front().data();
@@ -323,7 +376,7 @@ void stack::deliver_udp_chain(packet d, time_ns now) {
 
 bool stack::output(std::uint8_t protocol, wire::ipv4_address dst, const l4_source& src,
                    time_ns now) {
-  const std::size_t room = config_.mtu - wire::ipv4_min_header_length;
+  const std::size_t room = path_mtu(dst, now) - wire::ipv4_min_header_length;
   const std::size_t step = src.length <= room ? room : room & ~std::size_t{7};
   const std::uint16_t id = ip_id_++;
   std::size_t at = 0;
@@ -358,6 +411,9 @@ bool stack::output(std::uint8_t protocol, wire::ipv4_address dst, const l4_sourc
     h.src = config_.address;
     h.dst = dst;
     h.more_fragments = at + n < src.length;
+    // Like Linux's default: DF on what fits the path (so a smaller path tells us), none on
+    // fragments (they must be allowed to be split further).
+    h.dont_fragment = src.length <= room;
     h.fragment_offset = static_cast<std::uint16_t>(at / 8);
     wire::write_ipv4(std::span(d, wire::ipv4_min_header_length), h);
     if (h.more_fragments || at != 0) {
@@ -432,7 +488,11 @@ void stack::send_icmp_error(std::uint8_t type, std::uint8_t code,
 
 // --- UDP sockets ----------------------------------------------------------------------------
 
-std::error_code stack::udp_bind(std::uint16_t port, socket_id& id) {
+std::error_code stack::udp_bind(std::uint16_t port, socket_id& id,
+                                std::optional<wire::ipv4_address> address) {
+  if (address && *address != config_.address && !address->is_unspecified()) {
+    return std::make_error_code(std::errc::address_not_available);
+  }
   auto free_slot =
       std::find_if(sockets_.begin(), sockets_.end(), [](const udp_socket& s) { return !s.open; });
   if (free_slot == sockets_.end()) {

@@ -7,6 +7,8 @@
 #include "dpdk_net/wire/bytes.hpp"
 
 #include <algorithm>
+#include <memory>
+#include <string>
 
 namespace dpdk_net::stack {
 namespace {
@@ -94,6 +96,53 @@ TEST(StackSim, UdpAcrossALossyLinkAfterArp) {
     EXPECT_EQ(a.st.counters().udp_sent, 200U);
     EXPECT_EQ(b.st.arp_layer().lookup(ia), na.info().mac);  // b learned a from its request
     EXPECT_EQ(a.st.arp_layer().lookup(ib), nb.info().mac);
+  });
+}
+
+TEST(StackSim, ThreeHostsOnASwitchResolveEachOtherAndTalk) {
+  sim::for_each_seed([](std::uint64_t seed, bool) {
+    network net(seed);
+    sim::sim_switch& sw = net.add_switch("sw");
+    sim::link_config c;
+    c.loss = 0.05;
+    c.delay = 50 * microsecond;
+    std::vector<std::unique_ptr<stack_host>> hosts;
+    std::vector<ipv4_address> ips;
+    for (std::uint8_t i = 0; i < 3; ++i) {
+      sim::host& h = net.add_host("h" + std::to_string(i));
+      sim::sim_nic& n = net.add_nic(h);
+      net.connect(n, sw, c);
+      ips.push_back(ipv4_address::from_octets(198, 18, 0, static_cast<std::uint8_t>(10 + i)));
+      hosts.push_back(std::make_unique<stack_host>(net, h, n, ips.back(), seed + i));
+    }
+    // Every host sends 50 datagrams to each of the others, 1 ms apart.
+    for (std::uint32_t k = 0; k < 50; ++k) {
+      for (std::size_t from = 0; from < 3; ++from) {
+        for (std::size_t to = 0; to < 3; ++to) {
+          if (from == to) {
+            continue;
+          }
+          net.events().at(k * millisecond, [&hosts, &ips, from, to, k] {
+            std::array<std::byte, 4> body{};
+            wire::store32(body.data(), static_cast<std::uint32_t>(from * 1000 + k));
+            stack_host& h = *hosts[from];
+            h.st.udp_send_to(h.sock, ips[to], 7000, body, h.h.net().now());
+            h.pump();
+          });
+        }
+      }
+    }
+    net.run_for(2 * second);
+    for (std::size_t i = 0; i < 3; ++i) {
+      // About 90 % of 100 datagrams (two senders x 50, a 5 % loss on each of two hops).
+      EXPECT_GT(hosts[i]->received.size(), 70U) << "host " << i;
+      for (std::size_t j = 0; j < 3; ++j) {
+        if (i != j) {
+          EXPECT_EQ(hosts[i]->st.arp_layer().lookup(ips[j]), hosts[j]->nic.info().mac);
+        }
+      }
+    }
+    EXPECT_GE(sw.flooded(), 3U);  // ARP requests are broadcasts: flooded to every port
   });
 }
 

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <set>
 #include <vector>
 
@@ -138,6 +139,11 @@ TEST_F(StackTest, UdpDeliversZeroCopyAndCountsQueueOverflow) {
   ASSERT_FALSE(st_.udp_bind(53, s));
   stack::socket_id dup = 0;
   EXPECT_EQ(st_.udp_bind(53, dup), std::make_error_code(std::errc::address_in_use));
+  EXPECT_EQ(st_.udp_bind(54, dup, peer_ip), std::make_error_code(std::errc::address_not_available));
+  EXPECT_FALSE(st_.udp_bind(54, dup, our_ip));
+  st_.udp_close(dup);
+  EXPECT_FALSE(st_.udp_bind(54, dup, ipv4_address{}));  // closed ports can be bound again
+  st_.udp_close(dup);
   for (int i = 0; i < 6; ++i) {
     st_.receive(udp(53, "query"), now_);
   }
@@ -311,6 +317,88 @@ TEST(StackFragments, LargeUdpIsFragmentedAndReassembledInAnyOrder) {
     ASSERT_TRUE(back);
     EXPECT_EQ(back->length, 4000U);
   }
+}
+
+}  // namespace
+}  // namespace dpdk_net::stack
+
+namespace dpdk_net::stack {
+namespace {
+
+class PmtuTest : public StackTest {
+ protected:
+  /// Sends a UDP datagram of n payload bytes from port 53 and returns the frame(s) it became.
+  std::vector<std::vector<std::byte>> send_udp(std::size_t n) {
+    std::vector<std::byte> payload(n, std::byte{0x5a});
+    EXPECT_FALSE(st_.udp_send_to(sock_, peer_ip, 5555, payload, now_));
+    return out();
+  }
+  /// A frag-needed from a router quoting `sent` (an Ethernet frame we sent), with edits.
+  packet frag_needed(const std::vector<std::byte>& sent, std::uint16_t mtu,
+                     const std::function<void(std::vector<std::byte>&)>& edit = {}) {
+    std::vector<std::byte> quote(sent.begin() + 14, sent.begin() + 14 + 28);
+    if (edit) {
+      edit(quote);
+    }
+    std::vector<std::byte> icmp(8 + quote.size());
+    wire::write_icmp(icmp,
+                     wire::icmp_header{wire::icmp_type::destination_unreachable,
+                                       wire::icmp_unreachable::fragmentation_needed, 0, mtu},
+                     quote);
+    return frame(wire::ip_protocol::icmp, icmp);
+  }
+  void SetUp() override {
+    learn_peer();
+    ASSERT_FALSE(st_.udp_bind(53, sock_));
+  }
+  stack::socket_id sock_ = 0;
+};
+
+TEST_F(PmtuTest, FragNeededLowersThePathMtuAndLaterSendsFitIt) {
+  const auto first = send_udp(1400);
+  ASSERT_EQ(first.size(), 1U);
+  const auto d = wire::decode_frame(first[0]);
+  ASSERT_TRUE(d.ipv4);
+  EXPECT_TRUE(d.ipv4->dont_fragment);  // fits the path: DF, so a smaller path can tell us
+  st_.receive(frag_needed(first[0], 1000), now_);
+  EXPECT_EQ(st_.counters().pmtu_lowered, 1U);
+  EXPECT_EQ(st_.path_mtu(peer_ip, now_), 1000);
+  const auto again = send_udp(1400);
+  ASSERT_EQ(again.size(), 2U);  // fragmented to the new path MTU
+  for (const auto& f : again) {
+    EXPECT_LE(f.size() - 14, 1000U);
+    EXPECT_FALSE(wire::decode_frame(f).ipv4->dont_fragment);
+  }
+  now_ += 10 * 60 * second;  // the learned value expires (RFC 1191)
+  EXPECT_EQ(st_.path_mtu(peer_ip, now_), 1500);
+}
+
+TEST_F(PmtuTest, ImplausibleFragNeededIsIgnored) {
+  const auto sent = send_udp(1400);
+  ASSERT_EQ(sent.size(), 1U);
+  st_.receive(frag_needed(sent[0], 0), now_);     // pre-RFC 1191 router: no MTU
+  st_.receive(frag_needed(sent[0], 60), now_);    // below the IPv4 minimum of 68
+  st_.receive(frag_needed(sent[0], 1500), now_);  // not lower than what we use
+  st_.receive(frag_needed(sent[0], 1000,
+                          [](std::vector<std::byte>& q) {
+                            q[12] =
+                                std::byte{10};  // not our source address: not a datagram of ours
+                          }),
+              now_);
+  st_.receive(frag_needed(sent[0], 1000,
+                          [](std::vector<std::byte>& q) {
+                            q[6] =
+                                std::byte{0};  // DF clear: it could not have caused a frag-needed
+                          }),
+              now_);
+  st_.receive(frag_needed(sent[0], 1000,
+                          [](std::vector<std::byte>& q) {
+                            q[20] = std::byte{0x99};  // a source port we have no socket on
+                          }),
+              now_);
+  EXPECT_EQ(st_.counters().pmtu_ignored, 6U);
+  EXPECT_EQ(st_.counters().pmtu_lowered, 0U);
+  EXPECT_EQ(st_.path_mtu(peer_ip, now_), 1500);
 }
 
 }  // namespace

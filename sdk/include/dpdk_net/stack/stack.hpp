@@ -38,7 +38,9 @@ struct stack_config {
   std::size_t tx_queue = 1024;  ///< frames waiting for drain_tx; more are dropped, counted
   std::uint32_t icmp_errors_per_second = 100;  ///< token bucket for the errors we generate
   std::uint32_t icmp_error_burst = 50;
-  std::uint16_t ephemeral_first = 49152;  ///< RFC 6056 range for udp_bind(0)
+  std::size_t pmtu_entries = 64;             ///< destinations with a learned smaller path MTU
+  time_ns pmtu_lifetime = 10 * 60 * second;  ///< then the interface MTU is tried again (RFC 1191)
+  std::uint16_t ephemeral_first = 49152;     ///< RFC 6056 range for udp_bind(0)
   std::uint16_t ephemeral_last = 65535;
 };
 
@@ -52,6 +54,8 @@ struct stack_counters {
   std::uint64_t ip_in = 0, ip_not_for_us = 0, ip_fragments_dropped = 0, ip_unknown_protocol = 0;
   std::uint64_t ip_no_route = 0;
   std::uint64_t icmp_in = 0, icmp_echo_replies = 0, icmp_errors_sent = 0;
+  std::uint64_t pmtu_lowered = 0;  ///< frag-needed accepted: a destination's path MTU lowered
+  std::uint64_t pmtu_ignored = 0;  ///< frag-needed refused (MTU 0 or < 68 or not lower, forged)
   std::uint64_t icmp_errors_rate_limited = 0, icmp_ignored = 0;
   std::uint64_t udp_in = 0, udp_delivered = 0, udp_no_port = 0, udp_queue_full = 0;
   std::uint64_t udp_sent = 0, udp_too_big = 0;
@@ -105,7 +109,10 @@ class stack {
 
   /// Binds a UDP socket to port (0: an ephemeral port). Errors: address_in_use,
   /// too_many_files_open (all sockets used), resource_unavailable_try_again (no free port).
-  std::error_code udp_bind(std::uint16_t port, socket_id& id);
+  /// `address`, if given, must be ours (or 0.0.0.0): one stack has one address, so binding to
+  /// it or to any address is the same; another address is address_not_available.
+  std::error_code udp_bind(std::uint16_t port, socket_id& id,
+                           std::optional<wire::ipv4_address> address = std::nullopt);
   void udp_close(socket_id id);
   [[nodiscard]] std::uint16_t udp_port(socket_id id) const noexcept;
   /// The oldest datagram waiting on the socket, if any.
@@ -118,6 +125,8 @@ class stack {
   [[nodiscard]] stack_counters counters() const noexcept;
   [[nodiscard]] const stack_config& config() const noexcept { return config_; }
   [[nodiscard]] arp& arp_layer() noexcept { return arp_; }
+  /// The path MTU towards dst (the interface MTU unless a frag-needed lowered it).
+  [[nodiscard]] std::uint16_t path_mtu(wire::ipv4_address dst, time_ns now) const noexcept;
 
  private:
   struct udp_socket {
@@ -145,6 +154,7 @@ class stack {
   /// Builds and routes an IPv4 datagram carrying src, fragmenting it to the MTU if needed.
   bool output(std::uint8_t protocol, wire::ipv4_address dst, const l4_source& src, time_ns now);
   void deliver_udp_chain(packet datagram, time_ns now);
+  void frag_needed(std::uint16_t mtu, std::span<const std::byte> quote, time_ns now);
   void send_icmp_error(std::uint8_t type, std::uint8_t code, std::span<const std::byte> offending,
                        time_ns now);
   /// Routes and sends an IPv4 datagram built in p (IP header first, headroom for Ethernet).
@@ -159,6 +169,12 @@ class stack {
   reassembly reasm_;
   std::vector<segment*> tx_ring_;
   std::size_t tx_head_ = 0, tx_count_ = 0;
+  struct pmtu_entry {
+    wire::ipv4_address dst{};
+    std::uint16_t mtu = 0;  // 0: unused
+    time_ns expires = 0;
+  };
+  std::vector<pmtu_entry> pmtu_;  // a handful of entries: scanned (bounded by pmtu_entries)
   std::vector<udp_socket> sockets_;
   std::vector<std::int32_t> port_to_socket_;  // 65536 entries: O(1) demultiplexing
   std::uint64_t secret_;
