@@ -214,6 +214,10 @@ void stack::receive_icmp(packet& frame, std::size_t l3_offset, std::size_t l4_of
     frag_needed(icmp.header.next_hop_mtu(), icmp.payload, now);
     return;
   }
+  if (icmp.header.type == wire::icmp_type::echo_reply) {
+    ++counters_.echo_replies_received;
+    return;
+  }
   if (icmp.header.type != wire::icmp_type::echo_request || icmp.header.code != 0) {
     ++counters_.icmp_ignored;  // other errors and types: not handled yet
     return;
@@ -279,6 +283,28 @@ void stack::receive_udp(packet frame, std::size_t l4_offset, std::span<const std
 }
 
 // --- output ---------------------------------------------------------------------------------
+
+std::error_code stack::send_echo_request(wire::ipv4_address dst, std::uint16_t id,
+                                         std::uint16_t seq, std::span<const std::byte> data,
+                                         time_ns now) {
+  if (data.size() > 65535 - 28) {
+    return std::make_error_code(std::errc::message_size);
+  }
+  std::array<std::byte, wire::icmp_header_length> hdr{};
+  wire::checksum_accumulator acc;
+  const wire::icmp_header h{wire::icmp_type::echo_request, 0, 0, (std::uint32_t{id} << 16U) | seq};
+  wire::write_icmp(hdr, h, {});  // header alone; fold the data into its checksum below
+  acc.add(std::span<const std::byte>(hdr.data(), 2));
+  acc.add(std::span<const std::byte>(hdr.data() + 4, 4));
+  acc.add(data);
+  wire::store16(hdr.data() + 2, acc.finish());
+  if (!output(wire::ip_protocol::icmp, dst, l4_source{hdr, nullptr, 0, data, 8 + data.size()},
+              now)) {
+    return std::make_error_code(std::errc::network_unreachable);
+  }
+  ++counters_.echo_requests_sent;
+  return {};
+}
 
 std::uint16_t stack::path_mtu(wire::ipv4_address dst, time_ns now) const noexcept {
   for (const pmtu_entry& e : pmtu_) {

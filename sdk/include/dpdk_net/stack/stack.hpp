@@ -54,6 +54,7 @@ struct stack_counters {
   std::uint64_t ip_in = 0, ip_not_for_us = 0, ip_fragments_dropped = 0, ip_unknown_protocol = 0;
   std::uint64_t ip_no_route = 0;
   std::uint64_t icmp_in = 0, icmp_echo_replies = 0, icmp_errors_sent = 0;
+  std::uint64_t echo_requests_sent = 0, echo_replies_received = 0;
   std::uint64_t pmtu_lowered = 0;  ///< frag-needed accepted: a destination's path MTU lowered
   std::uint64_t pmtu_ignored = 0;  ///< frag-needed refused (MTU 0 or < 68 or not lower, forged)
   std::uint64_t icmp_errors_rate_limited = 0, icmp_ignored = 0;
@@ -121,6 +122,10 @@ class stack {
   /// message_size (over 65507 bytes), no_buffer_space, network_unreachable.
   std::error_code udp_send_to(socket_id id, wire::ipv4_address dst, std::uint16_t dst_port,
                               std::span<const std::byte> payload, time_ns now);
+
+  /// Sends an ICMP echo request (a ping) to dst; replies are counted in echo_replies_received.
+  std::error_code send_echo_request(wire::ipv4_address dst, std::uint16_t id, std::uint16_t seq,
+                                    std::span<const std::byte> data, time_ns now);
 
   [[nodiscard]] stack_counters counters() const noexcept;
   [[nodiscard]] const stack_config& config() const noexcept { return config_; }

@@ -13,15 +13,21 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <filesystem>
+#include <string>
 #include <vector>
 
 #include "dpdk_net/sim/harness.hpp"
 
 namespace dpdk_net::sim {
 
-/// The executable's path, for the repro line (set by for_each_seed's caller or left generic).
+/// The executable's path, for the repro line (this process's own, unless set otherwise).
 inline std::string& test_program() {
-  static std::string program = "<test binary>";
+  static std::string program = [] {
+    std::error_code ec;
+    const auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+    return ec ? std::string("<test binary>") : self.string();
+  }();
   return program;
 }
 
