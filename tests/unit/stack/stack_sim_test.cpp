@@ -74,6 +74,27 @@ struct stack_host {
   }
 };
 
+/// Three stack hosts on `sw` (198.18.0.<first_octet + i>), each having resolved the others.
+void switch_hosts(network& net, sim::sim_switch& sw, const sim::link_config& c, std::uint64_t seed,
+                  std::uint8_t first_octet, std::vector<std::unique_ptr<stack_host>>& hosts,
+                  std::vector<ipv4_address>& ips) {
+  for (std::uint8_t i = 0; i < 3; ++i) {
+    sim::host& h = net.add_host("h" + std::to_string(i));
+    sim::sim_nic& n = net.add_nic(h);
+    net.connect(n, sw, c);
+    ips.push_back(
+        ipv4_address::from_octets(198, 18, 0, static_cast<std::uint8_t>(first_octet + i)));
+    hosts.push_back(std::make_unique<stack_host>(net, h, n, ips.back(), seed + i));
+  }
+  for (std::size_t from = 0; from < 3; ++from) {
+    for (std::size_t to = 0; to < 3; ++to) {
+      if (from != to) {
+        hosts[from]->warm_up(net, ips[to]);
+      }
+    }
+  }
+}
+
 TEST(StackSim, UdpAcrossALossyLinkAfterArp) {
   sim::for_each_seed([](std::uint64_t seed, bool) {
     network net(seed);
@@ -123,20 +144,7 @@ TEST(StackSim, ThreeHostsOnASwitchResolveEachOtherAndTalk) {
     c.delay = 50 * microsecond;
     std::vector<std::unique_ptr<stack_host>> hosts;
     std::vector<ipv4_address> ips;
-    for (std::uint8_t i = 0; i < 3; ++i) {
-      sim::host& h = net.add_host("h" + std::to_string(i));
-      sim::sim_nic& n = net.add_nic(h);
-      net.connect(n, sw, c);
-      ips.push_back(ipv4_address::from_octets(198, 18, 0, static_cast<std::uint8_t>(10 + i)));
-      hosts.push_back(std::make_unique<stack_host>(net, h, n, ips.back(), seed + i));
-    }
-    for (std::size_t from = 0; from < 3; ++from) {
-      for (std::size_t to = 0; to < 3; ++to) {
-        if (from != to) {
-          hosts[from]->warm_up(net, ips[to]);
-        }
-      }
-    }
+    switch_hosts(net, sw, c, seed, 10, hosts, ips);
     for (auto& h : hosts) {
       h->received.clear();
     }
@@ -185,20 +193,7 @@ sim::run_fingerprint faulty_ip_scenario(std::uint64_t seed, std::array<stack_cou
   c.reorder = 0.05;
   std::vector<std::unique_ptr<stack_host>> hosts;
   std::vector<ipv4_address> ips;
-  for (std::uint8_t i = 0; i < 3; ++i) {
-    sim::host& h = net.add_host("h" + std::to_string(i));
-    sim::sim_nic& n = net.add_nic(h);
-    net.connect(n, sw, c);
-    ips.push_back(ipv4_address::from_octets(198, 18, 0, static_cast<std::uint8_t>(20 + i)));
-    hosts.push_back(std::make_unique<stack_host>(net, h, n, ips.back(), seed + i));
-  }
-  for (std::size_t from = 0; from < 3; ++from) {
-    for (std::size_t to = 0; to < 3; ++to) {
-      if (from != to) {
-        hosts[from]->warm_up(net, ips[to]);
-      }
-    }
-  }
+  switch_hosts(net, sw, c, seed, 20, hosts, ips);
   const time_ns start = net.now();
   std::array<std::uint64_t, 3> before{};
   for (std::size_t i = 0; i < 3; ++i) {
