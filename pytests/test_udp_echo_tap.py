@@ -43,6 +43,15 @@ def counters(echo):
     return json.loads(out.strip().splitlines()[-1])
 
 
+def macs(echo):
+    """(our stack's MAC, the kernel side's MAC), learned the way the kernel does: by a ping."""
+    from scapy.all import get_if_hwaddr
+    assert ping(echo["ours"], 1).returncode == 0
+    neigh = subprocess.run(["ip", "neigh", "show", echo["ours"], "dev", echo["name"]],
+                           capture_output=True, text=True).stdout
+    return re.search(r"lladdr ([0-9a-f:]{17})", neigh).group(1), get_if_hwaddr(echo["name"])
+
+
 def ping(addr, count=3):
     return subprocess.run(["ping", "-c", str(count), "-i", "0.2", "-W", "2", addr],
                           capture_output=True, text=True, timeout=30)
@@ -80,13 +89,9 @@ def test_udp_echo_and_port_unreachable(echo):
 
 
 def test_malformed_frames_are_counted_and_pings_still_work(echo):
-    from scapy.all import ICMP, IP, UDP, Ether, Raw, get_if_hwaddr, sendp
+    from scapy.all import ICMP, IP, UDP, Ether, Raw, sendp
     # Our MAC: learn it the way the kernel does.
-    assert ping(echo["ours"], 1).returncode == 0
-    neigh = subprocess.run(["ip", "neigh", "show", echo["ours"], "dev", echo["name"]],
-                           capture_output=True, text=True).stdout
-    our_mac = re.search(r"lladdr ([0-9a-f:]{17})", neigh).group(1)
-    kmac = get_if_hwaddr(echo["name"])
+    our_mac, kmac = macs(echo)
     src, dst = echo["kernel"], echo["ours"]
     bad = []
     bad.append(bytes(Ether(dst=our_mac, src=kmac) / IP(src=src, dst=dst, chksum=0x1234) / ICMP()))
@@ -130,12 +135,8 @@ def test_fragmented_datagrams_both_ways(echo):
 
 
 def test_overlapping_fragments_are_rejected(echo):
-    from scapy.all import IP, UDP, Ether, Raw, get_if_hwaddr, sendp
-    assert ping(echo["ours"], 1).returncode == 0
-    neigh = subprocess.run(["ip", "neigh", "show", echo["ours"], "dev", echo["name"]],
-                           capture_output=True, text=True).stdout
-    our_mac = re.search(r"lladdr ([0-9a-f:]{17})", neigh).group(1)
-    kmac = get_if_hwaddr(echo["name"])
+    from scapy.all import IP, UDP, Ether, Raw, sendp
+    our_mac, kmac = macs(echo)
     udp = bytes(UDP(sport=4444, dport=7) / (b"A" * 40))  # 48 bytes of L4
     base = dict(src=echo["kernel"], dst=echo["ours"], id=777, proto=17)
     # Teardrop-style: the second fragment starts inside the first.

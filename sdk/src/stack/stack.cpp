@@ -85,11 +85,23 @@ void stack::malformed(wire::wire_error e) noexcept {
   ++counters_.malformed[static_cast<std::size_t>(e) % counters_.malformed.size()];
 }
 
-bool stack::is_local_broadcast(wire::ipv4_address a) const noexcept {
-  const std::uint32_t mask =
-      config_.prefix_length == 0 ? 0 : ~std::uint32_t{0} << (32U - config_.prefix_length);
-  return a.is_broadcast() || a.value == (config_.address.value | ~mask);
+std::uint32_t stack::netmask() const noexcept {
+  return config_.prefix_length == 0 ? 0 : ~std::uint32_t{0} << (32U - config_.prefix_length);
 }
+
+bool stack::is_local_broadcast(wire::ipv4_address a) const noexcept {
+  return a.is_broadcast() || a.value == (config_.address.value | ~netmask());
+}
+
+namespace {
+/// Turns an ICMP echo request header into the reply's, fixing its checksum incrementally.
+void make_echo_reply(std::byte* icmp) noexcept {
+  const std::uint16_t old_word = wire::load16(icmp);  // type, code
+  wire::store8(icmp, wire::icmp_type::echo_reply);
+  wire::store16(icmp + 2,
+                wire::checksum_update16(wire::load16(icmp + 2), old_word, wire::load16(icmp)));
+}
+}  // namespace
 
 // --- input ----------------------------------------------------------------------------------
 
@@ -163,10 +175,7 @@ void stack::receive_ipv4(packet frame, std::size_t l3_offset, time_ns now) {
         return;
       }
       ++counters_.icmp_in;
-      const std::uint16_t old_word = wire::load16(hdr.data());
-      wire::store8(hdr.data(), wire::icmp_type::echo_reply);
-      wire::store16(hdr.data() + 2, wire::checksum_update16(wire::load16(hdr.data() + 2), old_word,
-                                                            wire::load16(hdr.data())));
+      make_echo_reply(hdr.data());
       const wire::ipv4_address src{wire::load32(d.front().data() + 12)};
       if (output(wire::ip_protocol::icmp, src, l4_source{hdr, &d, 28, {}, d.length() - 20}, now)) {
         ++counters_.icmp_echo_replies;
@@ -236,11 +245,7 @@ void stack::receive_icmp(packet& frame, std::size_t l3_offset, std::size_t l4_of
   wire::store16(ip + 10, 0);
   const std::size_t ihl = (wire::load8(ip) & 0x0fU) * 4U;
   wire::store16(ip + 10, wire::internet_checksum(std::span<const std::byte>(ip, ihl)));
-  std::byte* icmp_bytes = frame.front().data() + (l4_offset - l3_offset);
-  const std::uint16_t old_word = wire::load16(icmp_bytes);  // type, code
-  wire::store8(icmp_bytes, wire::icmp_type::echo_reply);
-  wire::store16(icmp_bytes + 2, wire::checksum_update16(wire::load16(icmp_bytes + 2), old_word,
-                                                        wire::load16(icmp_bytes)));
+  make_echo_reply(frame.front().data() + (l4_offset - l3_offset));
   frame.meta() = packet_meta{};
   if (route(std::move(frame), src, now)) {
     ++counters_.icmp_echo_replies;
@@ -258,28 +263,37 @@ void stack::receive_udp(packet frame, std::size_t l4_offset, std::span<const std
     return;
   }
   ++counters_.udp_in;
-  const std::int32_t s = port_to_socket_[udp.header.dst_port];
+  // No socket: the frame stays ours, so the port unreachable can quote it.
+  if (!enqueue_datagram(udp.header.dst_port, frame, l4_offset + wire::udp_header_length,
+                        udp.payload.size(), src, udp.header.src_port) &&
+      !is_local_broadcast(dst)) {
+    send_icmp_error(wire::icmp_type::destination_unreachable, wire::icmp_unreachable::port,
+                    ip_and_payload, now);
+  }
+}
+
+bool stack::enqueue_datagram(std::uint16_t port, packet& frame, std::size_t offset,
+                             std::size_t length, wire::ipv4_address src,
+                             std::uint16_t src_port) noexcept {
+  const std::int32_t s = port_to_socket_[port];
   if (s < 0) {
     ++counters_.udp_no_port;
-    if (!is_local_broadcast(dst)) {
-      send_icmp_error(wire::icmp_type::destination_unreachable, wire::icmp_unreachable::port,
-                      ip_and_payload, now);
-    }
-    return;
+    return false;
   }
   udp_socket& sock = sockets_[static_cast<std::size_t>(s)];
   if (sock.count == sock.queue.size()) {
     ++counters_.udp_queue_full;
-    return;
+    return true;
   }
   udp_datagram& slot = sock.queue[(sock.head + sock.count) % sock.queue.size()];
-  slot.offset = l4_offset + wire::udp_header_length;
-  slot.length = udp.payload.size();
+  slot.offset = offset;
+  slot.length = length;
   slot.source = src;
-  slot.source_port = udp.header.src_port;
+  slot.source_port = src_port;
   slot.frame = std::move(frame);
   ++sock.count;
   ++counters_.udp_delivered;
+  return true;
 }
 
 // --- output ---------------------------------------------------------------------------------
@@ -380,24 +394,8 @@ void stack::deliver_udp_chain(packet d, time_ns now) {
     }
   }
   ++counters_.udp_in;
-  const std::int32_t s = port_to_socket_[wire::load16(hdr.data() + 2)];
-  if (s < 0) {
-    ++counters_.udp_no_port;  // (no ICMP error quoting a reassembled datagram)
-    return;
-  }
-  udp_socket& sock = sockets_[static_cast<std::size_t>(s)];
-  if (sock.count == sock.queue.size()) {
-    ++counters_.udp_queue_full;
-    return;
-  }
-  udp_datagram& slot = sock.queue[(sock.head + sock.count) % sock.queue.size()];
-  slot.offset = 28;
-  slot.length = ulen - 8U;
-  slot.source = src;
-  slot.source_port = wire::load16(hdr.data());
-  slot.frame = std::move(d);
-  ++sock.count;
-  ++counters_.udp_delivered;
+  // (A closed port gets no ICMP error here: it would have to quote a reassembled datagram.)
+  enqueue_datagram(wire::load16(hdr.data() + 2), d, 28, ulen - 8U, src, wire::load16(hdr.data()));
 }
 
 bool stack::output(std::uint8_t protocol, wire::ipv4_address dst, const l4_source& src,
@@ -463,8 +461,7 @@ bool stack::route(packet p, wire::ipv4_address dst, time_ns now) {
     enqueue_tx(std::move(p));
     return true;
   }
-  const std::uint32_t mask =
-      config_.prefix_length == 0 ? 0 : ~std::uint32_t{0} << (32U - config_.prefix_length);
+  const std::uint32_t mask = netmask();
   const bool on_link = (dst.value & mask) == (config_.address.value & mask);
   if (!on_link && !config_.gateway) {
     ++counters_.ip_no_route;

@@ -165,6 +165,11 @@ class stack {
   /// Routes and sends an IPv4 datagram built in p (IP header first, headroom for Ethernet).
   bool route(packet p, wire::ipv4_address dst, time_ns now);
   [[nodiscard]] bool is_local_broadcast(wire::ipv4_address a) const noexcept;
+  [[nodiscard]] std::uint32_t netmask() const noexcept;
+  /// Queues a datagram on the socket bound to port (moving the frame in); false, leaving the
+  /// frame with the caller, if no socket is bound there.
+  bool enqueue_datagram(std::uint16_t port, packet& frame, std::size_t offset, std::size_t length,
+                        wire::ipv4_address src, std::uint16_t src_port) noexcept;
   void malformed(wire::wire_error e) noexcept;
 
   stack_config config_;
