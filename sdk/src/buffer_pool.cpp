@@ -6,19 +6,49 @@
 
 namespace dpdk_net {
 
-packet buffer_pool::alloc() noexcept {
-  segment* s = nullptr;
-  if (alloc_bulk(std::span<segment*>(&s, 1)) != 1) {
-    return {};
+bool buffer_pool::refill_cache() noexcept {
+  ++virtual_alloc_calls_;
+  cached_ = alloc_bulk(std::span<segment*>(cache_.data(), cache_.size()));
+  for (std::size_t i = 0; i < cached_; ++i) {
+    cache_[i]->status = segment::state::free;
   }
-  return packet::adopt(s);
+  return cached_ != 0;
+}
+
+segment* buffer_pool::take_cached() noexcept {
+  if (cached_ == 0 && !refill_cache()) {
+    return nullptr;
+  }
+  segment* s = cache_[--cached_];
+  s->status = segment::state::in_use;
+  return s;
+}
+
+void buffer_pool::drain_cache() noexcept {
+  for (std::size_t i = 0; i < cached_; ++i) {
+    cache_[i]->status = segment::state::in_use;
+  }
+  free_bulk(std::span<segment* const>(cache_.data(), cached_));
+  cached_ = 0;
 }
 
 std::size_t buffer_pool::alloc_burst(std::span<packet> out) noexcept {
-  std::array<segment*, 64> batch{};
+  if (lifo_ != nullptr) {
+    std::size_t done = 0;
+    for (; done < out.size(); ++done) {
+      segment* s = lifo_->take_one();
+      if (s == nullptr) {
+        break;
+      }
+      out[done] = packet::adopt(s);
+    }
+    return done;
+  }
+  std::array<segment*, 64> batch;  // only [0, got) is read: not zeroed per call
   std::size_t done = 0;
   while (done < out.size()) {
     const std::size_t want = std::min(batch.size(), out.size() - done);
+    ++virtual_alloc_calls_;
     const std::size_t got = alloc_bulk(std::span<segment*>(batch.data(), want));
     for (std::size_t i = 0; i < got; ++i) {
       out[done + i] = packet::adopt(batch[i]);
@@ -51,7 +81,7 @@ packet buffer_pool::attach_external(external_buffer& ext, std::size_t offset,
   return p;
 }
 
-packet_pool::packet_pool(const packet_pool_config& config) : config_(config) {
+packet_pool::packet_pool(const packet_pool_config& config) : buffer_pool(this), config_(config) {
   if (config_.count == 0) {
     throw std::invalid_argument("packet_pool '" + config_.name + "': count must be at least 1");
   }
@@ -86,19 +116,7 @@ std::size_t packet_pool::alloc_bulk(std::span<segment*> out) noexcept {
   }
   for (std::size_t i = 0; i < n; ++i) {
     segment* s = free_list_[--free_count_];
-    const auto index = static_cast<std::size_t>(s - descriptors_.get());
-    s->buf = memory_.get() + index * config_.buffer_size;
-    s->buf_len = config_.buffer_size;
-    s->data_off = config_.headroom;
-    s->data_len = 0;
-    s->next = nullptr;
-    s->native = nullptr;
-    s->ext = nullptr;
-    s->last = s;
-    s->pkt_len = 0;
-    s->nb_segs = 1;
-    s->status = segment::state::in_use;
-    s->meta = packet_meta{};
+    prepare(s);
     out[i] = s;
   }
   allocations_ += n;
@@ -121,8 +139,8 @@ void packet_pool::free_bulk(std::span<segment* const> segments) noexcept {
 }
 
 packet_pool_stats packet_pool::stats() const noexcept {
-  return packet_pool_stats{config_.count,   free_count_,   allocations_,
-                           alloc_failures_, double_frees_, foreign_frees_};
+  return packet_pool_stats{config_.count, free_count_,    allocations_, alloc_failures_,
+                           double_frees_, foreign_frees_, stale_frees()};
 }
 
 }  // namespace dpdk_net

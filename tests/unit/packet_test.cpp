@@ -231,5 +231,56 @@ TEST_F(PacketTest, MetadataLivesInTheHead) {
   EXPECT_EQ(p.meta().l4_checksum, checksum_status::good);
 }
 
+// A handle adopted from a chain that has been freed and re-allocated since (by LIFO, the very next
+// allocation hands the same buffer out) must not free the new owner's buffer.
+TEST_F(PacketTest, StaleFreeOfAReallocatedSegmentIsCountedAndIgnored) {
+  if constexpr (!segment_generations) {
+    GTEST_SKIP() << "generation tags are on only in Debug and sanitizer builds";
+  }
+  const std::size_t capacity = pool.capacity();
+  packet original = pool.alloc();
+  segment* raw = original.release();
+  packet first = packet::adopt(raw);
+  packet stale = packet::adopt(raw);  // the misuse: the same chain adopted twice
+  first.reset();
+  packet live = filled(16, 0x40);
+  ASSERT_EQ(live.head(), raw);  // LIFO: the stale handle now points at a live buffer
+  EXPECT_FALSE(stale.current());
+  EXPECT_TRUE(live.current());
+
+  stale.reset();
+  EXPECT_EQ(pool.stats().stale_frees, 1U);
+  EXPECT_EQ(pool.stats().double_frees, 0U);
+  EXPECT_EQ(pool.available(), capacity - 1);  // live's buffer did not go back
+  packet next = pool.alloc();
+  EXPECT_NE(next.head(), raw);  // ...so it is not handed out twice
+  ASSERT_EQ(live.length(), 16U);
+  EXPECT_EQ(live.front()[15], std::byte{0x4f});
+  EXPECT_EQ(live.head()->status, segment::state::in_use);
+
+  // free_burst and chain refuse a stale handle too.
+  packet again = packet::adopt(raw);
+  segment* raw_next = next.release();
+  std::array<packet, 2> burst{packet::adopt(raw_next), packet::adopt(raw_next)};
+  burst[0].reset();
+  packet reused = pool.alloc();
+  ASSERT_EQ(reused.head(), raw_next);
+  free_burst(std::span<packet>(burst.data() + 1, 1));
+  EXPECT_EQ(pool.stats().stale_frees, 2U);
+  EXPECT_EQ(pool.available(), capacity - 2);
+  packet tail = packet::adopt(raw_next);
+  reused.reset();
+  packet other = filled(4, 0);
+  EXPECT_FALSE(other.chain(std::move(tail)));  // tail is stale: not spliced
+  EXPECT_EQ(other.segment_count(), 1U);
+
+  live.reset();
+  (void)again.release();  // a second live handle to live's old buffer: not freed twice
+  other.reset();
+  tail.reset();  // stale (its segment was freed by `reused`): counted, nothing freed
+  EXPECT_EQ(pool.available(), capacity);
+  EXPECT_EQ(pool.stats().double_frees, 0U);
+}
+
 }  // namespace
 }  // namespace dpdk_net

@@ -14,9 +14,23 @@
 //    takes it back. Between the two, the backend is the owner.
 //  * chain(tail) moves tail's segments to the end of this packet; tail becomes empty.
 //  * A segment attached to an `external_buffer` holds one reference to it; the buffer's release
-//  hook
-//    runs when the last reference is dropped. The data is never copied and never freed by the pool.
+//    hook runs when the last reference is dropped. The data is never copied and never freed by the
+//    pool.
 //  * Packets and pools are single-threaded: a packet is used on the thread (core) of its pool.
+//
+// Misuse that is detected (counted in the pool's stats and ignored, never a corrupted free list):
+//  * every build: freeing a segment that is free right now (double_frees) -- a second free of the
+//    same chain before anyone re-allocated it; freeing a segment of another pool (foreign_frees).
+//  * builds with DPDK_NET_SEGMENT_GENERATIONS (the dev, asan and ci presets: a Debug build or
+//    sanitizers): freeing through a stale packet handle (stale_frees) -- a handle adopt()ed from a
+//    chain that has been freed and re-allocated since. The pools are LIFO, so a freed buffer is
+//    usually the very next one handed out, and without the tag that second free would silently
+//    return the new owner's live buffer. Each allocation bumps the segment's generation; a packet
+//    remembers the generation of its head; a destroy, reset() or free_burst() whose generation no
+//    longer matches frees nothing (the chain now belongs to someone else) and counts.
+// Not detected: a stale raw segment* handed to free_bulk()/free_chain() after re-allocation (raw
+// pointers carry no generation), use of a data pointer kept past the free (pool memory is not
+// poisoned), and a stale inner segment of a chain whose head is live.
 #pragma once
 
 #include <cstddef>
@@ -88,6 +102,7 @@ struct segment {
   std::uint32_t buf_len = 0;       ///< size of the buffer memory
   std::uint32_t data_off = 0;      ///< offset of the first data byte (= headroom)
   std::uint32_t data_len = 0;      ///< data bytes in this segment
+  std::uint32_t generation = 0;    ///< bumped by every allocation (stale-handle detection)
   segment* next = nullptr;         ///< next segment of the same packet
   buffer_pool* pool = nullptr;     ///< where this descriptor goes back when freed
   void* native = nullptr;          ///< backend handle (an rte_mbuf*), null for packet_pool buffers
@@ -105,6 +120,31 @@ struct segment {
   [[nodiscard]] std::uint32_t tailroom() const noexcept { return buf_len - data_off - data_len; }
 };
 
+namespace detail {
+/// The generation a packet handle took its head at (see "Misuse that is detected" above). Empty,
+/// and free of cost, unless DPDK_NET_SEGMENT_GENERATIONS is defined; the definition is a PUBLIC
+/// compile definition of the dpdk_net target, so every user of a library agrees on the layout.
+#if defined(DPDK_NET_SEGMENT_GENERATIONS)
+struct generation_tag {
+  std::uint32_t value = 0;
+  void take(const segment* s) noexcept { value = s != nullptr ? s->generation : 0; }
+  [[nodiscard]] bool matches(const segment* s) const noexcept { return s->generation == value; }
+};
+#else
+struct generation_tag {
+  void take(const segment* /*s*/) noexcept {}
+  [[nodiscard]] bool matches(const segment* /*s*/) const noexcept { return true; }
+};
+#endif
+}  // namespace detail
+
+/// True when packet handles carry a generation tag (DPDK_NET_SEGMENT_GENERATIONS).
+#if defined(DPDK_NET_SEGMENT_GENERATIONS)
+inline constexpr bool segment_generations = true;
+#else
+inline constexpr bool segment_generations = false;
+#endif
+
 /// Move-only owner of a segment chain. An empty packet (no segments) is falsy.
 class packet {
  public:
@@ -112,11 +152,12 @@ class packet {
   /// Takes ownership of a chain whose head fields (last, pkt_len, nb_segs) are consistent.
   static packet adopt(segment* head) noexcept { return packet(head); }
 
-  packet(packet&& other) noexcept : head_(other.head_) { other.head_ = nullptr; }
+  packet(packet&& other) noexcept : head_(other.head_), tag_(other.tag_) { other.head_ = nullptr; }
   packet& operator=(packet&& other) noexcept {
     if (this != &other) {
       reset();
       head_ = other.head_;
+      tag_ = other.tag_;
       other.head_ = nullptr;
     }
     return *this;
@@ -166,13 +207,21 @@ class packet {
     head_ = nullptr;
     return h;
   }
-  /// Frees the chain (if any) back to its pools.
+  /// Frees the chain (if any) back to its pools. Through a stale handle (generation builds) it
+  /// frees nothing and counts a stale free.
   void reset() noexcept {
     if (head_ != nullptr) {
-      free_chain(head_);
+      if (tag_.matches(head_)) {
+        free_chain(head_);
+      } else {
+        count_stale_free(head_);
+      }
       head_ = nullptr;
     }
   }
+  /// False only for a handle whose head has been freed and re-allocated since it was adopted
+  /// (always true without DPDK_NET_SEGMENT_GENERATIONS).
+  [[nodiscard]] bool current() const noexcept { return head_ == nullptr || tag_.matches(head_); }
 
   /// Forward range over the segments of the chain.
   class segment_iterator {
@@ -214,8 +263,11 @@ class packet {
   static void free_chain(segment* head) noexcept;
 
  private:
-  explicit packet(segment* head) noexcept : head_(head) {}
+  friend void free_burst(std::span<packet> packets) noexcept;
+  explicit packet(segment* head) noexcept : head_(head) { tag_.take(head); }
+  static void count_stale_free(segment* head) noexcept;
   segment* head_ = nullptr;
+  [[no_unique_address]] detail::generation_tag tag_;
 };
 
 /// Frees every non-empty packet of a burst, batching pool returns.
