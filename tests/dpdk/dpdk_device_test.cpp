@@ -202,5 +202,40 @@ TEST(DpdkDevice, SteadyStateLoopbackAllocatesNothing) {
   EXPECT_EQ(moved, 5000U * 32U);
 }
 
+// Issue 8, item 12: the per-packet costs are counted, not timed. alloc() makes one virtual call
+// per 32 packets (a cache refilled by alloc_bulk), tx walks each chain once (one visit per
+// segment: the old path walked it twice and then once more to mark it sent), and freeing a burst
+// is one rte_pktmbuf_free_bulk (the old path called rte_pktmbuf_free_seg per segment).
+TEST(DpdkDevice, PerPacketCostsAreOneVirtualCallPer32AllocsOneWalkAndOneBulkFree) {
+  auto dev = open_ring();
+  ASSERT_TRUE(dev);
+  const dpdk_port_counters start = dev->counters();
+  std::array<packet, 16> out;
+  std::size_t segments = 0;
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    out[i] = frame(*dev, 60, static_cast<std::uint8_t>(i));
+    ++segments;
+    if (i % 2 == 0) {  // half of them are chains of three
+      ASSERT_TRUE(out[i].chain(frame(*dev, 100, 1)));
+      ASSERT_TRUE(out[i].chain(frame(*dev, 40, 2)));
+      segments += 2;
+    }
+  }
+  const dpdk_port_counters allocated = dev->counters();
+  // 32 single-segment allocations: one refill of the cache (the old path: 32 virtual calls).
+  EXPECT_EQ(segments, 32U);
+  EXPECT_LE(allocated.virtual_alloc_calls - start.virtual_alloc_calls, 2U);
+
+  ASSERT_EQ(dev->tx_burst(0, out), out.size());
+  EXPECT_EQ(dev->counters().tx_segment_visits - start.tx_segment_visits, segments);
+
+  std::array<packet, 16> in;
+  ASSERT_EQ(dev->rx_burst(0, in), in.size());
+  const std::uint64_t frees_before = dev->counters().mempool_free_calls;
+  free_burst(in);
+  EXPECT_EQ(dev->counters().mempool_free_calls - frees_before, 1U);  // 32 segments, one call
+  EXPECT_EQ(dev->counters().double_frees, 0U);
+}
+
 }  // namespace
 }  // namespace dpdk_net::dpdk

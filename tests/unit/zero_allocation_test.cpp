@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <array>
+#include <cstdlib>
 
 #include "counting_allocator.hpp"
 #include "dpdk_net/memory_device.hpp"
@@ -14,7 +15,43 @@ TEST(ZeroAllocation, CountingAllocatorSeesAllocations) {
   const std::uint64_t before = test::allocation_count();
   auto* volatile p = new int(1);
   delete p;
-  EXPECT_EQ(test::allocation_count(), before + 1);
+  EXPECT_EQ(test::allocation_count(), before + 1) << test::allocation_counting_mode();
+}
+
+// The C allocator is seen too: a data path that called malloc (or a library doing so for it)
+// would fail the zero-allocation tests. Called through volatile pointers so the compiler cannot
+// elide a malloc/free pair.
+TEST(ZeroAllocation, CountingAllocatorSeesTheCAllocator) {
+  void* (*volatile c_malloc)(std::size_t) = &std::malloc;
+  void* (*volatile c_calloc)(std::size_t, std::size_t) = &std::calloc;
+  void* (*volatile c_realloc)(void*, std::size_t) = &std::realloc;
+  void* (*volatile c_aligned_alloc)(std::size_t, std::size_t) = &std::aligned_alloc;
+  int (*volatile c_posix_memalign)(void**, std::size_t, std::size_t) = &::posix_memalign;
+  void (*volatile c_free)(void*) = &std::free;
+  const char* mode = test::allocation_counting_mode();
+
+  std::uint64_t before = test::allocation_count();
+  void* a = c_malloc(24);
+  EXPECT_EQ(test::allocation_count(), before + 1) << "malloc, " << mode;
+  before = test::allocation_count();
+  void* b = c_calloc(4, 8);
+  EXPECT_EQ(test::allocation_count(), before + 1) << "calloc, " << mode;
+  before = test::allocation_count();
+  a = c_realloc(a, 4096);  // growing: a new block
+  EXPECT_EQ(test::allocation_count(), before + 1) << "realloc, " << mode;
+  before = test::allocation_count();
+  void* c = c_aligned_alloc(64, 128);
+  EXPECT_EQ(test::allocation_count(), before + 1) << "aligned_alloc, " << mode;
+  before = test::allocation_count();
+  void* d = nullptr;
+  EXPECT_EQ(c_posix_memalign(&d, 128, 256), 0);
+  EXPECT_EQ(test::allocation_count(), before + 1) << "posix_memalign, " << mode;
+  before = test::allocation_count();
+  c_free(a);
+  c_free(b);
+  c_free(c);
+  c_free(d);
+  EXPECT_EQ(test::allocation_count(), before);  // frees are not allocations
 }
 
 TEST(ZeroAllocation, SteadyStateBurstsThroughMemoryLinkAllocateNothing) {

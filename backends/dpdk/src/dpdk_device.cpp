@@ -12,6 +12,8 @@
 #include <cstring>
 #include <new>
 
+#include "dpdk_net/dpdk/detail/tx_prepare.hpp"
+
 namespace dpdk_net::dpdk {
 
 namespace {
@@ -64,6 +66,7 @@ segment* adopt_rx_chain(rte_mbuf* head, std::uint16_t queue) noexcept {
     s->next = nullptr;
     s->ext = nullptr;
     s->status = segment::state::in_use;
+    ++s->generation;
     if (prev != nullptr) {
       prev->next = s;
     }
@@ -152,12 +155,15 @@ class dpdk_device::mbuf_pool final : public buffer_pool {
         },
         this);
   }
-  ~mbuf_pool() override { rte_mempool_free(mp_); }
+  ~mbuf_pool() override {
+    drain_cache();  // alloc()'s cached mbufs go back before the mempool does
+    rte_mempool_free(mp_);
+  }
   mbuf_pool(const mbuf_pool&) = delete;
   mbuf_pool& operator=(const mbuf_pool&) = delete;
 
   std::size_t alloc_bulk(std::span<segment*> out) noexcept override {
-    std::array<rte_mbuf*, max_burst> batch{};
+    std::array<rte_mbuf*, max_burst> batch;  // [0, want) written by DPDK: not zeroed per call
     std::size_t done = 0;
     while (done < out.size()) {
       auto want = static_cast<unsigned>(std::min(batch.size(), out.size() - done));
@@ -189,6 +195,7 @@ class dpdk_device::mbuf_pool final : public buffer_pool {
         s->pkt_len = 0;
         s->nb_segs = 1;
         s->status = segment::state::in_use;
+        ++s->generation;
         s->meta = packet_meta{};
         out[done + i] = s;
       }
@@ -200,7 +207,10 @@ class dpdk_device::mbuf_pool final : public buffer_pool {
     return done;
   }
 
+  /// One rte_pktmbuf_free_bulk per call (per 64 segments), not one DPDK call per segment.
   void free_bulk(std::span<segment* const> segments) noexcept override {
+    std::array<rte_mbuf*, max_burst> batch;  // [0, n) used: not zeroed per call
+    unsigned n = 0;
     for (segment* s : segments) {
       if (s->pool != this) {
         foreign_frees_.fetch_add(1, std::memory_order_relaxed);
@@ -214,14 +224,27 @@ class dpdk_device::mbuf_pool final : public buffer_pool {
       rte_mbuf* m = mbuf_of(s);
       m->next = nullptr;  // our chain is freed segment by segment
       m->nb_segs = 1;
-      rte_pktmbuf_free_seg(m);
+      batch[n++] = m;
+      if (n == batch.size()) {
+        put(batch.data(), n);
+        n = 0;
+      }
+    }
+    if (n != 0) {
+      put(batch.data(), n);
     }
   }
 
   [[nodiscard]] rte_mempool* mempool() const noexcept { return mp_; }
 
  private:
+  void put(rte_mbuf** mbufs, unsigned n) noexcept {
+    rte_pktmbuf_free_bulk(mbufs, n);
+    free_bulk_calls_.fetch_add(1, std::memory_order_relaxed);
+  }
+
   rte_mempool* mp_;
+  std::atomic<std::uint64_t> free_bulk_calls_{0};
   std::atomic<std::uint64_t> alloc_failures_{0};  // the mempool is shared by every queue
   std::atomic<std::uint64_t> double_frees_{0};
   std::atomic<std::uint64_t> foreign_frees_{0};
@@ -231,6 +254,9 @@ class dpdk_device::mbuf_pool final : public buffer_pool {
     c.alloc_failures = alloc_failures_.load(std::memory_order_relaxed);
     c.double_frees = double_frees_.load(std::memory_order_relaxed);
     c.foreign_frees = foreign_frees_.load(std::memory_order_relaxed);
+    c.stale_frees = stale_frees();
+    c.mempool_free_calls = free_bulk_calls_.load(std::memory_order_relaxed);
+    c.virtual_alloc_calls = virtual_alloc_calls();
   }
 };
 
@@ -404,6 +430,7 @@ dpdk_port_counters dpdk_device::counters() const noexcept {
   c.tx_copied = soft_.tx_copied.load(std::memory_order_relaxed);
   c.tx_too_big = soft_.tx_too_big.load(std::memory_order_relaxed);
   c.tx_unprepared = soft_.tx_unprepared.load(std::memory_order_relaxed);
+  c.tx_segment_visits = soft_.tx_segment_visits.load(std::memory_order_relaxed);
   return c;
 }
 
@@ -412,7 +439,7 @@ std::size_t dpdk_device::rx_burst(std::uint16_t queue, std::span<packet> out) no
     soft_.bad_queue.fetch_add(1, std::memory_order_relaxed);
     return 0;
   }
-  std::array<rte_mbuf*, max_burst> mbufs{};
+  std::array<rte_mbuf*, max_burst> mbufs;  // [0, n) written by the driver: not zeroed per burst
   const auto want = static_cast<std::uint16_t>(std::min(out.size(), mbufs.size()));
   const std::uint16_t n = rte_eth_rx_burst(port_id_, queue, mbufs.data(), want);
   for (std::uint16_t i = 0; i < n; ++i) {
@@ -421,26 +448,64 @@ std::size_t dpdk_device::rx_burst(std::uint16_t queue, std::span<packet> out) no
   return n;
 }
 
+namespace {
+
+/// Marks every segment of the mbuf chain starting at m as `status` (the driver frees what it
+/// sends without going through our pool, and gives back what it does not take).
+void mark_chain(rte_mbuf* m, segment::state status, std::uint64_t& visits) noexcept {
+  for (; m != nullptr; m = m->next) {
+    seg_of(m)->status = status;
+    ++visits;
+  }
+}
+
+/// The one walk over a packet's chain on tx: writes each descriptor into its mbuf (offsets,
+/// lengths, chaining) and marks it handed over. Returns the head mbuf, or null if a segment is not
+/// one of `pool`'s mbufs (another pool, or external memory): then nothing is marked and the
+/// caller copies the packet instead.
+rte_mbuf* write_chain(segment* head, const buffer_pool* pool, std::uint64_t& visits) noexcept {
+  for (segment* s = head; s != nullptr; s = s->next) {
+    ++visits;
+    if (s->pool != pool || s->ext != nullptr) {
+      for (segment* t = head; t != s; t = t->next) {
+        t->status = segment::state::in_use;  // undo the marks of the native prefix
+        ++visits;
+      }
+      return nullptr;
+    }
+    rte_mbuf* m = mbuf_of(s);
+    m->data_off = static_cast<std::uint16_t>(s->data_off);
+    m->data_len = static_cast<std::uint16_t>(s->data_len);
+    m->next = s->next != nullptr ? mbuf_of(s->next) : nullptr;
+    s->status = segment::state::free;
+  }
+  rte_mbuf* m = mbuf_of(head);
+  m->pkt_len = head->pkt_len;
+  m->nb_segs = head->nb_segs;
+  return m;
+}
+
+}  // namespace
+
 std::size_t dpdk_device::tx_burst(std::uint16_t queue, std::span<packet> pkts) noexcept {
   if (queue >= info_.tx_queues) {
     soft_.bad_queue.fetch_add(1, std::memory_order_relaxed);
     return 0;
   }
   const std::size_t count = std::min(pkts.size(), max_burst);
-  std::array<rte_mbuf*, max_burst> wire{};
-  std::array<std::size_t, max_burst> index{};  // wire[j] is pkts[index[j]]
+  // Only [0, k) of these is ever read: not zeroed per burst.
+  std::array<rte_mbuf*, max_burst> wire;
+  std::array<std::size_t, max_burst> index;  // wire[j] is pkts[index[j]]
   std::uint16_t k = 0;
   bool any_offload = false;
+  std::uint64_t visits = 0;  // segment visits, to prove each chain is walked once
   for (std::size_t i = 0; i < count; ++i) {
     packet& p = pkts[i];
     if (!p) {
       continue;
     }
-    bool native = true;
-    for (const segment& s : p.segments()) {
-      native = native && s.pool == pool_.get() && s.ext == nullptr;
-    }
-    if (!native) {
+    rte_mbuf* head = write_chain(p.head(), pool_.get(), visits);
+    if (head == nullptr) {
       // From another pool, or pointing into external memory: copy into one fresh mbuf. Correct,
       // not zero copy (counted, so a deployment can see it happen).
       packet copy = pool_->alloc();
@@ -455,19 +520,9 @@ std::size_t dpdk_device::tx_burst(std::uint16_t queue, std::span<packet> pkts) n
       copy.meta() = p.meta();
       p = std::move(copy);
       soft_.tx_copied.fetch_add(1, std::memory_order_relaxed);
+      head = write_chain(p.head(), pool_.get(), visits);  // one segment
     }
-    // Write the descriptor chain into the mbufs.
-    segment* h = p.head();
-    rte_mbuf* head = mbuf_of(h);
-    for (segment* s = h; s != nullptr; s = s->next) {
-      rte_mbuf* m = mbuf_of(s);
-      m->data_off = static_cast<std::uint16_t>(s->data_off);
-      m->data_len = static_cast<std::uint16_t>(s->data_len);
-      m->next = s->next != nullptr ? mbuf_of(s->next) : nullptr;
-    }
-    head->pkt_len = h->pkt_len;
-    head->nb_segs = h->nb_segs;
-    const tx_offload_request& tx = h->meta.tx;
+    const tx_offload_request& tx = p.head()->meta.tx;
     // Only what the port was configured for; any L3/L4 offload needs TX_IPV4 (DPDK's rule).
     const std::uint8_t requested = tx.flags & tx_offloads_;
     any_offload = any_offload || requested != 0;
@@ -492,28 +547,48 @@ std::size_t dpdk_device::tx_burst(std::uint16_t queue, std::span<packet> pkts) n
     wire[k] = head;
     index[k++] = i;
   }
-  // With offloads, the driver's tx_prepare sets what it needs (e.g. pseudo-header checksums).
-  // A packet it refuses stops the burst there; it and those after stay with the caller.
-  std::uint16_t ready = k;
+  // With offloads, the driver's tx_prepare sets what it needs (e.g. pseudo-header checksums). A
+  // packet it refuses is dropped and counted: handed back, a caller retrying its leftovers would
+  // offer it again for ever.
   if (any_offload) {
-    ready = rte_eth_tx_prepare(port_id_, queue, wire.data(), k);
-    if (ready < k) {
-      soft_.tx_unprepared.fetch_add(1, std::memory_order_relaxed);
-    }
+    k = static_cast<std::uint16_t>(detail::prepare_or_drop(
+        k,
+        [&](std::size_t first, std::size_t n) {
+          return rte_eth_tx_prepare(port_id_, queue, wire.data() + first,
+                                    static_cast<std::uint16_t>(n));
+        },
+        [&](std::size_t at) {
+          packet& refused = pkts[index[at]];
+          mark_chain(wire[at], segment::state::in_use, visits);  // ours again, to free
+          refused.reset();
+          soft_.tx_unprepared.fetch_add(1, std::memory_order_relaxed);
+          soft_.tx_dropped.fetch_add(1, std::memory_order_relaxed);
+          std::copy(wire.begin() + static_cast<std::ptrdiff_t>(at) + 1,
+                    wire.begin() + static_cast<std::ptrdiff_t>(k),
+                    wire.begin() + static_cast<std::ptrdiff_t>(at));
+          std::copy(index.begin() + static_cast<std::ptrdiff_t>(at) + 1,
+                    index.begin() + static_cast<std::ptrdiff_t>(k),
+                    index.begin() + static_cast<std::ptrdiff_t>(at));
+          --k;
+        }));
   }
-  const std::uint16_t sent = rte_eth_tx_burst(port_id_, queue, wire.data(), ready);
-  // The driver owns what it took (DPDK frees those mbufs after sending): drop our handles.
+  soft_.tx_segment_visits.fetch_add(visits, std::memory_order_relaxed);
+  const std::uint16_t sent = rte_eth_tx_burst(port_id_, queue, wire.data(), k);
+  // The driver owns what it took (DPDK frees those mbufs after sending): drop our handles. Their
+  // segments were marked free by write_chain, so no second walk.
   for (std::uint16_t j = 0; j < sent; ++j) {
-    packet& p = pkts[index[j]];
-    for (segment* s = p.head(); s != nullptr; s = s->next) {
-      s->status = segment::state::free;
-    }
-    (void)p.release();
+    (void)pkts[index[j]].release();
   }
   if (sent == k) {
     return count;
   }
-  // The ring is full: pkts[index[sent]..] stay with the caller (dropped ones among them are empty).
+  // The ring is full: pkts[index[sent]..] stay with the caller (dropped ones among them are empty),
+  // and their segments are in use again.
+  std::uint64_t returned = 0;
+  for (std::uint16_t j = sent; j < k; ++j) {
+    mark_chain(wire[j], segment::state::in_use, returned);
+  }
+  soft_.tx_segment_visits.fetch_add(returned, std::memory_order_relaxed);
   soft_.tx_busy.fetch_add(k - sent, std::memory_order_relaxed);
   return index[sent];
 }

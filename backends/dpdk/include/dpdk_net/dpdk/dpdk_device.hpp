@@ -44,12 +44,16 @@ struct port_config {
 
 /// Counters the backend keeps itself (the driver's own are in device_stats).
 struct dpdk_port_counters {
-  std::uint64_t tx_copied = 0;       ///< packets from a foreign pool copied into an mbuf to send
-  std::uint64_t tx_too_big = 0;      ///< foreign packets too large to copy into one mbuf (dropped)
-  std::uint64_t tx_unprepared = 0;   ///< refused by rte_eth_tx_prepare (offload request invalid)
-  std::uint64_t alloc_failures = 0;  ///< mbuf allocations that found the mempool empty
-  std::uint64_t double_frees = 0;    ///< free of an mbuf segment already free (API misuse)
-  std::uint64_t foreign_frees = 0;   ///< free of a segment of another pool (API misuse)
+  std::uint64_t tx_copied = 0;      ///< packets from a foreign pool copied into an mbuf to send
+  std::uint64_t tx_too_big = 0;     ///< foreign packets too large to copy into one mbuf (dropped)
+  std::uint64_t tx_unprepared = 0;  ///< refused by rte_eth_tx_prepare (dropped, also in tx_dropped)
+  std::uint64_t alloc_failures = 0;      ///< mbuf allocations that found the mempool empty
+  std::uint64_t double_frees = 0;        ///< free of an mbuf segment already free (API misuse)
+  std::uint64_t foreign_frees = 0;       ///< free of a segment of another pool (API misuse)
+  std::uint64_t stale_frees = 0;         ///< free through a stale packet handle (generation builds)
+  std::uint64_t mempool_free_calls = 0;  ///< rte_pktmbuf_free_bulk calls (one per freed burst)
+  std::uint64_t virtual_alloc_calls = 0;  ///< alloc_bulk calls behind alloc()/alloc_burst()
+  std::uint64_t tx_segment_visits = 0;  ///< segments tx_burst touched (each chain walked once)
 };
 
 class dpdk_device final : public device {
@@ -77,7 +81,7 @@ class dpdk_device final : public device {
   // Software counters: queues run on different lcores, so they are atomic (relaxed).
   struct soft_counters {
     std::atomic<std::uint64_t> bad_queue{0}, tx_dropped{0}, tx_busy{0};
-    std::atomic<std::uint64_t> tx_copied{0}, tx_too_big{0}, tx_unprepared{0};
+    std::atomic<std::uint64_t> tx_copied{0}, tx_too_big{0}, tx_unprepared{0}, tx_segment_visits{0};
   };
   soft_counters soft_;
   std::uint8_t tx_offloads_ = 0;  // tx_offload_request flags the port was configured for

@@ -1,8 +1,9 @@
 // The TAP backend: a Linux TAP interface as a dpdk_net::device, so the kernel is our first peer.
 //
 // Frames are read and written one per syscall (inherent to TAP); rx_burst reads until the
-// interface has nothing more (non-blocking), tx_burst writes each packet with writev (chained
-// segments go out without being flattened). rx_wait_handle() gives the file descriptor, so an
+// interface has nothing more (non-blocking) into a buffer it keeps between calls (an empty read
+// allocates nothing), tx_burst writes each packet with writev (chained segments go out without
+// being flattened). rx_wait_handle() gives the file descriptor, so an
 // event loop can sleep on it instead of polling.
 //
 // Our end has its own MAC (the kernel's side of the TAP has another): we are the host "on the
@@ -36,7 +37,7 @@ struct kernel_side {
 };
 
 struct tap_counters {
-  std::uint64_t rx_truncated = 0;  ///< frames longer than a buffer (dropped)
+  std::uint64_t rx_truncated = 0;  ///< frames longer than MTU + 18 bytes (dropped)
   std::uint64_t tx_errors = 0;     ///< writes the kernel refused (other than "try again")
   std::uint64_t rx_no_buffer = 0;  ///< frames left in the kernel because the pool was empty
 };
@@ -66,6 +67,7 @@ class tap_device final : public device {
   int fd_ = -1;
   device_info info_;
   std::unique_ptr<packet_pool> pool_;
+  packet spare_;  // rx buffer kept across calls (declared after pool_: freed before it)
   device_stats stats_{};
   tap_counters counters_{};
 };
