@@ -32,12 +32,23 @@ while [ $# -gt 0 ]; do
   shift
 done
 
-if [ -z "$build_dir" ]; then
-  build_dir="$root/build/release"
-  if ! command -v cmake >/dev/null || ! pkg-config --exists libdpdk 2>/dev/null; then
-    echo "demo.sh: dependencies missing: run scripts/setup.sh first (as root)" >&2
+# A fresh machine needs nothing run before this script: when a package is missing (the list is
+# setup.sh's own), setup.sh installs it -- directly as root, else through sudo.
+setup="${DPDK_NET_SETUP_SCRIPT:-$root/scripts/setup.sh}"  # overridable for the script's own test
+if ! "$setup" --check >/dev/null 2>&1; then
+  echo "== installing dependencies (scripts/setup.sh, Debian packages only; first run only)"
+  if [ "$(id -u)" -eq 0 ]; then
+    "$setup"
+  elif command -v sudo >/dev/null; then
+    sudo "$setup"
+  else
+    echo "demo.sh: dependencies missing and not root: run as root (or install sudo)" >&2
     exit 1
   fi
+fi
+
+if [ -z "$build_dir" ]; then
+  build_dir="$root/build/release"
   echo "== building the release preset (first run only takes a while)"
   (cd "$root" && cmake --preset release >/dev/null &&
     cmake --build --preset release --target frame_pump sim_demo udp_echo)

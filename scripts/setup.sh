@@ -1,15 +1,24 @@
 #!/usr/bin/env bash
 # Installs everything dpdk-net needs on Debian 12, from Debian's packages only.
 # Idempotent: a second run installs nothing and finishes in seconds.
+#
+#   scripts/setup.sh           install what is missing, reserve hugepages (as root)
+#   scripts/setup.sh --check   only report: exit 0 if every package is installed, 1 (naming the
+#                              missing ones) if not; needs no root. scripts/demo.sh uses it.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
 say() { printf '[setup] %s\n' "$*"; }
 
-if [ "$(id -u)" -ne 0 ]; then
-  echo "[setup] error: must run as root (apt-get install, hugepages). Re-run with sudo." >&2
-  exit 1
-fi
+check_only=0
+case "${1:-}" in
+  --check) check_only=1 ;;
+  "") ;;
+  *)
+    echo "[setup] error: unknown argument '$1' (setup.sh [--check])" >&2
+    exit 2
+    ;;
+esac
 
 # Note: libboost1.81-dev conflicts with the 1.74 -dev packages; never add a plain libboost-*-dev here.
 packages=(
@@ -29,6 +38,20 @@ for p in "${packages[@]}"; do
     missing+=("$p")
   fi
 done
+
+if [ $check_only -eq 1 ]; then
+  if [ ${#missing[@]} -gt 0 ]; then
+    say "missing: ${missing[*]}"
+    exit 1
+  fi
+  say "all ${#packages[@]} packages installed"
+  exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "[setup] error: must run as root (apt-get install, hugepages). Re-run with sudo." >&2
+  exit 1
+fi
 
 if [ ${#missing[@]} -gt 0 ]; then
   say "installing: ${missing[*]}"
