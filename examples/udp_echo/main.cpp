@@ -44,7 +44,7 @@ bool parse_cidr(std::string_view text, wire::ipv4_address& a, std::uint8_t& pref
     return false;
   }
   const int n = std::stoi(std::string(p));
-  if (n < 1 || n > 30) {
+  if (n < 0 || n > 32) {
     return false;
   }
   a = *ip;
@@ -103,7 +103,7 @@ int main(int argc, char** argv) {
   }
   if (iface.empty() || !parse_cidr(ip_text, address, prefix) || port < 1 || port > 65535) {
     std::fprintf(stderr,
-                 "udp_echo: need --iface NAME, --ip ADDR/PREFIX (1..30) and --port 1..65535\n");
+                 "udp_echo: need --iface NAME, --ip ADDR/PREFIX (0..32) and --port 1..65535\n");
     return 2;
   }
   std::optional<wire::ipv4_address> kernel_ip;
@@ -124,7 +124,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "udp_echo: %s\n", error.c_str());
     return 1;
   }
-  std::uint64_t secret = 0;
+  stack::stack_secret secret;
   if (::getrandom(&secret, sizeof secret, 0) != sizeof secret) {
     std::fprintf(stderr, "udp_echo: getrandom failed\n");
     return 1;
@@ -133,6 +133,10 @@ int main(int argc, char** argv) {
   sc.mac = dev->info().mac;
   sc.address = address;
   sc.prefix_length = prefix;
+  if (const std::string bad = stack::validate(sc, dev->info().mtu); !bad.empty()) {
+    std::fprintf(stderr, "udp_echo: --ip %s: %s\n", ip_text.c_str(), bad.c_str());
+    return 2;
+  }
   time_ns now = monotonic_now();
   stack::stack net(sc, dev->tx_pool(0), secret, now);
   stack::stack::socket_id sock = 0;

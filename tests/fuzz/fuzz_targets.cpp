@@ -212,7 +212,7 @@ bool split_pseudo(std::span<const std::byte> in, pseudo_header& ph,
     c.mac = mac_address{{0x02, 0, 0, 0, 0, 1}};
     c.address = wire::ipv4_address::from_octets(198, 18, 0, 1);
     c.udp_queue = 8;
-    stack::stack st(c, pool, 42);
+    stack::stack st(c, pool, stack::stack_secret{42, 1});
     stack::stack::socket_id sock = 0;
     FUZZ_CHECK(!st.udp_bind(7, sock));
     time_ns now = 0;

@@ -12,15 +12,17 @@ namespace {
 constexpr std::uint32_t none = UINT32_MAX;
 }
 
-arp::arp(const arp_config& config, buffer_pool& pool, timer_wheel& timers, sink out)
+arp::arp(const arp_config& config, buffer_pool& pool, timer_wheel& timers, sink out, sip_key key)
     : config_(config),
       pool_(&pool),
       timers_(&timers),
       out_(std::move(out)),
+      key_(key),
       entries_(std::max<std::size_t>(config.entries, 1)),
-      index_(std::bit_ceil(2 * std::max<std::size_t>(config.entries, 1)), none),
+      index_(std::max<std::size_t>(config.entries, 1)),
+      stale_(std::max<std::size_t>(config.entries, 1)),
       pending_(config.pending_total),
-      tokens_(config.requests_per_second) {
+      requests_(config.requests_per_second, config.requests_per_second, 0) {
   for (std::size_t i = entries_.size(); i-- > 0;) {
     entries_[i].owner = this;
     entries_[i].t.set_callback(&arp::on_timer, &entries_[i]);
@@ -40,86 +42,60 @@ arp::~arp() {
 
 // --- index --------------------------------------------------------------------------------
 
-std::size_t arp::home(wire::ipv4_address ip) const noexcept {
-  return (ip.value * 2654435761U) & (index_.size() - 1);  // Knuth's multiplicative hash
-}
-
-void arp::index_insert(std::uint32_t e) noexcept {
-  std::size_t i = home(entries_[e].ip);
-  while (index_[i] != none) {
-    i = (i + 1) & (index_.size() - 1);
-  }
-  index_[i] = e;
-}
-
-void arp::index_erase(wire::ipv4_address ip) noexcept {
-  const std::size_t mask = index_.size() - 1;
-  std::size_t i = home(ip);
-  while (index_[i] != none && entries_[index_[i]].ip != ip) {
-    i = (i + 1) & mask;
-  }
-  if (index_[i] == none) {
-    return;
-  }
-  // Backward-shift: pull later members of the probe run into the hole, so no tombstones.
-  index_[i] = none;
-  for (std::size_t j = (i + 1) & mask; index_[j] != none; j = (j + 1) & mask) {
-    const std::size_t k = home(entries_[index_[j]].ip);
-    const bool between = i <= j ? (i < k && k <= j) : (i < k || k <= j);
-    if (!between) {
-      index_[i] = index_[j];
-      index_[j] = none;
-      i = j;
-    }
-  }
+std::uint64_t arp::hash(wire::ipv4_address ip) const noexcept {
+  return siphash24(key_, ip.value);
 }
 
 arp::entry* arp::find(wire::ipv4_address ip) noexcept {
-  for (std::size_t i = home(ip); index_[i] != none; i = (i + 1) & (index_.size() - 1)) {
-    if (entries_[index_[i]].ip == ip) {
-      return &entries_[index_[i]];
-    }
-  }
-  return nullptr;
+  const std::uint32_t n =
+      index_.find(hash(ip), [&](std::uint32_t slot) { return entries_[slot].ip == ip; });
+  return n == detail::no_slot ? nullptr : &entries_[n];
 }
 
 const arp::entry* arp::find(wire::ipv4_address ip) const noexcept {
   return const_cast<arp*>(this)->find(ip);  // NOLINT: same lookup, no mutation
 }
 
+void arp::set_state(entry& e, state st) noexcept {
+  e.st = st;
+  const auto n = static_cast<std::uint32_t>(&e - entries_.data());
+  if (st == state::stale) {
+    stale_.push_back(n);  // the longest stale is evicted first
+  } else {
+    stale_.remove(n);
+  }
+}
+
 arp::entry* arp::make(wire::ipv4_address ip, time_ns now) noexcept {
   if (free_entries_.empty()) {
-    // Full: forget the least recently used stale entry (never one being resolved or fresh).
-    entry* victim = nullptr;
-    for (entry& e : entries_) {
-      if (e.st == state::stale && (victim == nullptr || e.last_used < victim->last_used)) {
-        victim = &e;
-      }
-    }
-    if (victim == nullptr) {
+    // Full: forget the entry stale the longest (never one being resolved, probed or fresh).
+    if (stale_.empty()) {
       ++counters_.table_full;
       return nullptr;
     }
-    forget(*victim);
+    ++counters_.evicted;
+    forget(entries_[stale_.front()]);
   }
   const std::uint32_t n = free_entries_.back();
   free_entries_.pop_back();
   entry& e = entries_[n];
   e.ip = ip;
+  e.hash = hash(ip);
   e.mac = mac_address{};
-  e.st = state::incomplete;
+  set_state(e, state::incomplete);
   e.requests = 0;
   e.last_used = now;
-  index_insert(n);
+  index_.insert(e.hash, n);
   return &e;
 }
 
 void arp::forget(entry& e) noexcept {
   e.t.cancel();
   drop_pending(e);
-  index_erase(e.ip);
-  e.st = state::free;
-  free_entries_.push_back(static_cast<std::uint32_t>(&e - entries_.data()));
+  const auto n = static_cast<std::uint32_t>(&e - entries_.data());
+  index_.erase(e.hash, n);
+  set_state(e, state::free);
+  free_entries_.push_back(n);
 }
 
 // --- pending packets ------------------------------------------------------------------------
@@ -216,26 +192,38 @@ void arp::announce(time_ns now) {
 }
 
 void arp::request(entry& e, time_ns now) noexcept {
-  // Token bucket over all requests: a flood of unresolvable destinations cannot make us flood.
-  tokens_ = std::min<double>(
-      config_.requests_per_second,
-      tokens_ + static_cast<double>(now - tokens_at_) / 1e9 * config_.requests_per_second);
-  tokens_at_ = now;
   ++e.requests;
   timers_->arm(e.t, now + config_.retry_interval);
-  if (tokens_ < 1.0) {
+  // Token bucket over all requests: a flood of unresolvable destinations cannot make us flood.
+  if (!requests_.take(now)) {
     ++counters_.rate_limited;
     return;  // counts as an attempt: the retry timer is armed all the same
   }
-  tokens_ -= 1.0;
   transmit_arp(wire::arp_op::request, mac_address::broadcast(), mac_address{}, config_.address,
                e.ip);
   ++counters_.requests_sent;
 }
 
+void arp::probe(entry& e, time_ns now) noexcept {
+  // RFC 1122 2.3.2.1: unicast to the cached address first (cheap for everyone else on the
+  // link), then broadcast (the host may have a new MAC), then give up.
+  if (e.requests >= config_.unicast_probes) {
+    request(e, now);
+    return;
+  }
+  ++e.requests;
+  timers_->arm(e.t, now + config_.retry_interval);
+  if (!requests_.take(now)) {
+    ++counters_.rate_limited;
+    return;
+  }
+  transmit_arp(wire::arp_op::request, e.mac, mac_address{}, config_.address, e.ip);
+  ++counters_.probes_sent;
+}
+
 void arp::learn(entry& e, mac_address mac, time_ns now) noexcept {
   e.mac = mac;
-  e.st = state::reachable;
+  set_state(e, state::reachable);
   e.requests = 0;
   e.last_used = std::max(e.last_used, now);
   timers_->arm(e.t, now + config_.reachable_time);
@@ -254,8 +242,16 @@ void arp::on_timer(timer& t, time_ns now) noexcept {
         self.request(e, now);
       }
       break;
+    case state::probe:
+      if (e.requests >= self.config_.unicast_probes + self.config_.max_requests) {
+        ++self.counters_.verify_failed;
+        self.forget(e);  // the host is gone or moved: resolve afresh on the next send
+      } else {
+        self.probe(e, now);
+      }
+      break;
     case state::reachable:
-      e.st = state::stale;
+      self.set_state(e, state::stale);
       self.timers_->arm(e.t, e.last_used + self.config_.stale_time);
       break;
     case state::stale:
@@ -267,6 +263,15 @@ void arp::on_timer(timer& t, time_ns now) noexcept {
       break;
     case state::free:
       break;
+  }
+}
+
+void arp::confirm_reachable(wire::ipv4_address ip, time_ns now) noexcept {
+  entry* e = find(ip);
+  if (e != nullptr && e->st != state::incomplete) {
+    e->requests = 0;
+    set_state(*e, state::reachable);
+    timers_->arm(e->t, now + config_.reachable_time);
   }
 }
 
@@ -317,6 +322,12 @@ void arp::send(packet datagram, wire::ipv4_address next_hop, time_ns now) {
   entry* e = find(next_hop);
   if (e != nullptr && e->st != state::incomplete) {
     e->last_used = now;
+    if (e->st == state::stale) {
+      // In use again after reachable_time: re-verify (RFC 1122 2.3.2.1) while still using it.
+      set_state(*e, state::probe);
+      e->requests = 0;
+      probe(*e, now);
+    }
     transmit_ipv4(std::move(datagram), e->mac);
     return;
   }

@@ -24,27 +24,30 @@ stack_config with_arp(stack_config c) {
   return c;
 }
 
-std::uint64_t mix(std::uint64_t x) noexcept {  // splitmix64's finaliser: a keyed hash
-  x = (x ^ (x >> 30U)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27U)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31U);
+/// The config, or std::invalid_argument: a stack is never built on one validate() refuses.
+const stack_config& checked(const stack_config& c) {
+  if (std::string e = validate(c, c.mtu); !e.empty()) {
+    throw std::invalid_argument(e);
+  }
+  return c;
 }
 
 }  // namespace
 
-stack::stack(const stack_config& config, buffer_pool& pool, std::uint64_t secret, time_ns now)
-    : config_(with_arp(config)),
+stack::stack(const stack_config& config, buffer_pool& pool, const stack_secret& secret,
+             time_ns now)
+    : config_(with_arp(checked(config))),
       pool_(&pool),
       timers_(millisecond, now),
-      arp_(config_.arp, pool, timers_, [this](packet p) { enqueue_tx(std::move(p)); }),
-      reasm_(config_.reassembly, timers_),
+      arp_(config_.arp, pool, timers_, [this](packet p) { enqueue_tx(std::move(p)); },
+           derive_key(secret, key_purpose::arp_index)),
+      reasm_(config_.reassembly, timers_, derive_key(secret, key_purpose::reassembly_index)),
       tx_ring_(std::bit_ceil(std::max<std::size_t>(config.tx_queue, 1))),
-      pmtu_(std::max<std::size_t>(config.pmtu_entries, 1)),
+      pmtu_(config.pmtu_entries, config.pmtu_lifetime, derive_key(secret, key_purpose::pmtu_index)),
       sockets_(config.udp_sockets),
       port_to_socket_(65536, -1),
-      secret_(secret),
-      icmp_tokens_(config.icmp_error_burst),
-      icmp_tokens_at_(now) {}
+      port_key_(derive_key(secret, key_purpose::ephemeral_port)),
+      icmp_errors_(config.icmp_errors_per_second, config.icmp_error_burst, now) {}
 
 void stack::start(time_ns now) {
   arp_.announce(now);
@@ -90,7 +93,20 @@ std::uint32_t stack::netmask() const noexcept {
 }
 
 bool stack::is_local_broadcast(wire::ipv4_address a) const noexcept {
-  return a.is_broadcast() || a.value == (config_.address.value | ~netmask());
+  // /31 (RFC 3021) and /32 have no directed broadcast: their "all ones" host is a host.
+  return a.is_broadcast() ||
+         (config_.prefix_length <= 30 && a.value == (config_.address.value | ~netmask()));
+}
+
+bool stack::is_martian_source(wire::ipv4_address src) const noexcept {
+  // RFC 1122 3.2.1.3 / 3.2.2: no datagram comes from these; answering one would go to everyone
+  // (broadcast), to no one (0.0.0.0) or to ourselves.
+  const bool subnet_zero = config_.prefix_length <= 30 && src.value != 0 &&
+                           (src.value & ~netmask()) == 0 &&
+                           (src.value & netmask()) == (config_.address.value & netmask());
+  return src.is_unspecified() || src.is_broadcast() || src.is_multicast() ||
+         is_local_broadcast(src) || subnet_zero || src.is_loopback() ||
+         src == config_.address;
 }
 
 namespace {
@@ -112,7 +128,8 @@ void stack::receive(packet frame, time_ns now) {
     malformed(eth.error);
     return;
   }
-  if (eth.header.dst != config_.mac && !eth.header.dst.is_broadcast()) {
+  const bool link_broadcast = eth.header.dst.is_broadcast();
+  if (eth.header.dst != config_.mac && !link_broadcast) {
     ++counters_.eth_not_for_us;
     return;
   }
@@ -121,7 +138,7 @@ void stack::receive(packet frame, time_ns now) {
       arp_.receive(eth.payload, now);
       return;
     case wire::ethertype::ipv4:
-      receive_ipv4(std::move(frame), eth.header.length(), now);
+      receive_ipv4(std::move(frame), eth.header.length(), link_broadcast, now);
       return;
     default:
       ++counters_.eth_unknown_type;
@@ -129,7 +146,7 @@ void stack::receive(packet frame, time_ns now) {
   }
 }
 
-void stack::receive_ipv4(packet frame, std::size_t l3_offset, time_ns now) {
+void stack::receive_ipv4(packet frame, std::size_t l3_offset, bool link_broadcast, time_ns now) {
   const std::span<const std::byte> l3 = frame.front().subspan(l3_offset);
   const bool vouched = frame.meta().ip_checksum == checksum_status::good;
   const auto ip = wire::parse_ipv4(l3, wire::ipv4_parse_options{.verify_checksum = !vouched});
@@ -141,6 +158,10 @@ void stack::receive_ipv4(packet frame, std::size_t l3_offset, time_ns now) {
   const bool broadcast = is_local_broadcast(h.dst);
   if (h.dst != config_.address && !broadcast) {
     ++counters_.ip_not_for_us;  // we are a host, not a router
+    return;
+  }
+  if (is_martian_source(h.src)) {
+    ++counters_.ip_martian_source;
     return;
   }
   if (h.is_fragment()) {
@@ -157,7 +178,7 @@ void stack::receive_ipv4(packet frame, std::size_t l3_offset, time_ns now) {
       return;
     }
     if (whole->segment_count() == 1) {
-      receive_ipv4(std::move(*whole), 0, now);  // fits one buffer: the ordinary path
+      receive_ipv4(std::move(*whole), 0, false, now);  // fits one buffer: the ordinary path
     } else if (h.protocol == wire::ip_protocol::udp) {
       deliver_udp_chain(std::move(*whole), now);
     } else if (h.protocol == wire::ip_protocol::icmp) {
@@ -197,14 +218,13 @@ void stack::receive_ipv4(packet frame, std::size_t l3_offset, time_ns now) {
       receive_icmp(frame, l3_offset, l4_offset, ip.payload, now);
       return;
     case wire::ip_protocol::udp:
-      receive_udp(std::move(frame), l4_offset, ip.payload, h.src, h.dst, now, datagram);
+      receive_udp(std::move(frame), l4_offset, ip.payload, h.src, h.dst, link_broadcast, now,
+                  datagram);
       return;
     default:
       ++counters_.ip_unknown_protocol;
-      if (!broadcast) {
-        send_icmp_error(wire::icmp_type::destination_unreachable, wire::icmp_unreachable::protocol,
-                        datagram, now);
-      }
+      send_icmp_error(wire::icmp_type::destination_unreachable, wire::icmp_unreachable::protocol,
+                      datagram, link_broadcast, now);
       return;
   }
 }
@@ -252,50 +272,6 @@ void stack::receive_icmp(packet& frame, std::size_t l3_offset, std::size_t l4_of
   }
 }
 
-void stack::receive_udp(packet frame, std::size_t l4_offset, std::span<const std::byte> datagram,
-                        wire::ipv4_address src, wire::ipv4_address dst, time_ns now,
-                        std::span<const std::byte> ip_and_payload) {
-  const bool vouched = frame.meta().l4_checksum == checksum_status::good;
-  const wire::pseudo_header ph{src, dst};
-  const auto udp = wire::parse_udp(datagram, vouched ? nullptr : &ph);
-  if (!udp) {
-    malformed(udp.error);
-    return;
-  }
-  ++counters_.udp_in;
-  // No socket: the frame stays ours, so the port unreachable can quote it.
-  if (!enqueue_datagram(udp.header.dst_port, frame, l4_offset + wire::udp_header_length,
-                        udp.payload.size(), src, udp.header.src_port) &&
-      !is_local_broadcast(dst)) {
-    send_icmp_error(wire::icmp_type::destination_unreachable, wire::icmp_unreachable::port,
-                    ip_and_payload, now);
-  }
-}
-
-bool stack::enqueue_datagram(std::uint16_t port, packet& frame, std::size_t offset,
-                             std::size_t length, wire::ipv4_address src,
-                             std::uint16_t src_port) noexcept {
-  const std::int32_t s = port_to_socket_[port];
-  if (s < 0) {
-    ++counters_.udp_no_port;
-    return false;
-  }
-  udp_socket& sock = sockets_[static_cast<std::size_t>(s)];
-  if (sock.count == sock.queue.size()) {
-    ++counters_.udp_queue_full;
-    return true;
-  }
-  udp_datagram& slot = sock.queue[(sock.head + sock.count) % sock.queue.size()];
-  slot.offset = offset;
-  slot.length = length;
-  slot.source = src;
-  slot.source_port = src_port;
-  slot.frame = std::move(frame);
-  ++sock.count;
-  ++counters_.udp_delivered;
-  return true;
-}
-
 // --- output ---------------------------------------------------------------------------------
 
 std::error_code stack::send_echo_request(wire::ipv4_address dst, std::uint16_t id,
@@ -321,12 +297,8 @@ std::error_code stack::send_echo_request(wire::ipv4_address dst, std::uint16_t i
 }
 
 std::uint16_t stack::path_mtu(wire::ipv4_address dst, time_ns now) const noexcept {
-  for (const pmtu_entry& e : pmtu_) {
-    if (e.mtu != 0 && e.dst == dst && now < e.expires) {
-      return e.mtu;
-    }
-  }
-  return config_.mtu;
+  const auto p = pmtu_.find(dst, now);
+  return p ? p->mtu : config_.mtu;
 }
 
 void stack::frag_needed(std::uint16_t mtu, std::span<const std::byte> quote, time_ns now) {
@@ -343,64 +315,23 @@ void stack::frag_needed(std::uint16_t mtu, std::span<const std::byte> quote, tim
   if (plausible && q.header.protocol == wire::ip_protocol::udp) {
     plausible = q.payload.size() >= 2 && port_to_socket_[wire::load16(q.payload.data())] >= 0;
   }
-  // MTU 0 is a pre-RFC 1191 router; below 68 is illegal; not lower means nothing to learn.
-  if (!plausible || mtu < 68 || mtu >= current) {
+  // MTU 0 is a pre-RFC 1191 router; below 68 is illegal. Below the floor is clamped up to it
+  // (and the path locked: sent without DF from then on); not lower means nothing to learn.
+  const bool locked = mtu < config_.min_pmtu;
+  const std::uint16_t learned = locked ? config_.min_pmtu : mtu;
+  if (!plausible || mtu < 68 || learned >= current) {
     ++counters_.pmtu_ignored;
     return;
   }
-  pmtu_entry* slot = nullptr;
-  for (pmtu_entry& e : pmtu_) {
-    if (e.mtu != 0 && e.dst == dst) {
-      slot = &e;
-      break;
-    }
-    if (slot == nullptr && (e.mtu == 0 || now >= e.expires)) {
-      slot = &e;
-    }
-  }
-  if (slot == nullptr) {  // full of live entries: replace the one expiring first
-    slot = &*std::min_element(
-        pmtu_.begin(), pmtu_.end(),
-        [](const pmtu_entry& a, const pmtu_entry& b) { return a.expires < b.expires; });
-  }
-  *slot = pmtu_entry{dst, mtu, now + config_.pmtu_lifetime};
+  pmtu_.learn(dst, pmtu_cache::path{learned, locked}, now);
   ++counters_.pmtu_lowered;
-}
-
-void stack::deliver_udp_chain(packet d, time_ns now) {
-  (void)now;
-  const std::byte* ip = d.front().data();
-  const wire::ipv4_address src{wire::load32(ip + 12)};
-  const wire::ipv4_address dst{wire::load32(ip + 16)};
-  const std::size_t l4_len = d.length() - 20;
-  std::array<std::byte, 8> hdr{};
-  if (l4_len < 8 || d.copy_out(20, hdr) != 8) {
-    malformed(wire::wire_error::truncated);
-    return;
-  }
-  const std::uint16_t ulen = wire::load16(hdr.data() + 4);
-  if (ulen < 8 || ulen > l4_len) {
-    malformed(ulen < 8 ? wire::wire_error::udp_bad_length
-                       : wire::wire_error::udp_length_exceeds_ip);
-    return;
-  }
-  if (wire::load16(hdr.data() + 6) != 0) {
-    wire::checksum_accumulator acc;
-    wire::add_pseudo_header(acc, src, dst, wire::ip_protocol::udp, ulen);
-    wire::add_packet(acc, d, 20, ulen);
-    if (acc.finish() != 0) {
-      malformed(wire::wire_error::udp_bad_checksum);
-      return;
-    }
-  }
-  ++counters_.udp_in;
-  // (A closed port gets no ICMP error here: it would have to quote a reassembled datagram.)
-  enqueue_datagram(wire::load16(hdr.data() + 2), d, 28, ulen - 8U, src, wire::load16(hdr.data()));
 }
 
 bool stack::output(std::uint8_t protocol, wire::ipv4_address dst, const l4_source& src,
                    time_ns now) {
-  const std::size_t room = path_mtu(dst, now) - wire::ipv4_min_header_length;
+  const auto learned = pmtu_.find(dst, now);
+  const std::size_t room = (learned ? learned->mtu : config_.mtu) - wire::ipv4_min_header_length;
+  const bool may_set_df = !learned || !learned->locked;
   const std::size_t step = src.length <= room ? room : room & ~std::size_t{7};
   const std::uint16_t id = ip_id_++;
   std::size_t at = 0;
@@ -437,7 +368,7 @@ bool stack::output(std::uint8_t protocol, wire::ipv4_address dst, const l4_sourc
     h.more_fragments = at + n < src.length;
     // Like Linux's default: DF on what fits the path (so a smaller path tells us), none on
     // fragments (they must be allowed to be split further).
-    h.dont_fragment = src.length <= room;
+    h.dont_fragment = may_set_df && src.length <= room;
     h.fragment_offset = static_cast<std::uint16_t>(at / 8);
     wire::write_ipv4(std::span(d, wire::ipv4_min_header_length), h);
     if (h.more_fragments || at != 0) {
@@ -472,21 +403,31 @@ bool stack::route(packet p, wire::ipv4_address dst, time_ns now) {
 }
 
 void stack::send_icmp_error(std::uint8_t type, std::uint8_t code,
-                            std::span<const std::byte> offending, time_ns now) {
-  // RFC 1122 3.2.2: never about a datagram from an unspecified, broadcast or multicast source.
-  const wire::ipv4_address src{wire::load32(offending.data() + 12)};
-  if (src.is_unspecified() || src.is_broadcast() || src.is_multicast() || is_local_broadcast(src)) {
+                            std::span<const std::byte> offending, bool link_broadcast,
+                            time_ns now) {
+  // RFC 1122 3.2.2: never about a datagram that came as a link-layer broadcast, went to an IP
+  // broadcast or multicast address, came from an address that is not one host, is a non-first
+  // fragment, or is itself an ICMP error (errors about errors can loop).
+  const auto q = wire::parse_ipv4(offending, wire::ipv4_parse_options{.verify_checksum = false,
+                                                                      .quoted = true});
+  const wire::ipv4_header& about = q.header;
+  bool about_error = false;
+  if (q && about.protocol == wire::ip_protocol::icmp && !q.payload.empty()) {
+    const std::uint8_t t = wire::load8(q.payload.data());
+    about_error = t != wire::icmp_type::echo_request && t != wire::icmp_type::echo_reply &&
+                  t != 13 && t != 14;  // timestamp request/reply: queries, not errors
+  }
+  if (!q || link_broadcast || about.dst.is_broadcast() || about.dst.is_multicast() ||
+      is_local_broadcast(about.dst) || is_martian_source(about.src) ||
+      about.fragment_offset != 0 || about_error) {
+    ++counters_.icmp_errors_suppressed;
     return;
   }
-  icmp_tokens_ = std::min<double>(config_.icmp_error_burst,
-                                  icmp_tokens_ + static_cast<double>(now - icmp_tokens_at_) / 1e9 *
-                                                     config_.icmp_errors_per_second);
-  icmp_tokens_at_ = now;
-  if (icmp_tokens_ < 1.0) {
+  const wire::ipv4_address src = about.src;
+  if (!icmp_errors_.take(now)) {
     ++counters_.icmp_errors_rate_limited;
     return;
   }
-  icmp_tokens_ -= 1.0;
   const std::size_t quote = std::min(offending.size(), max_icmp_error - 28);
   packet p = pool_->alloc();
   std::byte* d = p ? p.append(28 + quote) : nullptr;
@@ -507,92 +448,6 @@ void stack::send_icmp_error(std::uint8_t type, std::uint8_t code,
   if (route(std::move(p), src, now)) {
     ++counters_.icmp_errors_sent;
   }
-}
-
-// --- UDP sockets ----------------------------------------------------------------------------
-
-std::error_code stack::udp_bind(std::uint16_t port, socket_id& id,
-                                std::optional<wire::ipv4_address> address) {
-  if (address && *address != config_.address && !address->is_unspecified()) {
-    return std::make_error_code(std::errc::address_not_available);
-  }
-  auto free_slot =
-      std::find_if(sockets_.begin(), sockets_.end(), [](const udp_socket& s) { return !s.open; });
-  if (free_slot == sockets_.end()) {
-    return std::make_error_code(std::errc::too_many_files_open);
-  }
-  if (port == 0) {
-    // RFC 6056 algorithm 1: a keyed-random start in the ephemeral range, then the next free.
-    const std::uint32_t range = config_.ephemeral_last - config_.ephemeral_first + 1U;
-    const auto start = static_cast<std::uint32_t>(mix(secret_ ^ mix(++port_counter_)) % range);
-    for (std::uint32_t i = 0; i < range && port == 0; ++i) {
-      const auto candidate =
-          static_cast<std::uint16_t>(config_.ephemeral_first + (start + i) % range);
-      if (port_to_socket_[candidate] < 0) {
-        port = candidate;
-      }
-    }
-    if (port == 0) {
-      return std::make_error_code(std::errc::resource_unavailable_try_again);
-    }
-  } else if (port_to_socket_[port] >= 0) {
-    return std::make_error_code(std::errc::address_in_use);
-  }
-  free_slot->open = true;
-  free_slot->port = port;
-  free_slot->queue.resize(std::max<std::size_t>(config_.udp_queue, 1));  // at bind, not per packet
-  free_slot->head = free_slot->count = 0;
-  id = static_cast<socket_id>(free_slot - sockets_.begin());
-  port_to_socket_[port] = static_cast<std::int32_t>(id);
-  return {};
-}
-
-void stack::udp_close(socket_id id) {
-  if (id >= sockets_.size() || !sockets_[id].open) {
-    return;
-  }
-  udp_socket& s = sockets_[id];
-  port_to_socket_[s.port] = -1;
-  s.open = false;
-  for (udp_datagram& d : s.queue) {
-    d.frame.reset();
-  }
-  s.count = 0;
-}
-
-std::uint16_t stack::udp_port(socket_id id) const noexcept {
-  return id < sockets_.size() && sockets_[id].open ? sockets_[id].port : 0;
-}
-
-std::optional<udp_datagram> stack::udp_receive(socket_id id) {
-  if (id >= sockets_.size() || !sockets_[id].open || sockets_[id].count == 0) {
-    return std::nullopt;
-  }
-  udp_socket& s = sockets_[id];
-  udp_datagram d = std::move(s.queue[s.head]);
-  s.head = (s.head + 1) % s.queue.size();
-  --s.count;
-  return d;
-}
-
-std::error_code stack::udp_send_to(socket_id id, wire::ipv4_address dst, std::uint16_t dst_port,
-                                   std::span<const std::byte> payload, time_ns now) {
-  if (id >= sockets_.size() || !sockets_[id].open) {
-    return std::make_error_code(std::errc::bad_file_descriptor);
-  }
-  if (payload.size() + wire::udp_header_length > 65535 - wire::ipv4_min_header_length) {
-    ++counters_.udp_too_big;
-    return std::make_error_code(std::errc::message_size);
-  }
-  std::array<std::byte, wire::udp_header_length> hdr{};
-  wire::write_udp(hdr, wire::udp_header{sockets_[id].port, dst_port, 0, 0}, payload,
-                  wire::pseudo_header{config_.address, dst});
-  if (!output(wire::ip_protocol::udp, dst,
-              l4_source{hdr, nullptr, 0, payload, hdr.size() + payload.size()}, now)) {
-    return std::make_error_code(std::errc::network_unreachable);
-  }
-  ++counters_.udp_sent;
-  return {};
 }
 
 }  // namespace dpdk_net::stack

@@ -22,7 +22,8 @@ const ipv4_address peer_ip = ipv4_address::from_octets(198, 18, 0, 2);
 class ArpTest : public ::testing::Test {
  protected:
   explicit ArpTest(arp_config c = config())
-      : arp_(c, pool_, wheel_, [this](packet p) { out_.push_back(std::move(p)); }) {}
+      : arp_(c, pool_, wheel_, [this](packet p) { out_.push_back(std::move(p)); },
+             sip_key{1, 2}) {}
 
   static arp_config config() {
     arp_config c;
@@ -177,12 +178,18 @@ TEST_F(ArpTest, ReachableGoesStaleStaysUsableThenIsForgotten) {
   sent();
   at(30 * second);
   EXPECT_EQ(arp_.state_of(peer_ip), arp::state::stale);
-  arp_.send(datagram(1), peer_ip, now_);
-  EXPECT_EQ(sent().size(), 1U);  // stale is still used
-  at(30 * second + 10 * 60 * second - millisecond);
+  at(10 * 60 * second - millisecond);  // unused: stale until stale_time after its last use
   EXPECT_EQ(arp_.state_of(peer_ip), arp::state::stale);
-  at(30 * second + 10 * 60 * second);
+  at(10 * 60 * second);
   EXPECT_EQ(arp_.state_of(peer_ip), arp::state::free);
+  // Used while stale: still used (the datagram goes out) and re-verified (a probe goes too).
+  arp_.receive(arp_payload(wire::arp_op::request, peer_mac, peer_ip, {}, our_ip), now_);
+  sent();
+  at(now_ + 30 * second);
+  ASSERT_EQ(arp_.state_of(peer_ip), arp::state::stale);
+  arp_.send(datagram(1), peer_ip, now_);
+  EXPECT_EQ(sent().size(), 2U);
+  EXPECT_EQ(arp_.state_of(peer_ip), arp::state::probe);
 }
 
 TEST_F(ArpTest, DefendsOurAddressAgainstProbesAndLearnsNothingFromThem) {
@@ -267,6 +274,137 @@ TEST_F(ArpTest, SendingToAKnownNeighbourAllocatesNothing) {
     out_.clear();
   }
   EXPECT_EQ(dpdk_net::test::allocation_count() - before, 0U);
+}
+
+}  // namespace
+}  // namespace dpdk_net::stack
+
+namespace dpdk_net::stack {
+namespace {
+
+// RFC 1122 2.3.2.1: an entry in use is re-verified once stale, so a host that moved to a new MAC
+// (without announcing it) is reached again within a bound, instead of black-holed forever.
+TEST_F(ArpTest, StaleEntryInUseIsReverifiedUnicastThenBroadcastAndFollowsAMacChange) {
+  const mac_address new_mac{{0x02, 0, 0, 0, 0, 0x22}};
+  arp_.receive(arp_payload(wire::arp_op::request, peer_mac, peer_ip, {}, our_ip), 0);
+  sent();
+  at(31 * second);  // reachable_time (30 s) passed: stale, still used
+  ASSERT_EQ(arp_.state_of(peer_ip), arp::state::stale);
+  arp_.send(datagram(1), peer_ip, now_);
+  auto s = sent();
+  ASSERT_EQ(s.size(), 2U);  // a unicast probe to the cached MAC, and the datagram, still to it
+  ASSERT_TRUE(s[0].arp);
+  EXPECT_EQ(s[0].eth.dst, peer_mac);
+  EXPECT_EQ(s[0].arp->operation, wire::arp_op::request);
+  EXPECT_EQ(s[0].arp->target_ip, peer_ip);
+  EXPECT_EQ(s[1].eth.dst, peer_mac);
+  EXPECT_EQ(arp_.state_of(peer_ip), arp::state::probe);
+  // The host moved to new_mac: unicast probes to the old MAC go unanswered.
+  std::size_t unicast = 1;
+  std::size_t broadcast = 0;
+  time_ns answered_at = 0;
+  for (int tick = 0; tick < 10 && answered_at == 0; ++tick) {
+    at(now_ + second);
+    for (const auto& f : sent()) {
+      ASSERT_TRUE(f.arp);
+      if (f.eth.dst == peer_mac) {
+        ++unicast;
+      } else if (f.eth.dst == mac_address::broadcast()) {
+        ++broadcast;
+        // The moved host answers a broadcast request from its new MAC.
+        arp_.receive(arp_payload(wire::arp_op::reply, new_mac, peer_ip, our_mac, our_ip), now_);
+        answered_at = now_;
+      }
+    }
+  }
+  EXPECT_EQ(unicast, 3U);  // unicast_probes
+  EXPECT_EQ(broadcast, 1U);
+  EXPECT_EQ(arp_.lookup(peer_ip), new_mac);
+  EXPECT_EQ(arp_.state_of(peer_ip), arp::state::reachable);
+  // The documented bound: reachable_time + unicast_probes x retry_interval after the last proof.
+  EXPECT_LE(answered_at, 30 * second + 3 * second + 2 * second);
+  arp_.send(datagram(2), peer_ip, now_);
+  s = sent();
+  ASSERT_EQ(s.size(), 1U);
+  EXPECT_EQ(s[0].eth.dst, new_mac);
+  EXPECT_EQ(arp_.counters().probes_sent, 3U);
+}
+
+TEST_F(ArpTest, AnEntryInUseThatStopsAnsweringIsForgottenAfterItsProbes) {
+  arp_.receive(arp_payload(wire::arp_op::request, peer_mac, peer_ip, {}, our_ip), 0);
+  at(31 * second);
+  arp_.send(datagram(1), peer_ip, now_);
+  for (int i = 0; i < 8; ++i) {
+    at(now_ + second);
+  }
+  sent();
+  EXPECT_EQ(arp_.state_of(peer_ip), arp::state::free);
+  EXPECT_EQ(arp_.counters().verify_failed, 1U);
+  EXPECT_EQ(arp_.counters().probes_sent, 3U);
+}
+
+TEST_F(ArpTest, ConfirmationFromAboveKeepsAnEntryReachableWithoutProbes) {
+  arp_.receive(arp_payload(wire::arp_op::request, peer_mac, peer_ip, {}, our_ip), 0);
+  sent();
+  at(29 * second);
+  arp_.confirm_reachable(peer_ip, now_);  // e.g. TCP saw its data acknowledged
+  at(40 * second);
+  EXPECT_EQ(arp_.state_of(peer_ip), arp::state::reachable);
+  arp_.send(datagram(1), peer_ip, now_);
+  EXPECT_EQ(sent().size(), 1U);  // no probe
+}
+
+TEST_F(ArpTest, KeyedIndexGivesNoCollisionChainsForAddressesChosenToCollide) {
+  // 200 sources equal in their low 10 bits: under an unkeyed multiplicative hash (the index
+  // used before) every one lands in the same home cell, a 200-long probe run. Keyed, the
+  // attacker cannot aim: runs stay short.
+  for (std::uint32_t i = 0; i < 200; ++i) {
+    const ipv4_address ip{0xc6120000U + (i << 10U)};
+    arp_.receive(arp_payload(wire::arp_op::request, peer_mac, ip, {}, our_ip), now_);
+  }
+  sent();
+  std::size_t longest = 0;
+  for (std::uint32_t i = 0; i < 200; ++i) {
+    const ipv4_address ip{0xc6120000U + (i << 10U)};
+    ASSERT_EQ(arp_.lookup(ip), peer_mac);
+    longest = std::max(longest, arp_.probe_length(ip));
+  }
+  EXPECT_LE(longest, 16U);  // 200 in 512 cells: a random hash's longest run is ~10
+  // Other keys, other homes: the layout is the key's, not the addresses'.
+  packet_pool pool{packet_pool_config{}};
+  std::vector<packet> sink;
+  arp other(config(), pool, wheel_, [&](packet p) { sink.push_back(std::move(p)); },
+            sip_key{99, 100});
+  std::size_t same_probe = 0;
+  for (std::uint32_t i = 0; i < 200; ++i) {
+    const ipv4_address ip{0xc6120000U + (i << 10U)};
+    other.receive(arp_payload(wire::arp_op::request, peer_mac, ip, {}, our_ip), now_);
+  }
+  for (std::uint32_t i = 0; i < 200; ++i) {
+    const ipv4_address ip{0xc6120000U + (i << 10U)};
+    same_probe += other.probe_length(ip) == arp_.probe_length(ip) ? 1 : 0;
+  }
+  EXPECT_LT(same_probe, 200U);
+}
+
+TEST_F(ArpSmallTableTest, FullTableEvictsTheLongestStaleInConstantTime) {
+  // Four entries go stale in the order 2, 0, 3, 1 (their last proofs came in that order).
+  const std::array<std::uint8_t, 4> order{2, 0, 3, 1};
+  for (std::size_t k = 0; k < order.size(); ++k) {
+    const ipv4_address ip = ipv4_address::from_octets(198, 18, 1, order[k]);
+    arp_.receive(arp_payload(wire::arp_op::request, peer_mac, ip, {}, our_ip), k * second);
+  }
+  sent();
+  at(40 * second);
+  for (std::uint8_t n = 1; n <= 3; ++n) {
+    arp_.send(datagram(n), ipv4_address::from_octets(198, 18, 2, n), now_);
+  }
+  EXPECT_EQ(arp_.counters().evicted, 3U);
+  // Evicted in the order they went stale: 2, 0, 3; 1 (stale last) stays.
+  EXPECT_EQ(arp_.state_of(ipv4_address::from_octets(198, 18, 1, 2)), arp::state::free);
+  EXPECT_EQ(arp_.state_of(ipv4_address::from_octets(198, 18, 1, 0)), arp::state::free);
+  EXPECT_EQ(arp_.state_of(ipv4_address::from_octets(198, 18, 1, 3)), arp::state::free);
+  EXPECT_EQ(arp_.state_of(ipv4_address::from_octets(198, 18, 1, 1)), arp::state::stale);
 }
 
 }  // namespace

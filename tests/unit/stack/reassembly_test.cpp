@@ -15,7 +15,7 @@ using wire::ipv4_address;
 
 class ReassemblyTest : public ::testing::Test {
  protected:
-  explicit ReassemblyTest(reassembly_config c = {}) : r_(c, wheel_) {}
+  explicit ReassemblyTest(reassembly_config c = {}) : r_(c, wheel_, sip_key{3, 4}) {}
 
   /// Fragment [offset, offset + len) of datagram `id` (payload bytes = their index mod 251).
   std::pair<packet, wire::ipv4_header> fragment(std::uint16_t id, std::uint32_t offset,
@@ -135,17 +135,78 @@ class SmallReassemblyTest : public ReassemblyTest {
 TEST_F(SmallReassemblyTest, LimitsOnDatagramsBytesAndFragments) {
   EXPECT_FALSE(add(1, 0, 8, true));
   EXPECT_FALSE(add(2, 0, 8, true));
-  EXPECT_FALSE(add(3, 0, 8, true));  // a third datagram in progress: refused
+  EXPECT_FALSE(add(3, 0, 8, true));  // a third datagram in progress: the oldest (1) makes room
   EXPECT_EQ(r_.counters().too_many_datagrams, 1U);
-  EXPECT_FALSE(add(1, 8, 1496, true));
-  EXPECT_FALSE(add(1, 1504, 1496, true));  // 3000 + 8 + 8 > 3000 bytes held: dropped
+  EXPECT_EQ(r_.counters().evicted, 1U);
+  EXPECT_EQ(r_.in_progress(), 2U);
+  EXPECT_FALSE(add(2, 8, 1496, true));
+  EXPECT_FALSE(add(2, 1504, 1496, true));  // 8 + 8 + 1496 + 1496 > 3000: the oldest other goes
+  EXPECT_EQ(r_.counters().evicted, 2U);    // datagram 3
+  EXPECT_EQ(r_.in_progress(), 1U);
+  EXPECT_FALSE(add(4, 0, 1496, true));  // room made by evicting 2
+  EXPECT_EQ(r_.counters().evicted, 3U);
+  EXPECT_FALSE(add(4, 1496, 1496, true));
+  EXPECT_FALSE(add(4, 2992, 16, true));  // alone over the byte limit: dropped, nothing to evict
   EXPECT_EQ(r_.counters().over_memory, 1U);
-  EXPECT_FALSE(add(2, 8, 8, true));
-  EXPECT_FALSE(add(2, 16, 8, true));
-  EXPECT_FALSE(add(2, 24, 8, true));  // a fourth fragment: over max_fragments
+  EXPECT_FALSE(add(5, 0, 8, true));
+  EXPECT_FALSE(add(5, 8, 8, true));
+  EXPECT_FALSE(add(5, 16, 8, true));
+  EXPECT_FALSE(add(5, 24, 8, true));  // a fourth fragment: over max_fragments
   EXPECT_EQ(r_.counters().too_many_fragments, 1U);
   EXPECT_EQ(r_.in_progress(), 0U);
   EXPECT_EQ(r_.bytes_held(), 0U);
+  EXPECT_EQ(r_.buffers_held(), 0U);
+}
+
+TEST_F(ReassemblyTest, TinyFragmentFloodHoldsAtMostMaxBuffersAndNewDatagramsStillComplete) {
+  // 64 datagrams x 64 eight-byte fragments used to pin 4,096 buffers: a whole default pool.
+  const std::size_t available_before = pool_.available();
+  for (std::uint16_t id = 0; id < 64; ++id) {
+    for (std::uint32_t k = 0; k < 64; ++k) {
+      EXPECT_FALSE(add(static_cast<std::uint16_t>(1000 + id), k * 8, 8, true));
+      ASSERT_LE(r_.buffers_held(), 256U);  // the default max_buffers
+    }
+  }
+  EXPECT_GE(pool_.available(), available_before - 256);  // the rest of the pool is free
+  EXPECT_GT(r_.counters().evicted, 0U);
+  // Right after the flood (no time passes): a fragmented datagram completes at once.
+  EXPECT_FALSE(add(7, 0, 1480, true));
+  auto whole = add(7, 1480, 100, false);
+  ASSERT_TRUE(whole);
+  expect_whole(*whole, 1580);
+}
+
+TEST_F(ReassemblyTest, FullContextsEvictTheOldestIncompleteSoNewTrafficGetsThrough) {
+  // Every context taken by a datagram that never completes (the flood), as Linux's are after
+  // ~8,000 tiny fragments; Linux then refuses all fragments until its 30 s timeouts expire.
+  for (std::uint16_t id = 0; id < 64; ++id) {
+    EXPECT_FALSE(add(static_cast<std::uint16_t>(2000 + id), 0, 8, true));
+  }
+  EXPECT_EQ(r_.in_progress(), 64U);
+  for (std::uint16_t id = 0; id < 5; ++id) {  // five honest datagrams, one after the other
+    EXPECT_FALSE(add(id, 0, 1480, true));
+    auto whole = add(id, 1480, 520, false);
+    ASSERT_TRUE(whole) << id;
+    expect_whole(*whole, 2000);
+  }
+  EXPECT_EQ(r_.counters().evicted, 1U);  // the first made room; each completed one freed its own
+  EXPECT_EQ(r_.counters().reassembled, 5U);
+}
+
+TEST_F(ReassemblyTest, ContextKeyIsSourceDestinationIdAndProtocol) {
+  // The same id from another source, or for another protocol, is another datagram.
+  auto [p1, h1] = fragment(9, 0, 8, true);
+  EXPECT_FALSE(r_.add(std::move(p1), h1, now_));
+  auto [p2, h2] = fragment(9, 8, 8, false);
+  h2.src = ipv4_address::from_octets(198, 18, 0, 99);
+  EXPECT_FALSE(r_.add(std::move(p2), h2, now_));
+  auto [p3, h3] = fragment(9, 8, 8, false);
+  h3.protocol = wire::ip_protocol::icmp;
+  EXPECT_FALSE(r_.add(std::move(p3), h3, now_));
+  EXPECT_EQ(r_.in_progress(), 3U);
+  auto whole = add(9, 8, 8, false);  // the right one completes datagram 9
+  ASSERT_TRUE(whole);
+  EXPECT_EQ(r_.in_progress(), 2U);
 }
 
 }  // namespace

@@ -2,11 +2,19 @@
 // in, frames go out through a caller-supplied sink, deadlines are timers on the caller's wheel.
 // Nothing here reads a clock or allocates after construction.
 //
-// Cache entries move incomplete -> reachable -> stale. An incomplete entry holds a bounded queue
-// of packets waiting for the answer and retries its request; when the retries run out the
-// packets are dropped and counted. A stale entry is still used, and refreshed by the next
-// request or reply from that host. Replies for addresses we never asked about are ignored
-// (no cache poisoning), unless accept_unsolicited is set.
+// Cache entries move incomplete -> reachable -> stale -> probe. An incomplete entry holds a
+// bounded queue of packets waiting for the answer and retries its request; when the retries run
+// out the packets are dropped and counted. A stale entry is still used; the first use moves it
+// to probe (RFC 1122 2.3.2.1: re-verify a cached entry in use): unicast requests to the cached
+// MAC, then broadcast requests, then failure (the entry is forgotten). Traffic keeps flowing to
+// the cached MAC while probing, so a host that changed its MAC is reached again within
+// reachable_time + unicast_probes x retry_interval (+ one round trip) of the change, instead of
+// black-holed for as long as we keep talking to it. Replies for addresses we never asked about are
+// ignored (no cache poisoning), unless accept_unsolicited is set.
+//
+// The index is keyed (SipHash under a key derived from the stack's secret): an attacker choosing
+// source addresses cannot build collision chains. A full table evicts the entry that has been
+// stale longest, found in O(1) from a list, never by a scan.
 #pragma once
 
 #include <cstddef>
@@ -17,6 +25,9 @@
 
 #include "dpdk_net/buffer_pool.hpp"
 #include "dpdk_net/packet.hpp"
+#include "dpdk_net/stack/detail/slot_index.hpp"
+#include "dpdk_net/stack/detail/token_bucket.hpp"
+#include "dpdk_net/stack/secret.hpp"
 #include "dpdk_net/time.hpp"
 #include "dpdk_net/timer_wheel.hpp"
 #include "dpdk_net/wire/arp.hpp"
@@ -32,7 +43,8 @@ struct arp_config {
   time_ns reachable_time = 30 * second;   ///< then stale
   time_ns stale_time = 10 * 60 * second;  ///< a stale entry unused this long is forgotten
   time_ns retry_interval = second;
-  unsigned max_requests = 3;                ///< requests per resolution before it fails
+  unsigned max_requests = 3;                ///< broadcast requests per resolution before it fails
+  unsigned unicast_probes = 3;              ///< re-verifying an entry: unicast requests first
   std::uint32_t requests_per_second = 100;  ///< rate limit on requests we send (token bucket)
   bool accept_unsolicited = false;          ///< learn from replies we did not ask for
 };
@@ -48,15 +60,19 @@ struct arp_counters {
   std::uint64_t table_full = 0;           ///< no entry could be made
   std::uint64_t rate_limited = 0;         ///< requests not sent because of the rate limit
   std::uint64_t no_buffer = 0;            ///< frames not sent: the pool was empty
+  std::uint64_t probes_sent = 0;          ///< unicast re-verification requests
+  std::uint64_t verify_failed = 0;        ///< entries in use that stopped answering: forgotten
+  std::uint64_t evicted = 0;              ///< stale entries evicted because the table was full
 };
 
 class arp {
  public:
-  enum class state : std::uint8_t { free, incomplete, reachable, stale };
+  enum class state : std::uint8_t { free, incomplete, reachable, stale, probe };
   /// Where frames go out (the stack's tx queue). Complete Ethernet frames.
   using sink = std::function<void(packet frame)>;
 
-  arp(const arp_config& config, buffer_pool& pool, timer_wheel& timers, sink out);
+  /// key: for the index hash (derive_key(secret, key_purpose::arp_index)).
+  arp(const arp_config& config, buffer_pool& pool, timer_wheel& timers, sink out, sip_key key);
   arp(const arp&) = delete;
   arp& operator=(const arp&) = delete;
   ~arp();
@@ -69,9 +85,18 @@ class arp {
   /// known, else after resolution. Takes the packet in every case (dropped ones are counted).
   void send(packet datagram, wire::ipv4_address next_hop, time_ns now);
 
+  /// Upper-layer proof that ip is reachable (e.g. TCP saw new data acknowledged, RFC 1122
+  /// 2.3.2.1 (1)): an entry we have becomes reachable again without a probe.
+  void confirm_reachable(wire::ipv4_address ip, time_ns now) noexcept;
+
   [[nodiscard]] std::optional<mac_address> lookup(wire::ipv4_address ip) const noexcept;
   [[nodiscard]] state state_of(wire::ipv4_address ip) const noexcept;
   [[nodiscard]] const arp_counters& counters() const noexcept { return counters_; }
+  /// Index cells a lookup of ip walks (diagnostics: the keyed hash keeps this short whatever
+  /// addresses a peer chooses).
+  [[nodiscard]] std::size_t probe_length(wire::ipv4_address ip) const noexcept {
+    return index_.probe_length(hash(ip));
+  }
 
  private:
   struct entry {
@@ -80,6 +105,7 @@ class arp {
     state st = state::free;
     unsigned requests = 0;
     time_ns last_used = 0;
+    std::uint64_t hash = 0;  // of ip, under the index key
     std::uint32_t pending_head = UINT32_MAX;  // FIFO through pending_ slots
     std::uint32_t pending_tail = UINT32_MAX;
     std::uint32_t pending_count = 0;
@@ -91,11 +117,7 @@ class arp {
     std::uint32_t next = UINT32_MAX;
   };
 
-  // O(1) lookup: an open-addressing index (linear probing, backward-shift deletion) of entry
-  // numbers, twice the cache size.
-  [[nodiscard]] std::size_t home(wire::ipv4_address ip) const noexcept;
-  void index_insert(std::uint32_t e) noexcept;
-  void index_erase(wire::ipv4_address ip) noexcept;
+  [[nodiscard]] std::uint64_t hash(wire::ipv4_address ip) const noexcept;
   entry* find(wire::ipv4_address ip) noexcept;
   [[nodiscard]] const entry* find(wire::ipv4_address ip) const noexcept;
   entry* make(wire::ipv4_address ip, time_ns now) noexcept;
@@ -105,6 +127,8 @@ class arp {
   void drop_pending(entry& e) noexcept;
   bool enqueue(entry& e, packet p) noexcept;
   void request(entry& e, time_ns now) noexcept;
+  void probe(entry& e, time_ns now) noexcept;
+  void set_state(entry& e, state st) noexcept;
   void transmit_arp(std::uint16_t op, mac_address eth_dst, mac_address target_mac,
                     wire::ipv4_address sender_ip, wire::ipv4_address target_ip) noexcept;
   void transmit_ipv4(packet datagram, mac_address dst) noexcept;
@@ -114,13 +138,14 @@ class arp {
   buffer_pool* pool_;
   timer_wheel* timers_;
   sink out_;
+  sip_key key_;
   std::vector<entry> entries_;
-  std::vector<std::uint32_t> index_;
+  detail::slot_index index_;   // ip -> entry, O(1)
+  detail::id_list stale_;      // stale entries, longest stale first: the eviction order
   std::vector<std::uint32_t> free_entries_;
   std::vector<pending_slot> pending_;
   std::vector<std::uint32_t> free_pending_;
-  double tokens_;
-  time_ns tokens_at_ = 0;
+  detail::token_bucket requests_;
   arp_counters counters_{};
 };
 

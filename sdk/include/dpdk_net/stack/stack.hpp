@@ -1,32 +1,41 @@
 // The IPv4 stack core, sans-I/O: frames and the time go in (receive, advance), frames come out
 // (drain_tx), the next deadline is asked for (next_deadline). No clock, thread, syscall or RNG
-// inside (ephemeral ports come from a keyed hash of a caller-supplied secret), and no heap
-// allocation per packet: buffers come from the device's pool, queues are preallocated.
+// inside (every key is derived from a caller-supplied 128-bit secret), and no heap allocation per
+// packet: buffers come from the device's pool, queues are preallocated.
 //
-// This first cut has Ethernet, ARP, IPv4 input validation, reassembly and fragmentation, output
-// routing (on-link or via the gateway), ICMP echo and port/protocol unreachable (rate-limited),
-// and UDP sockets. Not yet: path MTU, ICMP errors to sockets, TCP (see docs/limitations.md).
+// It has Ethernet, ARP, IPv4 input validation (martian sources dropped), reassembly and
+// fragmentation, output routing (on-link or via the gateway), path MTU discovery, ICMP echo and
+// port/protocol unreachable (rate-limited, never about broadcasts or errors), and UDP sockets.
+// Not yet: ICMP errors to sockets, TCP (see docs/limitations.md).
 #pragma once
 
 #include <array>
 #include <cstdint>
 #include <optional>
 #include <span>
+#include <string>
 #include <system_error>
 #include <vector>
 
 #include "dpdk_net/buffer_pool.hpp"
 #include "dpdk_net/stack/arp.hpp"
+#include "dpdk_net/stack/detail/token_bucket.hpp"
+#include "dpdk_net/stack/pmtu_cache.hpp"
 #include "dpdk_net/stack/reassembly.hpp"
+#include "dpdk_net/stack/secret.hpp"
 #include "dpdk_net/timer_wheel.hpp"
 #include "dpdk_net/wire/error.hpp"
 #include "dpdk_net/wire/ipv4_address.hpp"
 
 namespace dpdk_net::stack {
 
+/// The stack's configuration; `validate` says what is wrong with one (the constructor throws
+/// std::invalid_argument with the same text).
 struct stack_config {
   mac_address mac{};
   wire::ipv4_address address{};
+  /// 0..32. /31 (RFC 3021) and /32 have no directed broadcast address: both /31 addresses are
+  /// hosts, and a /32 reaches everything through its gateway (which is then taken as on-link).
   std::uint8_t prefix_length = 24;
   std::optional<wire::ipv4_address> gateway;  ///< off-link destinations; none: they are dropped
   std::uint16_t mtu = 1500;
@@ -40,9 +49,16 @@ struct stack_config {
   std::uint32_t icmp_error_burst = 50;
   std::size_t pmtu_entries = 64;             ///< destinations with a learned smaller path MTU
   time_ns pmtu_lifetime = 10 * 60 * second;  ///< then the interface MTU is tried again (RFC 1191)
+  /// A frag-needed below this is clamped up to it (Linux's min_pmtu): a forged tiny MTU cannot
+  /// make us send 68-byte fragments; such a path is "locked" (sent without DF, see pmtu_cache).
+  std::uint16_t min_pmtu = 552;
   std::uint16_t ephemeral_first = 49152;     ///< RFC 6056 range for udp_bind(0)
   std::uint16_t ephemeral_last = 65535;
 };
+
+/// Empty if `c` can work on a device whose MTU is device_mtu; else one line naming the field and
+/// what it must be ("stack_config.prefix_length: must be 0..32, is 40").
+[[nodiscard]] std::string validate(const stack_config& c, std::uint16_t device_mtu);
 
 /// Everything received, sent, dropped or refused, by reason (like `netstat -s`).
 struct stack_counters {
@@ -53,11 +69,16 @@ struct stack_counters {
   std::uint64_t eth_not_for_us = 0, eth_unknown_type = 0;
   std::uint64_t ip_in = 0, ip_not_for_us = 0, ip_fragments_dropped = 0, ip_unknown_protocol = 0;
   std::uint64_t ip_no_route = 0;
+  /// Impossible sources (RFC 1122 3.2.1.3): broadcast, multicast, 0.0.0.0, 127/8, ours.
+  std::uint64_t ip_martian_source = 0;
   std::uint64_t icmp_in = 0, icmp_echo_replies = 0, icmp_errors_sent = 0;
   std::uint64_t echo_requests_sent = 0, echo_replies_received = 0;
   std::uint64_t pmtu_lowered = 0;  ///< frag-needed accepted: a destination's path MTU lowered
   std::uint64_t pmtu_ignored = 0;  ///< frag-needed refused (MTU 0 or < 68 or not lower, forged)
   std::uint64_t icmp_errors_rate_limited = 0, icmp_ignored = 0;
+  /// Errors not sent (RFC 1122 3.2.2): about a link-layer or IP broadcast/multicast, an ICMP
+  /// error, a non-first fragment, or from an impossible source.
+  std::uint64_t icmp_errors_suppressed = 0;
   std::uint64_t udp_in = 0, udp_delivered = 0, udp_no_port = 0, udp_queue_full = 0;
   std::uint64_t udp_sent = 0, udp_too_big = 0;
   std::uint64_t tx_queue_full = 0, no_buffer = 0;
@@ -91,9 +112,10 @@ class stack {
  public:
   using socket_id = std::uint32_t;
 
-  /// pool: where outgoing frames are built (the device's tx pool). secret: keys the ephemeral
-  /// port choice (production: from getrandom; simulation: from the seed).
-  stack(const stack_config& config, buffer_pool& pool, std::uint64_t secret, time_ns now = 0);
+  /// pool: where outgoing frames are built (the device's tx pool). secret: every keyed hash and
+  /// port choice derives from it (production: getrandom; simulation: the seed). Throws
+  /// std::invalid_argument for a config validate() refuses (at the config's own MTU).
+  stack(const stack_config& config, buffer_pool& pool, const stack_secret& secret, time_ns now = 0);
   stack(const stack&) = delete;
   stack& operator=(const stack&) = delete;
 
@@ -132,6 +154,8 @@ class stack {
   [[nodiscard]] arp& arp_layer() noexcept { return arp_; }
   /// The path MTU towards dst (the interface MTU unless a frag-needed lowered it).
   [[nodiscard]] std::uint16_t path_mtu(wire::ipv4_address dst, time_ns now) const noexcept;
+  /// Destinations with a learned path MTU (bounded by pmtu_entries).
+  [[nodiscard]] std::size_t pmtu_destinations() const noexcept { return pmtu_.size(); }
 
  private:
   struct udp_socket {
@@ -141,12 +165,13 @@ class stack {
     std::size_t head = 0, count = 0;
   };
   void enqueue_tx(packet frame) noexcept;
-  void receive_ipv4(packet frame, std::size_t l3_offset, time_ns now);
+  void receive_ipv4(packet frame, std::size_t l3_offset, bool link_broadcast, time_ns now);
+  [[nodiscard]] bool is_martian_source(wire::ipv4_address src) const noexcept;
   void receive_icmp(packet& frame, std::size_t l3_offset, std::size_t l4_offset,
                     std::span<const std::byte> message, time_ns now);
   void receive_udp(packet frame, std::size_t l4_offset, std::span<const std::byte> datagram,
-                   wire::ipv4_address src, wire::ipv4_address dst, time_ns now,
-                   std::span<const std::byte> ip_and_payload);
+                   wire::ipv4_address src, wire::ipv4_address dst, bool link_broadcast,
+                   time_ns now, std::span<const std::byte> ip_and_payload);
   /// The bytes of an L4 message to send: `head` first, then the rest from `chain` (at
   /// chain_offset) or from `flat`.
   struct l4_source {
@@ -160,8 +185,10 @@ class stack {
   bool output(std::uint8_t protocol, wire::ipv4_address dst, const l4_source& src, time_ns now);
   void deliver_udp_chain(packet datagram, time_ns now);
   void frag_needed(std::uint16_t mtu, std::span<const std::byte> quote, time_ns now);
+  /// offending: the datagram (IP header first) the error is about. link_broadcast: it came in a
+  /// link-layer broadcast or multicast frame.
   void send_icmp_error(std::uint8_t type, std::uint8_t code, std::span<const std::byte> offending,
-                       time_ns now);
+                       bool link_broadcast, time_ns now);
   /// Routes and sends an IPv4 datagram built in p (IP header first, headroom for Ethernet).
   bool route(packet p, wire::ipv4_address dst, time_ns now);
   [[nodiscard]] bool is_local_broadcast(wire::ipv4_address a) const noexcept;
@@ -179,19 +206,13 @@ class stack {
   reassembly reasm_;
   std::vector<segment*> tx_ring_;
   std::size_t tx_head_ = 0, tx_count_ = 0;
-  struct pmtu_entry {
-    wire::ipv4_address dst{};
-    std::uint16_t mtu = 0;  // 0: unused
-    time_ns expires = 0;
-  };
-  std::vector<pmtu_entry> pmtu_;  // a handful of entries: scanned (bounded by pmtu_entries)
+  pmtu_cache pmtu_;
   std::vector<udp_socket> sockets_;
   std::vector<std::int32_t> port_to_socket_;  // 65536 entries: O(1) demultiplexing
-  std::uint64_t secret_;
+  sip_key port_key_;
   std::uint64_t port_counter_ = 0;
   std::uint16_t ip_id_ = 0;
-  double icmp_tokens_;
-  time_ns icmp_tokens_at_;
+  detail::token_bucket icmp_errors_;
   stack_counters counters_{};
 };
 

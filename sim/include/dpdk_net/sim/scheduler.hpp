@@ -19,7 +19,7 @@ namespace detail {
 /// A move-only `void()` callable stored inline (no heap): captures up to `capacity` bytes.
 class inplace_callback {
  public:
-  static constexpr std::size_t capacity = 48;
+  static constexpr std::size_t capacity = 64;  // a packet handle with its generation tag + 5 words
 
   inplace_callback() noexcept = default;
   template <class F, class = std::enable_if_t<!std::is_same_v<std::decay_t<F>, inplace_callback>>>
