@@ -19,9 +19,9 @@
 #else
 // GCC on Debian ships libasan without its public headers (clang's package has them): declare the
 // one entry point we use, as <sanitizer/allocator_interface.h> does.
-extern "C" int __sanitizer_install_malloc_and_free_hooks(
-    void (*malloc_hook)(const volatile void*, std::size_t),
-    void (*free_hook)(const volatile void*));
+extern "C" int __sanitizer_install_malloc_and_free_hooks(void (*malloc_hook)(const volatile void*,
+                                                                             std::size_t),
+                                                         void (*free_hook)(const volatile void*));
 #endif
 #endif
 

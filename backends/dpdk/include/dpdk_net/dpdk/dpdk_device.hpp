@@ -53,7 +53,7 @@ struct dpdk_port_counters {
   std::uint64_t stale_frees = 0;         ///< free through a stale packet handle (generation builds)
   std::uint64_t mempool_free_calls = 0;  ///< rte_pktmbuf_free_bulk calls (one per freed burst)
   std::uint64_t virtual_alloc_calls = 0;  ///< alloc_bulk calls behind alloc()/alloc_burst()
-  std::uint64_t tx_segment_visits = 0;  ///< segments tx_burst touched (each chain walked once)
+  std::uint64_t tx_segment_visits = 0;    ///< segments tx_burst touched (each chain walked once)
 };
 
 class dpdk_device final : public device {
