@@ -41,6 +41,8 @@ const char* to_string(fault f) noexcept {
       return "rule_delay";
     case fault::rx_full:
       return "rx_full";
+    case fault::rx_no_buffer:
+      return "rx_no_buffer";
   }
   return "unknown";
 }

@@ -51,7 +51,13 @@ std::optional<std::uint32_t> frame_rss_hash(const packet& p, std::span<const std
 
 sim_nic::sim_nic(network& net, host& owner, std::uint32_t index, const nic_config& config,
                  std::string name, mac_address mac)
-    : net_(&net), host_(&owner), index_(index), ring_limit_(config.rx_ring) {
+    : net_(&net),
+      host_(&owner),
+      index_(index),
+      ring_limit_(config.rx_ring),
+      rx_copy_(config.rx_copy),
+      line_rate_bps_(config.line_rate_bps),
+      tx_ring_limit_(config.tx_ring) {
   info_.name = std::move(name);
   info_.mac = mac;
   info_.mtu = config.mtu;
@@ -125,9 +131,14 @@ std::size_t sim_nic::tx_burst(std::uint16_t queue, std::span<packet> pkts) noexc
     return 0;
   }
   const std::size_t max_frame = std::size_t{info_.mtu} + max_l2_overhead;
-  for (packet& p : pkts) {
+  for (std::size_t i = 0; i < pkts.size(); ++i) {
+    packet& p = pkts[i];
     if (!p) {
       continue;
+    }
+    if (tx_ring_limit_ != 0 && tx_in_ring_ >= tx_ring_limit_) {
+      stats_.tx_busy += pkts.size() - i;  // the ring is full: the rest stays with the caller
+      return i;
     }
     if (host_->status() == host::state::crashed || port_.attached == nullptr ||
         p.length() > max_frame) {
@@ -138,10 +149,32 @@ std::size_t sim_nic::tx_burst(std::uint16_t queue, std::span<packet> pkts) noexc
     }
     ++stats_.tx_packets;
     stats_.tx_bytes += p.length();
-    net_->record_frame(*this, true, p);
-    net_->transmit(port_.attached, port_.side, std::move(p), host_->index());
+    if (line_rate_bps_ == 0) {
+      put_on_link(std::move(p));
+      continue;
+    }
+    // The frame holds a ring slot until the NIC has serialized it at line rate.
+    const time_ns bits = p.length() * 8ULL * second;
+    tx_busy_until_ =
+        std::max(net_->now(), tx_busy_until_) + (bits + line_rate_bps_ - 1) / line_rate_bps_;
+    ++tx_in_ring_;
+    net_->events().at(tx_busy_until_, [this, epoch = host_->epoch_, p = std::move(p)]() mutable {
+      --tx_in_ring_;
+      if (epoch != host_->epoch_ || host_->status() == host::state::crashed ||
+          port_.attached == nullptr) {
+        ++stats_.tx_dropped;  // the host crashed while the frame waited in its ring
+        net_->log(fault::host_down, UINT32_MAX, 0, index_);
+        return;
+      }
+      put_on_link(std::move(p));
+    });
   }
   return pkts.size();
+}
+
+void sim_nic::put_on_link(packet p) {
+  net_->record_frame(*this, true, p);
+  net_->transmit(port_.attached, port_.side, std::move(p), host_->index());
 }
 
 buffer_pool& sim_nic::tx_pool(std::uint16_t queue) noexcept {
@@ -169,6 +202,16 @@ void sim_nic::receive(packet p) {
     ++stats_.rx_dropped;
     net_->log(fault::rx_full, UINT32_MAX, 0, index_);
     return;  // p is freed here
+  }
+  if (rx_copy_) {
+    packet own = net_->copy(p, *pool_);
+    if (!own) {
+      ++stats_.rx_dropped;
+      net_->log(fault::rx_no_buffer, UINT32_MAX, 0, index_);
+      return;
+    }
+    own.meta() = p.meta();
+    p = std::move(own);  // the sender's buffer goes back to its pool here
   }
   p.meta().queue = queue;
   p.meta().rx_timestamp_ns = net_->now();
@@ -308,18 +351,24 @@ link_model& sim_link::from(const sim_nic& nic) {
 // network
 // ---------------------------------------------------------------------------------------------
 
-network::network(std::uint64_t seed)
-    : seed_(seed), wire_pool_([] {
-        packet_pool_config c;
-        c.name = "sim.wire";
-        c.count = 4096;
-        return c;
-      }()) {}
+network::network(std::uint64_t seed) : seed_(seed), case_(case_run::active()) {
+  if (case_ != nullptr && case_->replaying()) {
+    schedule_ = &case_schedule_;  // filled in as connect() creates the directions it names
+  }
+}
 
 network::~network() {
   sched_.clear();  // frames in flight (and their copies) go back to their pools
   for (auto& n : nics_) {
     n->flush_rx();
+  }
+  if (case_ != nullptr && case_run::active() == case_) {
+    std::vector<std::string> names;
+    names.reserve(directions_.size());
+    for (const link_model* d : directions_) {
+      names.push_back(d->name());
+    }
+    case_->network_done(names, decisions_, sched_.events_run());
   }
 }
 
@@ -354,11 +403,7 @@ sim_link& network::connect(sim_nic& a, sim_nic& b, const link_config& ab, const 
   const auto id0 = static_cast<std::uint32_t>(directions_.size());
   l->dirs_[0] = std::make_unique<link_model>(n0, id0, ab, derive_seed(seed_, "link:" + n0));
   l->dirs_[1] = std::make_unique<link_model>(n1, id0 + 1, ba, derive_seed(seed_, "link:" + n1));
-  directions_.push_back(l->dirs_[0].get());
-  directions_.push_back(l->dirs_[1].get());
-  for (link_model* d : {l->dirs_[0].get(), l->dirs_[1].get()}) {
-    d->set_schedule(schedule_);
-  }
+  add_directions(*l);
   a.port_ = {l.get(), 0};
   b.port_ = {l.get(), 1};
   links_.push_back(std::move(l));
@@ -377,15 +422,35 @@ sim_link& network::connect(sim_nic& nic, sim_switch& sw, const link_config& to_s
   l->dirs_[0] = std::make_unique<link_model>(n0, id0, to_switch, derive_seed(seed_, "link:" + n0));
   l->dirs_[1] =
       std::make_unique<link_model>(n1, id0 + 1, from_switch, derive_seed(seed_, "link:" + n1));
-  directions_.push_back(l->dirs_[0].get());
-  directions_.push_back(l->dirs_[1].get());
-  for (link_model* d : {l->dirs_[0].get(), l->dirs_[1].get()}) {
-    d->set_schedule(schedule_);
-  }
+  add_directions(*l);
   nic.port_ = {l.get(), 0};
   sw.ports_.emplace_back(l.get(), 1);
   links_.push_back(std::move(l));
   return *links_.back();
+}
+
+void network::add_directions(sim_link& l) {
+  directions_.push_back(l.dirs_[0].get());
+  directions_.push_back(l.dirs_[1].get());
+  for (link_model* d : {l.dirs_[0].get(), l.dirs_[1].get()}) {
+    d->set_schedule(schedule_);
+  }
+  if (case_ == nullptr || !case_->replaying() || case_run::active() != case_) {
+    return;
+  }
+  // The harness replays a schedule by direction names: the entries naming these directions
+  // become decisions (schedule_ points at case_schedule_ unless the test replays its own).
+  std::vector<fault_decision> decisions = case_schedule_.decisions();
+  const std::vector<named_fault>& wanted = case_->replay();
+  for (std::size_t i = 0; i < wanted.size(); ++i) {
+    for (const link_model* d : {l.dirs_[0].get(), l.dirs_[1].get()}) {
+      if (d->name() == wanted[i].direction) {
+        decisions.push_back(fault_decision{d->id(), wanted[i].ordinal, wanted[i].kind});
+        case_->matched(i);
+      }
+    }
+  }
+  case_schedule_ = fault_schedule(std::move(decisions));
 }
 
 void network::replay(const fault_schedule* schedule) {
@@ -439,8 +504,19 @@ bool network::run_until(const std::function<bool()>& pred, time_ns deadline) {
   return true;
 }
 
-packet network::copy(const packet& p) {
-  packet out = wire_pool_.alloc();
+packet_pool& network::wire_pool() {
+  if (!wire_pool_) {
+    // Made on first use: most scenarios never duplicate or flood, and a pool costs memory.
+    packet_pool_config c;
+    c.name = "sim.wire";
+    c.count = 4096;
+    wire_pool_ = std::make_unique<packet_pool>(c);
+  }
+  return *wire_pool_;
+}
+
+packet network::copy(const packet& p, packet_pool& into) {
+  packet out = into.alloc();
   std::size_t done = 0;
   packet* tail = &out;
   packet extra;
@@ -450,7 +526,7 @@ packet network::copy(const packet& p) {
       if (extra) {
         out.chain(std::move(extra));
       }
-      extra = wire_pool_.alloc();
+      extra = into.alloc();
       if (!extra) {
         return {};
       }
@@ -485,23 +561,29 @@ void network::transmit(sim_link* l, int side, packet p, std::uint32_t origin_hos
   if (fate.rule_delayed) {
     log(fault::rule_delay, dir.id(), ordinal, UINT32_MAX);
   }
-  const int to = 1 - side;
-  const std::uint32_t id = dir.id();
+  // The delivery events carry (side, origin host) in one word to fit the scheduler's inline
+  // callback; the direction id is the link's.
+  const std::uint64_t route = (std::uint64_t{origin_host} << 1U) | static_cast<unsigned>(side);
   if (fate.duplicated) {
-    packet dup = copy(p);
+    packet dup = copy(p, wire_pool());
     if (dup) {
-      sched_.at(fate.duplicate_at,
-                [this, l, to, dup = std::move(dup), origin_host, id, ordinal]() mutable {
-                  arrive(l, to, std::move(dup), origin_host, id, ordinal);
-                });
+      sched_.at(fate.duplicate_at, [this, l, route, dup = std::move(dup), ordinal]() mutable {
+        deliver(l, route, std::move(dup), ordinal);
+      });
     }
   }
   if (fate.corrupted) {
     flip_bit(p, fate.corrupt_bit);
   }
-  sched_.at(fate.deliver_at, [this, l, to, p = std::move(p), origin_host, id, ordinal]() mutable {
-    arrive(l, to, std::move(p), origin_host, id, ordinal);
+  sched_.at(fate.deliver_at, [this, l, route, p = std::move(p), ordinal]() mutable {
+    deliver(l, route, std::move(p), ordinal);
   });
+}
+
+void network::deliver(sim_link* l, std::uint64_t route, packet p, std::uint64_t ordinal) {
+  const int from_side = static_cast<int>(route & 1U);
+  arrive(l, 1 - from_side, std::move(p), static_cast<std::uint32_t>(route >> 1U),
+         l->dirs_[from_side]->id(), ordinal);
 }
 
 void network::arrive(sim_link* l, int to_side, packet p, std::uint32_t origin_host,
@@ -543,7 +625,7 @@ void network::arrive(sim_link* l, int to_side, packet p, std::uint32_t origin_ho
       continue;
     }
     const auto [out_link, out_side] = sw.ports_[i];
-    packet one = i == last ? std::move(p) : copy(p);
+    packet one = i == last ? std::move(p) : copy(p, wire_pool());
     if (!one) {
       log(fault::queue_full, direction, ordinal, UINT32_MAX);  // the switch ran out of buffers
       continue;
@@ -607,69 +689,28 @@ link_model* network::direction(std::string_view name) const noexcept {
 }
 
 std::string network::describe(const fault_schedule& schedule) const {
-  std::string out;
+  std::vector<named_fault> named;
   for (const fault_decision& d : schedule.decisions()) {
-    if (!out.empty()) {
-      out += ' ';
-    }
     const link_model* dir = direction(d.direction);
-    out += to_string(d.kind);
-    out += '@';
-    out += dir != nullptr ? dir->name() : "?";
-    out += '#';
-    out += std::to_string(d.ordinal);
+    named.push_back(named_fault{dir != nullptr ? dir->name() : "?", d.ordinal, d.kind});
   }
-  return out;
+  return format_faults(named);
 }
 
 std::optional<fault_schedule> network::parse_schedule(std::string_view text,
                                                       std::string& error) const {
+  const auto named = parse_faults(text, error);
+  if (!named) {
+    return std::nullopt;
+  }
   std::vector<fault_decision> out;
-  std::size_t i = 0;
-  while (i < text.size()) {
-    while (i < text.size() && (text[i] == ' ' || text[i] == ',' || text[i] == '\n')) {
-      ++i;
-    }
-    if (i == text.size()) {
-      break;
-    }
-    std::size_t end = text.find_first_of(" ,\n", i);
-    if (end == std::string_view::npos) {
-      end = text.size();
-    }
-    const std::string_view token = text.substr(i, end - i);
-    i = end;
-    const std::size_t at = token.find('@');
-    const std::size_t hash = token.rfind('#');
-    if (at == std::string_view::npos || hash == std::string_view::npos || hash < at) {
-      error = "bad schedule entry '" + std::string(token) + "' (want kind@direction#ordinal)";
+  for (const named_fault& f : *named) {
+    const link_model* dir = direction(f.direction);
+    if (dir == nullptr) {
+      error = "bad schedule entry '" + format_faults({f}) + "': unknown direction";
       return std::nullopt;
     }
-    const std::string_view kind = token.substr(0, at);
-    const std::string_view dir_name = token.substr(at + 1, hash - at - 1);
-    const std::string_view number = token.substr(hash + 1);
-    std::optional<fault> f;
-    for (fault k :
-         {fault::loss, fault::burst_loss, fault::duplicate, fault::reorder, fault::corrupt}) {
-      if (kind == to_string(k)) {
-        f = k;
-      }
-    }
-    const link_model* dir = direction(dir_name);
-    std::uint64_t ordinal = 0;
-    bool digits = !number.empty() && number.size() < 20;
-    for (char c : number) {
-      digits = digits && c >= '0' && c <= '9';
-      ordinal = ordinal * 10 + static_cast<std::uint64_t>(c - '0');
-    }
-    if (!f || dir == nullptr || !digits) {
-      error = "bad schedule entry '" + std::string(token) + "': " +
-              (!f               ? "unknown fault kind"
-               : dir == nullptr ? "unknown direction"
-                                : "bad ordinal");
-      return std::nullopt;
-    }
-    out.push_back(fault_decision{dir->id(), ordinal, *f});
+    out.push_back(fault_decision{dir->id(), f.ordinal, f.kind});
   }
   return fault_schedule(std::move(out));
 }

@@ -6,11 +6,12 @@ namespace dpdk_net::sim {
 
 shrink_result shrink(const fault_schedule& failing,
                      const std::function<bool(const fault_schedule&)>& still_fails,
-                     std::size_t max_runs) {
+                     std::size_t max_runs, const std::function<bool()>& out_of_budget) {
   shrink_result r;
   std::vector<fault_decision> current = failing.decisions();
+  auto spent = [&] { return r.runs >= max_runs || (out_of_budget && out_of_budget()); };
   auto test = [&](const std::vector<fault_decision>& candidate) {
-    if (r.runs >= max_runs) {
+    if (spent()) {
       r.exhausted = true;
       return false;  // out of budget: treat as "does not fail", so nothing more is removed
     }
@@ -19,7 +20,7 @@ shrink_result shrink(const fault_schedule& failing,
   };
   std::size_t n = 2;
   while (current.size() >= 2) {
-    if (r.runs >= max_runs) {
+    if (spent()) {
       r.exhausted = true;
       break;
     }

@@ -54,13 +54,14 @@ enum class fault : std::uint8_t {
   duplicate,
   reorder,
   corrupt,
-  queue_full,  ///< drop-tail at the serialization queue
-  oversize,    ///< frame larger than max_frame
-  partition,   ///< dropped by a network partition
-  host_down,   ///< the receiving or sending host is crashed
-  rule_drop,   ///< a scripted rule dropped it
-  rule_delay,  ///< a scripted rule delayed it
-  rx_full,     ///< the receiving NIC's rx ring was full
+  queue_full,    ///< drop-tail at the serialization queue
+  oversize,      ///< frame larger than max_frame
+  partition,     ///< dropped by a network partition
+  host_down,     ///< the receiving or sending host is crashed
+  rule_drop,     ///< a scripted rule dropped it
+  rule_delay,    ///< a scripted rule delayed it
+  rx_full,       ///< the receiving NIC's rx ring was full
+  rx_no_buffer,  ///< the receiving NIC (copying into its own pool) found the pool empty
 };
 [[nodiscard]] const char* to_string(fault f) noexcept;
 /// True for the faults a seed decides at random (the ones a replay schedule controls).

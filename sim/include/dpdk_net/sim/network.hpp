@@ -15,6 +15,7 @@
 #include "dpdk_net/buffer_pool.hpp"
 #include "dpdk_net/device.hpp"
 #include "dpdk_net/pcap_file.hpp"
+#include "dpdk_net/sim/harness.hpp"
 #include "dpdk_net/sim/link_model.hpp"
 #include "dpdk_net/sim/scheduler.hpp"
 
@@ -31,10 +32,23 @@ struct nic_config {
   std::size_t pool_size = 2048;  ///< tx buffers (frames in flight and in peers' rings count)
   std::uint16_t mtu = 1500;
   std::optional<mac_address> mac;  ///< default: 02:00:00:00:<host>:<nic>
+  /// Receive into this NIC's own pool (a copy, as a real NIC DMAs into its rx mempool) and free
+  /// the sender's buffer at once, so frames a receiver holds never pin the sender's pool. Off:
+  /// the sender's buffer itself is handed over (zero copy, faster). A frame that finds the pool
+  /// empty is dropped (rx_dropped, logged as rx_no_buffer).
+  bool rx_copy = false;
+  /// Transmit line rate: each frame occupies a tx ring slot until it is serialized at this rate
+  /// (then it goes onto the link). 0: frames go onto the link at once.
+  std::uint64_t line_rate_bps = 0;
+  /// Tx ring slots (with line_rate_bps): when every slot holds a frame still being serialized,
+  /// tx_burst accepts no more (returns fewer than offered, counts tx_busy), as a real NIC does.
+  /// 0: unbounded.
+  std::size_t tx_ring = 0;
 };
 
 /// A simulated NIC: receives into per-queue rings, spreading frames by Toeplitz RSS when it has
-/// several queues; transmits into the link it is attached to, at the current simulated time.
+/// several queues; transmits into the link it is attached to, at the current simulated time
+/// (or, with a line rate, when the frame has been serialized).
 class sim_nic final : public device {
  public:
   [[nodiscard]] const device_info& info() const noexcept override { return info_; }
@@ -50,6 +64,8 @@ class sim_nic final : public device {
   [[nodiscard]] const std::string& name() const noexcept { return info_.name; }
   [[nodiscard]] std::size_t rx_pending(std::uint16_t queue) const noexcept;
   [[nodiscard]] std::uint32_t index() const noexcept { return index_; }
+  /// Frames accepted by tx_burst still being serialized (with a line rate).
+  [[nodiscard]] std::size_t tx_in_ring() const noexcept { return tx_in_ring_; }
   ~sim_nic() override;
 
  private:
@@ -59,6 +75,7 @@ class sim_nic final : public device {
           std::string name, mac_address mac);
   void receive(packet p);  // called by the network at delivery time
   void flush_rx() noexcept;
+  void put_on_link(packet p);  // what tx_burst accepted, now on the wire
 
   network* net_;
   host* host_;
@@ -73,6 +90,11 @@ class sim_nic final : public device {
   };
   std::vector<ring> rings_;  // per queue
   std::size_t ring_limit_;
+  bool rx_copy_;
+  std::uint64_t line_rate_bps_;
+  std::size_t tx_ring_limit_;
+  std::size_t tx_in_ring_ = 0;
+  time_ns tx_busy_until_ = 0;
   rss_config rss_;
   device_stats stats_{};
   struct port_ref {
@@ -248,15 +270,18 @@ class network {
   friend class sim_nic;
   friend class host;
   void transmit(sim_link* l, int side, packet p, std::uint32_t origin_host);
+  void deliver(sim_link* l, std::uint64_t route, packet p, std::uint64_t ordinal);
   void arrive(sim_link* l, int to_side, packet p, std::uint32_t origin_host,
               std::uint32_t direction, std::uint64_t ordinal);
   void record_frame(const sim_nic& nic, bool outgoing, const packet& p);
   void log(fault what, std::uint32_t direction, std::uint64_t ordinal, std::uint32_t nic);
-  packet copy(const packet& p);
+  packet copy(const packet& p, packet_pool& into);
+  packet_pool& wire_pool();
+  void add_directions(sim_link& l);
 
   std::uint64_t seed_;
   scheduler sched_;
-  packet_pool wire_pool_;  // copies for duplicates and floods
+  std::unique_ptr<packet_pool> wire_pool_;  // copies for duplicates and floods (see wire_pool())
   std::vector<std::unique_ptr<host>> hosts_;
   std::vector<std::unique_ptr<sim_nic>> nics_;
   std::vector<std::unique_ptr<sim_switch>> switches_;
@@ -273,6 +298,9 @@ class network {
   std::vector<event_record> log_;
   std::uint64_t trace_hash_ = 0xcbf29ce484222325ULL;
   const fault_schedule* schedule_ = nullptr;
+  // The harness's run this network belongs to (replay schedule in, faults and cost out).
+  case_run* case_ = nullptr;
+  fault_schedule case_schedule_;
 };
 
 }  // namespace dpdk_net::sim
