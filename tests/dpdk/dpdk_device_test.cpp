@@ -237,5 +237,34 @@ TEST(DpdkDevice, PerPacketCostsAreOneVirtualCallPer32AllocsOneWalkAndOneBulkFree
   EXPECT_EQ(dev->counters().double_frees, 0U);
 }
 
+// alloc()'s segment cache is single-threaded, and DPDK queues run on different lcores: each tx
+// queue has its own pool object over the port's one mempool, and a segment may be freed through
+// any of them.
+TEST(DpdkDevice, EachTxQueueHasItsOwnPoolOverOneMempool) {
+  port_config config;
+  config.rx_queues = 2;  // net_ring: tx queue q loops back to rx queue q
+  config.tx_queues = 2;
+  auto dev = open_ring(config);
+  ASSERT_TRUE(dev);
+  EXPECT_NE(&dev->tx_pool(0), &dev->tx_pool(1));
+  packet a = dev->tx_pool(0).alloc();
+  packet b = dev->tx_pool(1).alloc();
+  ASSERT_TRUE(a && b);
+  EXPECT_NE(a.head(), b.head());
+  // Chained across queues' pools and sent on queue 1: still all ours, so zero copy.
+  a.append(60);
+  b.append(40);
+  std::array<packet, 1> out{std::move(a)};
+  ASSERT_TRUE(out[0].chain(std::move(b)));
+  ASSERT_EQ(dev->tx_burst(1, out), 1U);
+  EXPECT_EQ(dev->counters().tx_copied, 0U);
+  std::array<packet, 1> in;
+  ASSERT_EQ(dev->rx_burst(1, in), 1U);
+  EXPECT_EQ(in[0].length(), 100U);
+  in[0].reset();
+  EXPECT_EQ(dev->counters().foreign_frees, 0U);
+  EXPECT_EQ(dev->counters().double_frees, 0U);
+}
+
 }  // namespace
 }  // namespace dpdk_net::dpdk

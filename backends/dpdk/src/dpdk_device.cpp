@@ -137,13 +137,19 @@ void eal::cleanup() noexcept {
 }
 
 // --------------------------------------------------------------------------------------------
-// mbuf pool: a buffer_pool over an rte_mempool whose mbufs carry a segment in their priv area
+// mbuf pool: a buffer_pool over an rte_mempool whose mbufs carry a segment in their priv area.
+// One per tx queue, all over the port's one mempool: alloc()'s segment cache (buffer_pool) is
+// single-threaded, and queues run on different lcores. Freeing is thread-safe (the mempool and
+// atomic counters), so a segment may go back through any of them.
 // --------------------------------------------------------------------------------------------
 
 class dpdk_device::mbuf_pool final : public buffer_pool {
  public:
-  explicit mbuf_pool(rte_mempool* mp) : mp_(mp) {
-    // Constant fields of every descriptor, set once.
+  /// `describe`: set the constant fields of every descriptor (once per mempool, by the first).
+  mbuf_pool(rte_mempool* mp, bool describe) : mp_(mp) {
+    if (!describe) {
+      return;
+    }
     rte_mempool_obj_iter(
         mp_,
         [](rte_mempool*, void* self, void* obj, unsigned) {
@@ -156,8 +162,7 @@ class dpdk_device::mbuf_pool final : public buffer_pool {
         this);
   }
   ~mbuf_pool() override {
-    drain_cache();  // alloc()'s cached mbufs go back before the mempool does
-    rte_mempool_free(mp_);
+    drain_cache();  // alloc()'s cached mbufs go back (the device frees the mempool after us)
   }
   mbuf_pool(const mbuf_pool&) = delete;
   mbuf_pool& operator=(const mbuf_pool&) = delete;
@@ -194,6 +199,7 @@ class dpdk_device::mbuf_pool final : public buffer_pool {
         s->last = s;
         s->pkt_len = 0;
         s->nb_segs = 1;
+        s->pool = this;  // freed through the queue that allocated it
         s->status = segment::state::in_use;
         ++s->generation;
         s->meta = packet_meta{};
@@ -212,7 +218,7 @@ class dpdk_device::mbuf_pool final : public buffer_pool {
     std::array<rte_mbuf*, max_burst> batch;  // [0, n) used: not zeroed per call
     unsigned n = 0;
     for (segment* s : segments) {
-      if (s->pool != this) {
+      if (!holds(s)) {
         foreign_frees_.fetch_add(1, std::memory_order_relaxed);
         continue;
       }
@@ -236,6 +242,10 @@ class dpdk_device::mbuf_pool final : public buffer_pool {
   }
 
   [[nodiscard]] rte_mempool* mempool() const noexcept { return mp_; }
+  /// True if s is an mbuf of this port's mempool (whichever queue's pool allocated it).
+  [[nodiscard]] bool holds(const segment* s) const noexcept {
+    return s->native != nullptr && mbuf_of(s)->pool == mp_;
+  }
 
  private:
   void put(rte_mbuf** mbufs, unsigned n) noexcept {
@@ -251,12 +261,12 @@ class dpdk_device::mbuf_pool final : public buffer_pool {
 
  public:
   void add_to(dpdk_port_counters& c) const noexcept {
-    c.alloc_failures = alloc_failures_.load(std::memory_order_relaxed);
-    c.double_frees = double_frees_.load(std::memory_order_relaxed);
-    c.foreign_frees = foreign_frees_.load(std::memory_order_relaxed);
-    c.stale_frees = stale_frees();
-    c.mempool_free_calls = free_bulk_calls_.load(std::memory_order_relaxed);
-    c.virtual_alloc_calls = virtual_alloc_calls();
+    c.alloc_failures += alloc_failures_.load(std::memory_order_relaxed);
+    c.double_frees += double_frees_.load(std::memory_order_relaxed);
+    c.foreign_frees += foreign_frees_.load(std::memory_order_relaxed);
+    c.stale_frees += stale_frees();
+    c.mempool_free_calls += free_bulk_calls_.load(std::memory_order_relaxed);
+    c.virtual_alloc_calls += virtual_alloc_calls();
   }
 };
 
@@ -304,7 +314,10 @@ std::unique_ptr<dpdk_device> dpdk_device::open(const port_config& config, std::s
             " (reserve more hugepages, pass a larger -m, or lower port_config::mbufs)";
     return nullptr;
   }
-  dev->pool_ = std::make_unique<mbuf_pool>(mp);
+  dev->mempool_ = mp;
+  for (std::uint16_t q = 0; q < config.tx_queues; ++q) {
+    dev->pools_.push_back(std::make_unique<mbuf_pool>(mp, q == 0));
+  }
 
   rte_eth_conf conf{};
   conf.rxmode.mtu = config.mtu;
@@ -422,11 +435,17 @@ dpdk_device::~dpdk_device() {
     // Closing frees the mbufs still held in the driver's rings, before the pool goes.
     rte_eth_dev_close(port_id_);
   }
+  pools_.clear();  // their alloc() caches go back into the mempool...
+  if (mempool_ != nullptr) {
+    rte_mempool_free(mempool_);  // ...before it goes
+  }
 }
 
 dpdk_port_counters dpdk_device::counters() const noexcept {
   dpdk_port_counters c;
-  pool_->add_to(c);
+  for (const auto& pool : pools_) {
+    pool->add_to(c);
+  }
   c.tx_copied = soft_.tx_copied.load(std::memory_order_relaxed);
   c.tx_too_big = soft_.tx_too_big.load(std::memory_order_relaxed);
   c.tx_unprepared = soft_.tx_unprepared.load(std::memory_order_relaxed);
@@ -463,10 +482,10 @@ void mark_chain(rte_mbuf* m, segment::state status, std::uint64_t& visits) noexc
 /// lengths, chaining) and marks it handed over. Returns the head mbuf, or null if a segment is not
 /// one of `pool`'s mbufs (another pool, or external memory): then nothing is marked and the
 /// caller copies the packet instead.
-rte_mbuf* write_chain(segment* head, const buffer_pool* pool, std::uint64_t& visits) noexcept {
+rte_mbuf* write_chain(segment* head, const rte_mempool* mp, std::uint64_t& visits) noexcept {
   for (segment* s = head; s != nullptr; s = s->next) {
     ++visits;
-    if (s->pool != pool || s->ext != nullptr) {
+    if (s->native == nullptr || mbuf_of(s)->pool != mp || s->ext != nullptr) {
       for (segment* t = head; t != s; t = t->next) {
         t->status = segment::state::in_use;  // undo the marks of the native prefix
         ++visits;
@@ -504,11 +523,11 @@ std::size_t dpdk_device::tx_burst(std::uint16_t queue, std::span<packet> pkts) n
     if (!p) {
       continue;
     }
-    rte_mbuf* head = write_chain(p.head(), pool_.get(), visits);
+    rte_mbuf* head = write_chain(p.head(), mempool_, visits);
     if (head == nullptr) {
       // From another pool, or pointing into external memory: copy into one fresh mbuf. Correct,
       // not zero copy (counted, so a deployment can see it happen).
-      packet copy = pool_->alloc();
+      packet copy = pools_[queue]->alloc();
       std::byte* d = copy ? copy.append(p.length()) : nullptr;
       if (d == nullptr) {
         soft_.tx_too_big.fetch_add(1, std::memory_order_relaxed);
@@ -520,7 +539,7 @@ std::size_t dpdk_device::tx_burst(std::uint16_t queue, std::span<packet> pkts) n
       copy.meta() = p.meta();
       p = std::move(copy);
       soft_.tx_copied.fetch_add(1, std::memory_order_relaxed);
-      head = write_chain(p.head(), pool_.get(), visits);  // one segment
+      head = write_chain(p.head(), mempool_, visits);  // one segment
     }
     const tx_offload_request& tx = p.head()->meta.tx;
     // Only what the port was configured for; any L3/L4 offload needs TX_IPV4 (DPDK's rule).
@@ -594,8 +613,9 @@ std::size_t dpdk_device::tx_burst(std::uint16_t queue, std::span<packet> pkts) n
 }
 
 buffer_pool& dpdk_device::tx_pool(std::uint16_t queue) noexcept {
-  (void)queue;  // one mempool per port; its per-lcore cache makes it safe across queues
-  return *pool_;
+  // One mempool per port (its per-lcore cache makes it safe across queues), one pool object per
+  // queue (alloc()'s cache is not). A bad queue gets queue 0's: tx_burst will refuse the queue.
+  return *pools_[queue < pools_.size() ? queue : 0];
 }
 
 link_status dpdk_device::link() const noexcept {

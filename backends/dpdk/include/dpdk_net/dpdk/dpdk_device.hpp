@@ -16,6 +16,8 @@
 
 #include "dpdk_net/device.hpp"
 
+struct rte_mempool;  // DPDK's, declared only: no DPDK header here
+
 namespace dpdk_net::dpdk {
 
 /// The DPDK Environment Abstraction Layer: initialised once per process.
@@ -77,7 +79,8 @@ class dpdk_device final : public device {
   dpdk_device() = default;
   std::uint16_t port_id_ = 0;
   device_info info_;
-  std::unique_ptr<mbuf_pool> pool_;
+  rte_mempool* mempool_ = nullptr;                 // the port's mbufs (freed last)
+  std::vector<std::unique_ptr<mbuf_pool>> pools_;  // one per tx queue, over mempool_
   // Software counters: queues run on different lcores, so they are atomic (relaxed).
   struct soft_counters {
     std::atomic<std::uint64_t> bad_queue{0}, tx_dropped{0}, tx_busy{0};
