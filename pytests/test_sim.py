@@ -10,9 +10,12 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
-def sim_demo(bin_dir, *args, check=True):
+def sim_demo(bin_dir, *args, check=True, env=None):
+    # The harness's variables would change the run: only what a test sets reaches sim_demo.
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("DPDK_NET_SIM_")}
+    clean.update(env or {})
     return subprocess.run([str(bin_dir / "sim_demo"), *args], capture_output=True, text=True,
-                          timeout=120, check=check)
+                          timeout=120, check=check, env=clean)
 
 
 def builds_with_sim_demo():
@@ -73,3 +76,49 @@ def test_sim_demo_survives_heavy_loss_and_is_reproducible(bin_dir):
 def test_sim_demo_bad_arguments(bin_dir, args, message):
     r = sim_demo(bin_dir, *args, check=False)
     assert r.returncode == 2 and message in r.stderr
+
+
+def test_sim_demo_takes_its_seed_from_the_environment_like_the_tests(bin_dir):
+    from_env = sim_demo(bin_dir, "--hash", env={"DPDK_NET_SIM_SEED": "7"}).stdout
+    from_flag = sim_demo(bin_dir, "--hash", "--seed", "7").stdout
+    default = sim_demo(bin_dir, "--hash").stdout
+    assert from_env == from_flag and from_env.split()[1] == "7"
+    assert default.split()[1] == "1" and default != from_env
+    # A swarm seed's repro line sets DPDK_NET_SIM_SWARM=1: the fault rates come from the seed.
+    swarm = sim_demo(bin_dir, "--requests", "20",
+                     env={"DPDK_NET_SIM_SEED": "7", "DPDK_NET_SIM_SWARM": "1"}).stdout
+    assert "links     swarm:" in swarm and "result    OK" in swarm
+    swarm_hash = sim_demo(bin_dir, "--hash",
+                          env={"DPDK_NET_SIM_SEED": "7", "DPDK_NET_SIM_SWARM": "1"}).stdout
+    assert swarm_hash.split()[1] == "7" and swarm_hash != from_env
+    bad = sim_demo(bin_dir, "--hash", env={"DPDK_NET_SIM_SEED": "x"}, check=False)
+    assert bad.returncode == 2 and "DPDK_NET_SIM_SEED must be a whole number" in bad.stderr
+
+
+def test_every_sim_demo_host_runs_the_ip_stack(bin_dir, tmp_path):
+    # Hand-built frames need no ARP; our stack resolves the server before its first datagram
+    # and answers the clients' requests, and its IPv4 and UDP checksums are right.
+    out = sim_demo(bin_dir, "--seed", "4", "--requests", "20", "--loss", "0",
+                   "--pcap-dir", str(tmp_path)).stdout
+    assert "result    OK" in out and "dpdk-net IPv4 stack" in out
+    from scapy.all import ARP, IP, UDP, rdpcap
+    server_ip = "198.18.0.10"
+    for client, ip in (("client1", "198.18.0.11"), ("client2", "198.18.0.12")):
+        frames = rdpcap(str(tmp_path / f"{client}.pcap"))
+        arps = [f for f in frames if ARP in f]
+        assert any(f[ARP].op == 1 and f[ARP].psrc == ip and f[ARP].pdst == server_ip
+                   for f in arps), f"{client} never asked for the server's MAC"
+        assert any(f[ARP].op == 2 and f[ARP].psrc == server_ip and f[ARP].pdst == ip
+                   for f in arps), f"the server's stack never answered {client}"
+        first_udp = next(i for i, f in enumerate(frames) if UDP in f)
+        first_arp = next(i for i, f in enumerate(frames) if ARP in f)
+        assert first_arp < first_udp
+    # What the server's stack sent, as it left its NIC (the links corrupt 1 % of frames later).
+    echoes = [f for f in rdpcap(str(tmp_path / "server.pcap")) if UDP in f and f[IP].src == server_ip]
+    assert len(echoes) >= 40
+    for f in echoes:
+        ip_sum, udp_sum = f[IP].chksum, f[UDP].chksum
+        del f[IP].chksum
+        del f[UDP].chksum
+        rebuilt = f.__class__(bytes(f))
+        assert (rebuilt[IP].chksum, rebuilt[UDP].chksum) == (ip_sum, udp_sum)

@@ -77,8 +77,9 @@ if [ $quick -eq 1 ]; then
   requests=100
   trap 'rm -rf "$pcaps"' EXIT  # a quick (test) run leaves nothing behind
 fi
-echo "== 4. a simulated network: two clients and an echo server on a switch, over links that lose,"
-echo "      duplicate, reorder and corrupt frames (seed 2026); every frame goes to a pcap"
+echo "== 4. a simulated network: two clients and an echo server, each running our IPv4 stack, on a"
+echo "      switch whose links lose, duplicate, reorder and corrupt frames (seed 2026); every frame"
+echo "      goes to a pcap"
 "$bin/sim_demo" --seed 2026 --requests "$requests" --pcap-dir "$pcaps"
 echo "  first frames the server saw (tcpdump):"
 tcpdump -nr "$pcaps/server.pcap" -c 4 2>/dev/null | sed 's/^/    /'

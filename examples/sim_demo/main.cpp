@@ -1,19 +1,24 @@
-// sim_demo: two clients and a server on a simulated switch with faulty links. Clients send UDP
-// requests and retransmit on a timer until the server's echo comes back; every frame is written
-// to a pcap per host. The same seed gives the same bytes, run after run and build after build.
+// sim_demo: two clients and a server, each running our IPv4 stack (ARP, IPv4, UDP: the real
+// dpdk_net::stack::stack, driven by sim::stack_host), on a simulated switch with faulty links.
+// Clients send UDP requests and retransmit on a timer of their own (skewed) clocks until the
+// server's echo comes back; every frame is written to a pcap per host. The same seed gives the
+// same bytes, run after run and build after build (gcc, clang, sanitizers, -O2), so the
+// cross-build check in pytests/test_sim.py covers the IP stack too.
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <functional>
 #include <map>
+#include <memory>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "dpdk_net/sim/harness.hpp"
 #include "dpdk_net/sim/network.hpp"
+#include "dpdk_net/sim/stack_host.hpp"
 #include "dpdk_net/wire/bytes.hpp"
-#include "dpdk_net/wire/frame.hpp"
 
 namespace {
 
@@ -21,9 +26,11 @@ using namespace dpdk_net;
 using namespace dpdk_net::sim;
 
 constexpr std::uint16_t echo_port = 7;
+constexpr std::uint16_t client_port = 4000;
 
 struct options {
   std::uint64_t seed = 1;
+  bool swarm = false;  ///< DPDK_NET_SIM_SWARM=1: link faults drawn from the seed
   std::uint32_t requests = 200;
   double loss = 0.05;
   std::string pcap_dir;
@@ -34,44 +41,109 @@ wire::ipv4_address ip_of(const host& h) {
   return wire::ipv4_address::from_octets(198, 18, 0, static_cast<std::uint8_t>(10 + h.index()));
 }
 
-/// A UDP datagram from `from` to the MAC/IP/port given, carrying `body`.
-packet udp(sim_nic& from, mac_address to_mac, wire::ipv4_address to_ip, std::uint16_t sport,
-           std::uint16_t dport, std::span<const std::byte> body) {
-  packet p = from.tx_pool(0).alloc();
-  if (!p) {
-    return p;
+stack::stack_config config_for(const host& h) {
+  stack::stack_config c;
+  c.address = ip_of(h);
+  return c;
+}
+
+/// The server: echoes every datagram that reaches port 7 (corrupt frames fail their checksums
+/// in the stack and never get here).
+class echo_server : public stack_host {
+ public:
+  echo_server(host& h, sim_nic& nic) : stack_host(h, nic, config_for(h)) {
+    if (const std::error_code e = ip().udp_bind(echo_port, sock_)) {
+      throw std::runtime_error("bind port 7: " + e.message());
+    }
   }
-  std::byte* d = p.append(42 + body.size());
-  wire::write_ethernet(std::span(d, 14), wire::ethernet_header{to_mac, from.info().mac,
-                                                               wire::ethertype::ipv4, false, 0});
-  wire::ipv4_header ip;
-  ip.total_length = static_cast<std::uint16_t>(28 + body.size());
-  ip.protocol = wire::ip_protocol::udp;
-  ip.src = ip_of(from.owner());
-  ip.dst = to_ip;
-  wire::write_ipv4(std::span(d + 14, 20), ip);
-  std::memcpy(d + 42, body.data(), body.size());
-  wire::write_udp(std::span(d + 34, 8), wire::udp_header{sport, dport, 0, 0},
-                  std::span<const std::byte>(d + 42, body.size()), {ip.src, to_ip});
-  return p;
-}
+  std::uint64_t echoed = 0;
 
-void send(sim_nic& nic, packet p) {
-  std::array<packet, 1> one{std::move(p)};
-  nic.tx_burst(0, one);
-}
+ protected:
+  void on_pump(time_ns now) override {
+    while (auto d = ip().udp_receive(sock_)) {
+      std::array<std::byte, 64> body{};
+      const std::size_t n = d->copy_payload(body);
+      if (!ip().udp_send_to(sock_, d->source, d->source_port, std::span(body.data(), n), now)) {
+        ++echoed;
+      }
+    }
+  }
 
-struct client {
-  host* h = nullptr;
-  sim_nic* nic = nullptr;
-  std::uint32_t next = 0;      // next request to send
-  std::uint32_t answered = 0;  // replies received for the outstanding request
+ private:
+  stack::stack::socket_id sock_ = 0;
+};
+
+/// A client: one request outstanding at a time, retransmitted every 2 ms of its own clock until
+/// the echo of exactly that request comes back.
+class echo_client : public stack_host {
+ public:
+  echo_client(host& h, sim_nic& nic, wire::ipv4_address server, std::uint32_t requests)
+      : stack_host(h, nic, config_for(h)), server_(server), requests_(requests) {
+    if (const std::error_code e = ip().udp_bind(client_port, sock_)) {
+      throw std::runtime_error("bind port 4000: " + e.message());
+    }
+  }
+  std::uint32_t next = 0;  // the outstanding request; all before it were answered
   std::uint32_t retransmits = 0;
   std::uint32_t stale_replies = 0;
-  std::function<void()> send_current;  // sends request `next` and arms its retransmit timer
+
+  void start() {
+    send_current(now());
+    pump();
+  }
+  [[nodiscard]] bool done() const noexcept { return next >= requests_; }
+
+ protected:
+  void on_pump(time_ns now) override {
+    while (auto d = ip().udp_receive(sock_)) {
+      std::array<std::byte, 4> got{};
+      if (d->copy_payload(got) == 4 && wire::load32(got.data()) == next) {
+        ++next;
+        send_current(now);
+      } else {
+        ++stale_replies;  // a duplicate, or a late echo of a retransmitted request
+      }
+    }
+  }
+
+ private:
+  void send_current(time_ns now) {
+    if (done()) {
+      return;
+    }
+    std::array<std::byte, 8> body{};
+    wire::store32(body.data(), next);
+    wire::store32(body.data() + 4, sim_host().index());
+    (void)ip().udp_send_to(sock_, server_, echo_port, body, now);  // refused: the timer retries
+    const std::uint32_t sent = next;
+    sim_host().after(2 * millisecond, [this, sent] {
+      if (next == sent) {
+        ++retransmits;
+        send_current(this->now());
+        pump();
+      }
+    });
+  }
+
+  wire::ipv4_address server_;
+  std::uint32_t requests_;
+  stack::stack::socket_id sock_ = 0;
 };
 
 int parse(int argc, char** argv, options& o) {
+  // The seed comes from DPDK_NET_SIM_SEED (and DPDK_NET_SIM_SWARM) as in the tests; --seed wins.
+  const seed_plan plan = seeds_from_environment({1});
+  if (!plan.error.empty()) {
+    std::fprintf(stderr, "sim_demo: %s\n", plan.error.c_str());
+    return 2;
+  }
+  if (plan.seeds.size() != 1) {
+    std::fprintf(stderr,
+                 "sim_demo: runs one seed: set DPDK_NET_SIM_SEED, not DPDK_NET_SIM_SEEDS\n");
+    return 2;
+  }
+  o.seed = plan.seeds[0];
+  o.swarm = plan.swarm;
   for (int i = 1; i < argc; ++i) {
     const std::string_view a = argv[i];
     auto value = [&](const char* what) -> const char* {
@@ -85,7 +157,7 @@ int parse(int argc, char** argv, options& o) {
     if (a == "--seed") {
       const char* v = value("--seed");
       o.seed = std::strtoull(v, &end, 10);
-      if (*end != '\0') {
+      if (*v == '\0' || *end != '\0') {
         std::fprintf(stderr, "sim_demo: --seed needs a whole number\n");
         return 2;
       }
@@ -112,8 +184,11 @@ int parse(int argc, char** argv, options& o) {
       std::printf(
           "usage: sim_demo [--seed N] [--requests N] [--loss P] [--pcap-dir DIR] [--hash]\n"
           "  Two clients exchange N UDP requests each with an echo server over a simulated\n"
-          "  switch whose links lose, duplicate, reorder and corrupt frames (seeded).\n"
-          "  --hash prints only the run's fingerprint (trace and event-log hashes).\n");
+          "  switch whose links lose, duplicate, reorder and corrupt frames (seeded). Every host\n"
+          "  runs the dpdk-net IPv4 stack (ARP, IPv4, UDP) on its own, skewed clock.\n"
+          "  --hash prints only the run's fingerprint (trace and event-log hashes).\n"
+          "  The seed may also come from DPDK_NET_SIM_SEED (DPDK_NET_SIM_SWARM=1: fault rates\n"
+          "  drawn from the seed, as a swarm test does).\n");
       return 0;
     } else {
       std::fprintf(stderr, "sim_demo: unknown argument '%s' (try --help)\n", argv[i]);
@@ -140,89 +215,53 @@ int main(int argc, char** argv) {
   faulty.duplicate = 0.02;
   faulty.reorder = 0.03;
   faulty.corrupt = 0.01;
+  if (o.swarm) {
+    faulty = link_config::swarm(o.seed);
+  }
+  // Every NIC receives into its own pool, as a real one does.
+  nic_config nic;
+  nic.rx_copy = true;
 
-  host& server = net.add_host("server");
-  sim_nic& server_nic = net.add_nic(server);
+  host& server_host = net.add_host("server");
+  sim_nic& server_nic = net.add_nic(server_host, nic);
   net.connect(server_nic, sw, faulty);
-  std::vector<client> clients(2);
-  for (std::size_t i = 0; i < clients.size(); ++i) {
+  std::vector<host*> client_hosts;
+  for (int i = 0; i < 2; ++i) {
     host_config skewed;
     skewed.drift_ppm = i == 0 ? 50 : -30;  // the clients' clocks disagree a little
-    clients[i].h = &net.add_host("client" + std::to_string(i + 1), skewed);
-    clients[i].nic = &net.add_nic(*clients[i].h);
-    net.connect(*clients[i].nic, sw, faulty);
+    skewed.clock_offset = static_cast<time_ns>(i + 1) * 3600 * second;
+    client_hosts.push_back(&net.add_host("client" + std::to_string(i + 1), skewed));
+    net.connect(net.add_nic(*client_hosts.back(), nic), sw, faulty);
   }
   if (!o.pcap_dir.empty()) {
     std::filesystem::create_directories(o.pcap_dir);
-    for (sim_nic* n : {&server_nic, clients[0].nic, clients[1].nic}) {
+    for (host* h : {&server_host, client_hosts[0], client_hosts[1]}) {
       std::string error;
-      if (!net.capture(*n, o.pcap_dir + "/" + n->owner().name() + ".pcap", error)) {
+      if (!net.capture(h->nic(), o.pcap_dir + "/" + h->name() + ".pcap", error)) {
         std::fprintf(stderr, "sim_demo: %s\n", error.c_str());
         return 1;
       }
     }
   }
 
-  // The server echoes every valid request (corrupted ones fail their checksums and are dropped).
-  std::uint64_t server_bad = 0;
-  server.on_receive = [&](host&) {
-    std::array<packet, 32> in;
-    std::size_t n = 0;
-    while ((n = server_nic.rx_burst(0, in)) != 0) {
-      for (std::size_t i = 0; i < n; ++i) {
-        const wire::decoded_frame d = wire::decode_frame(in[i].front());
-        if (!d.accepted() || !d.udp || d.udp->dst_port != echo_port) {
-          ++server_bad;
-          continue;
-        }
-        send(server_nic,
-             udp(server_nic, d.eth.src, d.ipv4->src, echo_port, d.udp->src_port, d.payload));
-      }
-      free_burst(std::span(in.data(), n));
+  std::unique_ptr<echo_server> server;
+  std::vector<std::unique_ptr<echo_client>> clients;
+  try {
+    server = std::make_unique<echo_server>(server_host, server_nic);
+    for (host* h : client_hosts) {
+      clients.push_back(
+          std::make_unique<echo_client>(*h, h->nic(), ip_of(server_host), o.requests));
     }
-  };
-  const mac_address server_mac = server_nic.info().mac;
-  const wire::ipv4_address server_ip = ip_of(server);
-  for (client& c : clients) {
-    c.send_current = [&c, &o, server_mac, server_ip] {
-      if (c.next >= o.requests) {
-        return;
-      }
-      std::array<std::byte, 8> body{};
-      wire::store32(body.data(), c.next);
-      wire::store32(body.data() + 4, static_cast<std::uint32_t>(c.h->index()));
-      send(*c.nic, udp(*c.nic, server_mac, server_ip, 4000, echo_port, body));
-      const std::uint32_t sent = c.next;
-      // Retransmit after 2 ms of the client's own clock unless the reply came.
-      c.h->after(2 * millisecond, [&c, sent] {
-        if (c.next == sent) {
-          ++c.retransmits;
-          c.send_current();
-        }
-      });
-    };
-    c.h->on_receive = [&c](host&) {
-      std::array<packet, 32> in;
-      std::size_t n = 0;
-      while ((n = c.nic->rx_burst(0, in)) != 0) {
-        for (std::size_t i = 0; i < n; ++i) {
-          const wire::decoded_frame d = wire::decode_frame(in[i].front());
-          if (d.accepted() && d.udp && d.payload.size() >= 4 &&
-              wire::load32(d.payload.data()) == c.next) {
-            ++c.next;
-            c.send_current();
-          } else {
-            ++c.stale_replies;  // a duplicate, a late echo of a retransmitted request, or corrupt
-          }
-        }
-        free_burst(std::span(in.data(), n));
-      }
-    };
-    c.send_current();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "sim_demo: %s\n", e.what());
+    return 1;
+  }
+  for (auto& c : clients) {
+    c->start();
   }
 
-  const bool done = net.run_until(
-      [&] { return clients[0].next >= o.requests && clients[1].next >= o.requests; }, 600 * second);
+  const bool done =
+      net.run_until([&] { return clients[0]->done() && clients[1]->done(); }, 600 * second);
   if (o.hash_only) {
     std::printf("seed %llu trace %016llx events %016llx\n", static_cast<unsigned long long>(o.seed),
                 static_cast<unsigned long long>(net.trace_hash()),
@@ -235,16 +274,35 @@ int main(int argc, char** argv) {
   }
   std::printf("sim_demo: seed %llu, 2 clients x %u echo requests over a simulated switch\n",
               static_cast<unsigned long long>(o.seed), o.requests);
-  std::printf(
-      "  links     200 us +- 50 us, 1 Gbit/s, loss %.1f%%, duplicate 2%%, reorder 3%%, "
-      "corrupt 1%%\n",
-      o.loss * 100);
-  for (const client& c : clients) {
-    std::printf("  %-8s  %u/%u answered, %u retransmissions, %u stale or bad replies ignored\n",
-                c.h->name().c_str(), c.next, o.requests, c.retransmits, c.stale_replies);
+  if (o.swarm) {
+    std::printf(
+        "  links     swarm: delay %.0f us, loss %.1f%%, duplicate %.1f%%, reorder %.1f%%, "
+        "corrupt %.1f%%\n",
+        static_cast<double>(faulty.delay) / 1e3, faulty.loss * 100, faulty.duplicate * 100,
+        faulty.reorder * 100, faulty.corrupt * 100);
+  } else {
+    std::printf(
+        "  links     200 us +- 50 us, 1 Gbit/s, loss %.1f%%, duplicate 2%%, reorder 3%%, "
+        "corrupt 1%%\n",
+        o.loss * 100);
   }
-  std::printf("  server    %llu corrupt or stray frames dropped\n",
-              static_cast<unsigned long long>(server_bad));
+  std::printf("  hosts     each runs the dpdk-net IPv4 stack (ARP, IPv4, UDP) on its own clock\n");
+  for (const auto& c : clients) {
+    const stack::stack_counters k = c->ip().counters();
+    std::printf(
+        "  %-8s  %u/%u answered, %u retransmissions, %u stale or bad replies ignored, "
+        "%llu ARP requests\n",
+        c->sim_host().name().c_str(), c->next, o.requests, c->retransmits, c->stale_replies,
+        static_cast<unsigned long long>(k.arp.requests_sent));
+  }
+  const stack::stack_counters sk = server->ip().counters();
+  std::uint64_t malformed = 0;
+  for (std::uint64_t m : sk.malformed) {
+    malformed += m;
+  }
+  std::printf("  server    %llu echoed, %llu corrupt frames dropped by the stack\n",
+              static_cast<unsigned long long>(server->echoed),
+              static_cast<unsigned long long>(malformed + sk.arp.malformed));
   std::printf("  faults   ");
   for (const auto& [kind, n] : faults) {
     std::printf(" %s=%d", kind.c_str(), n);
@@ -258,5 +316,16 @@ int main(int argc, char** argv) {
     std::printf("  pcaps     %s/{server,client1,client2}.pcap\n", o.pcap_dir.c_str());
   }
   std::printf("  result    %s\n", done ? "OK" : "FAILED (not all requests answered)");
+  if (!done) {
+    std::string rerun = repro_command(o.seed, argv[0], "", o.swarm);
+    for (int i = 1; i < argc; ++i) {
+      if (std::string_view(argv[i]) == "--seed") {
+        ++i;  // the line sets the seed
+      } else {
+        rerun += std::string(" ") + argv[i];
+      }
+    }
+    std::printf("  rerun     %s\n", rerun.c_str());
+  }
   return done ? 0 : 1;
 }
