@@ -11,7 +11,8 @@ import subprocess
 import time
 
 import pytest
-from scapy.all import ARP, ICMP, IP, UDP, AsyncSniffer, Ether, Raw, get_if_hwaddr, sendp
+from scapy.all import (ARP, ICMP, IP, UDP, AsyncSniffer, Ether, Raw, fragment, get_if_hwaddr,
+                       sendp)
 
 PID = os.getpid() % 100000
 SUBNET = 160 + PID % 40
@@ -98,6 +99,8 @@ def response_kind(side, frame):
             if p[ARP].op == 2 and p[ARP].pdst == side["me"]:
                 kinds.add("arp-reply")
             continue  # the target's own ARP requests (to answer us) are not a response
+        if IP in p and (p[IP].flags.MF or p[IP].frag != 0):
+            kinds.add("fragmented")
         if ICMP in p:
             t, c = p[ICMP].type, p[ICMP].code
             kinds.add("echo-reply" if t == 0 else f"icmp-{t}/{c}")
@@ -129,6 +132,16 @@ def cases(side, target_mac):
         "overlapping fragments": [E / IP(src=me, dst=target, id=9, flags="MF", frag=0, proto=17) /
                                   Raw(bytes(UDP(sport=5, dport=9) / (b"A" * 24))),
                                   E / IP(src=me, dst=target, id=9, frag=2, proto=17) / Raw(b"B" * 16)],
+        # Positive control for the case above: well-formed fragments are still reassembled.
+        "fragmented ping after the overlap": [E / f for f in fragment(
+            IP(src=me, dst=target, id=10) / ICMP(id=0x78, seq=1) / (b"F" * 2000), fragsize=1480)],
+        # Positive control for "frag-needed mtu 0": a believable one (quoting a 1428-byte echo
+        # reply the target sent us, DF set) lowers the path MTU, so the next big reply is sent in
+        # fragments.
+        "valid frag-needed, then a big ping": [
+            E / IP(src=me, dst=target) / ICMP(type=3, code=4, nexthopmtu=1000) /
+            Raw(bytes(IP(src=target, dst=me, flags="DF", len=1428) / ICMP(type=0, id=0x79))[:28]),
+            E / IP(src=me, dst=target, flags="DF") / ICMP(id=0x79, seq=2) / (b"P" * 1400)],
     }
 
 
@@ -143,4 +156,5 @@ def test_linux_and_our_stack_respond_alike(peers):
     assert not differences, "\n".join(differences)
     # And the cases mean something: each kind of answer occurs.
     kinds = set(results["ours"].values())
-    assert {"arp-reply", "echo-reply", "icmp-3/3", "icmp-3/2", "nothing"} <= kinds, results["ours"]
+    assert {"arp-reply", "echo-reply", "icmp-3/3", "icmp-3/2", "nothing",
+            "echo-reply+fragmented"} <= kinds, results["ours"]

@@ -3,17 +3,16 @@
 // echo what the socket received, flush the stack's frames to the device. The Asio runtime comes
 // in its own issue.
 #include <poll.h>
-#include <sys/random.h>
 
 #include <array>
 #include <atomic>
-#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <string>
 #include <string_view>
 
+#include "dpdk_net/os.hpp"
 #include "dpdk_net/stack/stack.hpp"
 #include "dpdk_net/tap/tap_device.hpp"
 
@@ -52,11 +51,44 @@ bool parse_cidr(std::string_view text, wire::ipv4_address& a, std::uint8_t& pref
   return true;
 }
 
-time_ns monotonic_now() {
-  // The runner owns the clock; the stack is only ever told the time.
-  return static_cast<time_ns>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                  std::chrono::steady_clock::now().time_since_epoch())
-                                  .count());
+/// The stack's counters as one JSON line (what the tests read), malformed frames by reason.
+void print_counters(const stack::stack_counters& c) {
+  std::string json = "{";
+  auto field = [&json](const char* name, std::uint64_t v) {
+    json += "\"" + std::string(name) + "\": " + std::to_string(v) + ", ";
+  };
+  field("frames_in", c.frames_in);
+  field("frames_out", c.frames_out);
+  field("icmp_echo_replies", c.icmp_echo_replies);
+  field("udp_delivered", c.udp_delivered);
+  field("udp_sent", c.udp_sent);
+  field("udp_no_port", c.udp_no_port);
+  field("icmp_errors_sent", c.icmp_errors_sent);
+  field("icmp_errors_suppressed", c.icmp_errors_suppressed);
+  field("ip_not_for_us", c.ip_not_for_us);
+  field("ip_martian_source", c.ip_martian_source);
+  field("ip_fragments_dropped", c.ip_fragments_dropped);
+  field("reassembled", c.reassembly.reassembled);
+  field("reassembly_overlaps", c.reassembly.overlaps);
+  field("reassembly_evicted", c.reassembly.evicted);
+  field("fragments_sent", c.ip_fragments_sent);
+  field("pmtu_lowered", c.pmtu_lowered);
+  field("pmtu_ignored", c.pmtu_ignored);
+  field("arp_replies_sent", c.arp.replies_sent);
+  field("arp_malformed", c.arp.malformed);
+  std::uint64_t total = 0;
+  std::string by_reason;
+  for (std::size_t i = 1; i < c.malformed.size(); ++i) {
+    if (c.malformed[i] != 0) {
+      total += c.malformed[i];
+      by_reason += std::string(by_reason.empty() ? "" : ", ") + "\"" +
+                   wire::to_string(static_cast<wire::wire_error>(i)) + "\": " +
+                   std::to_string(c.malformed[i]);
+    }
+  }
+  field("malformed", total);
+  json += "\"malformed_by_reason\": {" + by_reason + "}}";
+  std::printf("%s\n", json.c_str());
 }
 
 }  // namespace
@@ -125,7 +157,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   stack::stack_secret secret;
-  if (::getrandom(&secret, sizeof secret, 0) != sizeof secret) {
+  if (fill_random(std::as_writable_bytes(std::span(&secret, 1)))) {
     std::fprintf(stderr, "udp_echo: getrandom failed\n");
     return 1;
   }
@@ -178,29 +210,6 @@ int main(int argc, char** argv) {
       free_burst(std::span(burst.data() + sent, out - sent));  // TAP full: counted by the device
     }
   }
-  const stack::stack_counters c = net.counters();
-  std::printf(
-      "{\"frames_in\": %llu, \"frames_out\": %llu, \"icmp_echo_replies\": %llu, "
-      "\"udp_delivered\": %llu, \"udp_sent\": %llu, \"udp_no_port\": %llu, "
-      "\"icmp_errors_sent\": %llu, \"ip_not_for_us\": %llu, \"ip_fragments_dropped\": %llu, "
-      "\"reassembled\": %llu, \"reassembly_overlaps\": %llu, \"fragments_sent\": %llu, "
-      "\"arp_replies_sent\": %llu, \"malformed\": %llu}\n",
-      static_cast<unsigned long long>(c.frames_in), static_cast<unsigned long long>(c.frames_out),
-      static_cast<unsigned long long>(c.icmp_echo_replies),
-      static_cast<unsigned long long>(c.udp_delivered), static_cast<unsigned long long>(c.udp_sent),
-      static_cast<unsigned long long>(c.udp_no_port),
-      static_cast<unsigned long long>(c.icmp_errors_sent),
-      static_cast<unsigned long long>(c.ip_not_for_us),
-      static_cast<unsigned long long>(c.ip_fragments_dropped),
-      static_cast<unsigned long long>(c.reassembly.reassembled),
-      static_cast<unsigned long long>(c.reassembly.overlaps),
-      static_cast<unsigned long long>(c.ip_fragments_sent),
-      static_cast<unsigned long long>(c.arp.replies_sent), [&c] {
-        unsigned long long m = c.arp.malformed;
-        for (auto v : c.malformed) {
-          m += v;
-        }
-        return m;
-      }());
+  print_counters(net.counters());
   return 0;
 }

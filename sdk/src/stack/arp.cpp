@@ -275,11 +275,11 @@ void arp::confirm_reachable(wire::ipv4_address ip, time_ns now) noexcept {
   }
 }
 
-void arp::receive(std::span<const std::byte> payload, time_ns now) {
+wire::wire_error arp::receive(std::span<const std::byte> payload, time_ns now) {
   const auto r = wire::parse_arp(payload);
   if (!r) {
     ++counters_.malformed;
-    return;
+    return r.error;
   }
   const wire::arp_packet& a = r.header;
   const bool for_us = a.target_ip == config_.address;
@@ -295,11 +295,11 @@ void arp::receive(std::span<const std::byte> payload, time_ns now) {
       transmit_arp(wire::arp_op::reply, a.sender_mac, a.sender_mac, config_.address, a.target_ip);
       ++counters_.replies_sent;
     }
-    return;
+    return wire::wire_error::ok;
   }
   if (a.sender_mac.is_multicast() || a.sender_ip.is_broadcast() || a.sender_ip.is_multicast() ||
       a.sender_ip == config_.address) {
-    return;  // nonsense or a conflict report: never cached
+    return wire::wire_error::ok;  // nonsense or a conflict report: never cached
   }
   // RFC 826 merge: refresh an entry we have; create one only if the packet is for us.
   entry* e = find(a.sender_ip);
@@ -316,6 +316,7 @@ void arp::receive(std::span<const std::byte> payload, time_ns now) {
     transmit_arp(wire::arp_op::reply, a.sender_mac, a.sender_mac, config_.address, a.sender_ip);
     ++counters_.replies_sent;
   }
+  return wire::wire_error::ok;
 }
 
 void arp::send(packet datagram, wire::ipv4_address next_hop, time_ns now) {

@@ -135,7 +135,9 @@ void stack::receive(packet frame, time_ns now) {
   }
   switch (eth.header.ethertype) {
     case wire::ethertype::arp:
-      arp_.receive(eth.payload, now);
+      if (const wire::wire_error e = arp_.receive(eth.payload, now); e != wire::wire_error::ok) {
+        malformed(e);  // by reason here; arp.malformed counts them all too
+      }
       return;
     case wire::ethertype::ipv4:
       receive_ipv4(std::move(frame), eth.header.length(), link_broadcast, now);
@@ -251,10 +253,22 @@ void stack::receive_icmp(packet& frame, std::size_t l3_offset, std::size_t l4_of
     ++counters_.icmp_ignored;  // other errors and types: not handled yet
     return;
   }
-  // Echo reply in place: the request's buffer becomes the reply (no copy, no allocation).
   std::byte* ip = frame.front().data() + l3_offset;
   const wire::ipv4_address src{wire::load32(ip + 12)};
   const std::size_t total = wire::load16(ip + 2);
+  if (const auto path = pmtu_.find(src, now); path && (total > path->mtu || path->locked)) {
+    // The way back is narrower than the request came (a learned path MTU): answer through
+    // output(), which fragments to it, instead of in place.
+    std::array<std::byte, wire::icmp_header_length> hdr{};
+    std::memcpy(hdr.data(), message.data(), hdr.size());
+    make_echo_reply(hdr.data());
+    if (output(wire::ip_protocol::icmp, src,
+               l4_source{hdr, &frame, l4_offset + hdr.size(), {}, message.size()}, now)) {
+      ++counters_.icmp_echo_replies;
+    }
+    return;
+  }
+  // Echo reply in place: the request's buffer becomes the reply (no copy, no allocation).
   frame.trim_front(l3_offset);
   if (frame.length() > total) {
     frame.trim_back(frame.length() - total);  // Ethernet padding

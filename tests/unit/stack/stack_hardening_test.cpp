@@ -405,3 +405,38 @@ TEST_F(FragmentFloodTest, SteadyStateAllocatesNothingOnAnyPath) {
 
 }  // namespace
 }  // namespace dpdk_net::stack
+
+namespace dpdk_net::stack {
+namespace {
+
+TEST_F(PmtuFloorTest, EchoRepliesRespectALearnedPathMtu) {
+  // A 1400-byte ping is answered in place (one frame); once the path back is known to be 1000,
+  // the same ping is answered in fragments that fit it (found by the differential test: Linux
+  // does this, the in-place reply did not).
+  std::vector<std::byte> icmp(8 + 1400, std::byte{0x42});
+  wire::write_icmp(icmp, wire::icmp_header{wire::icmp_type::echo_request, 0, 0, 0x11110001U},
+                   std::span(icmp).subspan(8));
+  auto with_df = [&] {  // as ping sends it: DF set, which the in-place reply keeps
+    packet p = frame(wire::ip_protocol::icmp, icmp);
+    std::byte* ip = p.front().data() + 14;
+    wire::store8(ip + 6, 0x40);
+    wire::store16(ip + 10, 0);
+    wire::store16(ip + 10, wire::internet_checksum(std::span<const std::byte>(ip, 20)));
+    return p;
+  };
+  st_.receive(with_df(), now_);
+  const auto first = out();
+  ASSERT_EQ(first.size(), 1U);
+  st_.receive(frag_needed(first[0], 1000), now_);
+  ASSERT_EQ(st_.path_mtu(peer_ip, now_), 1000);
+  st_.receive(with_df(), now_);
+  const auto again = out();
+  ASSERT_EQ(again.size(), 2U);
+  for (const auto& f : again) {
+    EXPECT_LE(f.size() - 14, 1000U);
+  }
+  EXPECT_EQ(st_.counters().icmp_echo_replies, 2U);
+}
+
+}  // namespace
+}  // namespace dpdk_net::stack

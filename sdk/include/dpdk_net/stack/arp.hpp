@@ -79,8 +79,9 @@ class arp {
 
   /// Announces our address (gratuitous ARP request).
   void announce(time_ns now);
-  /// An ARP packet (the Ethernet payload) received at `now`.
-  void receive(std::span<const std::byte> payload, time_ns now);
+  /// An ARP packet (the Ethernet payload) received at `now`. Returns why the parser refused it
+  /// (also counted in counters().malformed), or wire_error::ok.
+  wire::wire_error receive(std::span<const std::byte> payload, time_ns now);
   /// Sends `datagram` (an IPv4 packet, no Ethernet header) to next_hop: at once if its MAC is
   /// known, else after resolution. Takes the packet in every case (dropped ones are counted).
   void send(packet datagram, wire::ipv4_address next_hop, time_ns now);
