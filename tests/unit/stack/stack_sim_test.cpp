@@ -347,5 +347,43 @@ TEST(StackSim, DriverArmsOneTimerAndSurvivesACrash) {
   EXPECT_EQ(b.ip().counters().udp_delivered, 1U);  // the new stack's socket got it
 }
 
+TEST(StackSim, ABusyTxRingHoldsTheStacksFramesUntilItDrains) {
+  // a's NIC has an 8-frame tx ring at 100 Mbit/s: a burst of 64 datagrams does not fit. The
+  // driver keeps what tx_burst refused and offers it again as the ring drains: all 64 arrive,
+  // in order.
+  network net(7);
+  sim::nic_config ring = small_pool();
+  ring.tx_ring = 8;
+  ring.line_rate_bps = 100'000'000;
+  sim::host& ha = net.add_host("a");
+  sim::host& hb = net.add_host("b");
+  sim::sim_nic& na = net.add_nic(ha, ring);
+  sim::sim_nic& nb = net.add_nic(hb, small_pool());
+  net.connect(na, nb);
+  const ipv4_address ib = ipv4_address::from_octets(198, 18, 0, 2);
+  udp_host a(ha, na, ipv4_address::from_octets(198, 18, 0, 1));
+  udp_host b(hb, nb, ib);
+  a.warm_up(net, ib);
+  b.received.clear();
+  std::array<std::byte, 1000> body{};
+  for (std::uint32_t i = 0; i < 64; ++i) {
+    wire::store32(body.data(), i);
+    ASSERT_FALSE(a.ip().udp_send_to(a.sock, ib, test_port, body, a.now()));
+  }
+  a.pump();
+  EXPECT_EQ(na.tx_in_ring(), 8U);
+  EXPECT_GT(a.tx_backlog(), 0U);
+  net.run_for(20 * millisecond);  // 64 x 1042 bytes at 100 Mbit/s: about 5.3 ms
+  EXPECT_GT(na.stats().tx_busy, 0U);
+  EXPECT_GT(a.tx_busy(), 0U);
+  EXPECT_EQ(a.tx_backlog(), 0U);
+  EXPECT_EQ(a.ip().counters().tx_queue_full, 0U);
+  std::vector<std::uint32_t> expected(64);
+  for (std::uint32_t i = 0; i < 64; ++i) {
+    expected[i] = i;
+  }
+  EXPECT_EQ(b.received, expected);
+}
+
 }  // namespace
 }  // namespace dpdk_net::stack
