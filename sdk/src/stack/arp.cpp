@@ -20,7 +20,7 @@ arp::arp(const arp_config& config, buffer_pool& pool, timer_wheel& timers, sink 
       key_(key),
       entries_(std::max<std::size_t>(config.entries, 1)),
       index_(std::max<std::size_t>(config.entries, 1)),
-      stale_(std::max<std::size_t>(config.entries, 1)),
+      evictable_(std::max<std::size_t>(config.entries, 1)),
       pending_(config.pending_total),
       requests_(config.requests_per_second, config.requests_per_second, 0) {
   for (std::size_t i = entries_.size(); i-- > 0;) {
@@ -57,30 +57,35 @@ const arp::entry* arp::find(wire::ipv4_address ip) const noexcept {
 }
 
 void arp::set_state(entry& e, state st) noexcept {
+  const bool changed = e.st != st;
   e.st = st;
   const auto n = static_cast<std::uint32_t>(&e - entries_.data());
-  if (st == state::stale) {
-    stale_.push_back(n);  // the longest stale is evicted first
-  } else {
-    stale_.remove(n);
+  // Evictable: stale entries, and fresh ones we learned from a request but never used (a flood
+  // of spoofed requests must not be able to push out the entries we depend on).
+  if ((st == state::stale && changed) || (st == state::reachable && !e.used)) {
+    evictable_.push_back(n);  // in the order they became evictable: the oldest goes first
+  } else if (st != state::stale && (st != state::reachable || e.used)) {
+    evictable_.remove(n);
   }
 }
 
 arp::entry* arp::make(wire::ipv4_address ip, time_ns now) noexcept {
   if (free_entries_.empty()) {
-    // Full: forget the entry stale the longest (never one being resolved, probed or fresh).
-    if (stale_.empty()) {
+    // Full: forget the entry evictable longest (never one being resolved, probed, or fresh and
+    // in use by us).
+    if (evictable_.empty()) {
       ++counters_.table_full;
       return nullptr;
     }
     ++counters_.evicted;
-    forget(entries_[stale_.front()]);
+    forget(entries_[evictable_.front()]);
   }
   const std::uint32_t n = free_entries_.back();
   free_entries_.pop_back();
   entry& e = entries_[n];
   e.ip = ip;
   e.hash = hash(ip);
+  e.used = false;
   e.mac = mac_address{};
   set_state(e, state::incomplete);
   e.requests = 0;
@@ -321,6 +326,12 @@ wire::wire_error arp::receive(std::span<const std::byte> payload, time_ns now) {
 
 void arp::send(packet datagram, wire::ipv4_address next_hop, time_ns now) {
   entry* e = find(next_hop);
+  if (e != nullptr && !e->used) {
+    e->used = true;
+    if (e->st == state::reachable) {
+      evictable_.remove(static_cast<std::uint32_t>(e - entries_.data()));
+    }
+  }
   if (e != nullptr && e->st != state::incomplete) {
     e->last_used = now;
     if (e->st == state::stale) {
@@ -338,6 +349,7 @@ void arp::send(packet datagram, wire::ipv4_address next_hop, time_ns now) {
       ++counters_.pending_dropped;
       return;
     }
+    e->used = true;  // resolved for our own traffic
     enqueue(*e, std::move(datagram));
     request(*e, now);
     return;

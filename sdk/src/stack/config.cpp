@@ -43,6 +43,7 @@ std::string validate(const stack_config& c, std::uint16_t device_mtu) {
     // /32: the gateway is reached directly (point-to-point, like `via G onlink`).
     const bool on_link = c.prefix_length == 32 || (g.value & mask) == (a.value & mask);
     if (!on_link || g == a || g.is_unspecified() || g.is_broadcast() || g.is_multicast() ||
+        g.is_loopback() ||
         (c.prefix_length <= 30 && c.prefix_length > 0 &&
          ((g.value & ~mask) == 0 || (g.value & ~mask) == ~mask))) {
       return field_error("gateway", "another host on the address's subnet", g.to_string());
@@ -52,8 +53,8 @@ std::string validate(const stack_config& c, std::uint16_t device_mtu) {
     return field_error("mtu", "68.." + to_string(device_mtu) + " (the device's MTU)",
                        to_string(c.mtu));
   }
-  if (c.min_pmtu < 68 || c.min_pmtu > c.mtu) {
-    return field_error("min_pmtu", "68..mtu (" + to_string(c.mtu) + ")", to_string(c.min_pmtu));
+  if (c.min_pmtu < 68) {  // above the MTU is fine: the MTU is then the floor
+    return field_error("min_pmtu", "at least 68", to_string(c.min_pmtu));
   }
   if (c.ttl == 0) {
     return field_error("ttl", "1..255", "0");
@@ -70,6 +71,7 @@ std::string validate(const stack_config& c, std::uint16_t device_mtu) {
                            nonzero{"arp.pending_total", c.arp.pending_total},
                            nonzero{"arp.pending_per_entry", c.arp.pending_per_entry},
                            nonzero{"arp.max_requests", c.arp.max_requests},
+                           nonzero{"arp.requests_per_second", c.arp.requests_per_second},
                            nonzero{"reassembly.max_datagrams", c.reassembly.max_datagrams},
                            nonzero{"reassembly.max_bytes", c.reassembly.max_bytes},
                            nonzero{"reassembly.max_fragments", c.reassembly.max_fragments},
@@ -80,17 +82,24 @@ std::string validate(const stack_config& c, std::uint16_t device_mtu) {
   }
   // Table sizes index 32-bit slot numbers; beyond these they would only waste memory.
   if (c.arp.entries > (1U << 24U) || c.pmtu_entries > (1U << 24U) ||
-      c.reassembly.max_datagrams > (1U << 20U) || c.tx_queue > (1U << 24U) ||
-      c.udp_sockets > 65536) {
-    return "stack_config: a table size is over its limit (arp.entries, pmtu_entries <= 2^24, "
-           "reassembly.max_datagrams <= 2^20, tx_queue <= 2^24, udp_sockets <= 65536)";
+      c.arp.pending_total > (1U << 24U) || c.reassembly.max_datagrams > (1U << 20U) ||
+      c.reassembly.max_fragments > 8192 || c.tx_queue > (1U << 24U) || c.udp_sockets > 65536) {
+    return "stack_config: a table size is over its limit (arp.entries, arp.pending_total, "
+           "pmtu_entries, tx_queue <= 2^24, reassembly.max_datagrams <= 2^20, "
+           "reassembly.max_fragments <= 8192, udp_sockets <= 65536)";
   }
   if (c.ephemeral_first == 0 || c.ephemeral_first > c.ephemeral_last) {
     return field_error("ephemeral_first", "1..ephemeral_last (" + to_string(c.ephemeral_last) + ")",
                        to_string(c.ephemeral_first));
   }
-  if (c.reassembly.timeout == 0 || c.arp.retry_interval == 0 || c.pmtu_lifetime == 0) {
-    return "stack_config: reassembly.timeout, arp.retry_interval and pmtu_lifetime must be > 0";
+  // Durations: positive, and at most a day, so `now + duration` cannot wrap into the past.
+  constexpr time_ns day = 24 * 3600 * second;
+  for (const time_ns d : {c.reassembly.timeout, c.arp.retry_interval, c.arp.reachable_time,
+                          c.arp.stale_time, c.pmtu_lifetime}) {
+    if (d == 0 || d > day) {
+      return "stack_config: reassembly.timeout, arp.retry_interval, arp.reachable_time, "
+             "arp.stale_time and pmtu_lifetime must be > 0 and <= 1 day";
+    }
   }
   return {};
 }

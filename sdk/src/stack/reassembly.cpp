@@ -117,18 +117,14 @@ std::optional<packet> reassembly::add(packet datagram, const wire::ipv4_header& 
     ++counters_.bad_length;  // only the last fragment may end off an 8-byte boundary
     return std::nullopt;
   }
-  context* c = find_or_make(h, now);
   const auto buffers = static_cast<std::uint32_t>(datagram.segment_count());
-  if (!make_room(*c, length, buffers)) {
-    ++(bytes_ + length > config_.max_bytes ? counters_.over_memory : counters_.over_buffers);
-    drop(*c);
+  if (length > config_.max_bytes || buffers > config_.max_buffers) {
+    // Could never fit: refused before it takes a context or evicts anyone.
+    ++(length > config_.max_bytes ? counters_.over_memory : counters_.over_buffers);
     return std::nullopt;
   }
-  if (c->pieces.size() == config_.max_fragments) {
-    ++counters_.too_many_fragments;
-    drop(*c);
-    return std::nullopt;
-  }
+  context* c = find_or_make(h, now);
+  // The cheap refusals first, so a fragment that will be refused anyway evicts nobody.
   // Overlaps: an exact duplicate is ignored; anything else condemns the datagram.
   auto pos = std::lower_bound(c->pieces.begin(), c->pieces.end(), offset,
                               [](const piece& p, std::uint32_t o) { return p.offset < o; });
@@ -145,6 +141,17 @@ std::optional<packet> reassembly::add(packet datagram, const wire::ipv4_header& 
       (!h.more_fragments && !c->pieces.empty() &&
        c->pieces.back().offset + c->pieces.back().length > end)) {
     ++counters_.overlaps;
+    drop(*c);
+    return std::nullopt;
+  }
+  if (c->pieces.size() == config_.max_fragments) {
+    ++counters_.too_many_fragments;
+    drop(*c);
+    return std::nullopt;
+  }
+  // Then room: the oldest other datagrams make way (c's pieces, and so pos, are untouched).
+  if (!make_room(*c, length, buffers)) {
+    ++(bytes_ + length > config_.max_bytes ? counters_.over_memory : counters_.over_buffers);
     drop(*c);
     return std::nullopt;
   }

@@ -49,6 +49,15 @@ stack::stack(const stack_config& config, buffer_pool& pool, const stack_secret& 
       port_key_(derive_key(secret, key_purpose::ephemeral_port)),
       icmp_errors_(config.icmp_errors_per_second, config.icmp_error_burst, now) {}
 
+stack::~stack() {
+  // Frames still waiting for drain_tx go back to their pool.
+  while (tx_count_ != 0) {
+    packet::free_chain(tx_ring_[tx_head_]);
+    tx_head_ = (tx_head_ + 1) & (tx_ring_.size() - 1);
+    --tx_count_;
+  }
+}
+
 void stack::start(time_ns now) {
   arp_.announce(now);
 }
@@ -105,7 +114,7 @@ bool stack::is_martian_source(wire::ipv4_address src) const noexcept {
                            (src.value & ~netmask()) == 0 &&
                            (src.value & netmask()) == (config_.address.value & netmask());
   return src.is_unspecified() || src.is_broadcast() || src.is_multicast() ||
-         is_local_broadcast(src) || subnet_zero || src.is_loopback() ||
+         is_local_broadcast(src) || subnet_zero || src.is_loopback() || (src.value >> 24U) == 0 ||
          src == config_.address;
 }
 
@@ -180,7 +189,10 @@ void stack::receive_ipv4(packet frame, std::size_t l3_offset, bool link_broadcas
       return;
     }
     if (whole->segment_count() == 1) {
-      receive_ipv4(std::move(*whole), 0, false, now);  // fits one buffer: the ordinary path
+      // Fits one buffer: the ordinary path. Taken as link broadcast so that no ICMP error is sent
+      // about a reassembled datagram (RFC 1122 3.2.2 forbids errors about non-first fragments
+      // and link-layer broadcasts; we do not track which fragments were which).
+      receive_ipv4(std::move(*whole), 0, true, now);
     } else if (h.protocol == wire::ip_protocol::udp) {
       deliver_udp_chain(std::move(*whole), now);
     } else if (h.protocol == wire::ip_protocol::icmp) {
@@ -331,9 +343,13 @@ void stack::frag_needed(std::uint16_t mtu, std::span<const std::byte> quote, tim
   }
   // MTU 0 is a pre-RFC 1191 router; below 68 is illegal. Below the floor is clamped up to it
   // (and the path locked: sent without DF from then on); not lower means nothing to learn.
-  const bool locked = mtu < config_.min_pmtu;
-  const std::uint16_t learned = locked ? config_.min_pmtu : mtu;
-  if (!plausible || mtu < 68 || learned >= current) {
+  const std::uint16_t floor = std::min(config_.min_pmtu, config_.mtu);
+  const bool locked = mtu < floor;
+  const std::uint16_t learned = locked ? floor : mtu;
+  const auto known = pmtu_.find(dst, now);
+  // Lower, or the same floor now known to be too high for the path (lock it: send without DF).
+  const bool news = learned < current || (locked && learned == current && (!known || !known->locked));
+  if (!plausible || mtu < 68 || !news) {
     ++counters_.pmtu_ignored;
     return;
   }

@@ -235,6 +235,7 @@ TEST_F(ArpSmallTableTest, FullTableEvictsTheOldestStaleEntryOnly) {
   for (std::uint8_t i = 0; i < 4; ++i) {
     const ipv4_address ip = ipv4_address::from_octets(198, 18, 1, i);
     arp_.receive(arp_payload(wire::arp_op::request, peer_mac, ip, {}, our_ip), i * second);
+    arp_.send(datagram(i), ip, i * second);  // in use by us: not evictable while fresh
   }
   sent();
   const ipv4_address newcomer = ipv4_address::from_octets(198, 18, 2, 1);
@@ -385,6 +386,28 @@ TEST_F(ArpTest, KeyedIndexGivesNoCollisionChainsForAddressesChosenToCollide) {
     same_probe += other.probe_length(ip) == arp_.probe_length(ip) ? 1 : 0;
   }
   EXPECT_LT(same_probe, 200U);
+}
+
+TEST_F(ArpSmallTableTest, SpoofedRequestsCannotPushOutAnEntryInUse) {
+  // The gateway, resolved for our own traffic; then a flood of requests from made-up senders.
+  const ipv4_address gateway = ipv4_address::from_octets(198, 18, 0, 254);
+  const mac_address gw_mac{{0x02, 0, 0, 0, 0, 0xfe}};
+  arp_.send(datagram(1), gateway, 0);
+  arp_.receive(arp_payload(wire::arp_op::reply, gw_mac, gateway, our_mac, our_ip), 0);
+  sent();
+  for (std::uint32_t i = 0; i < 100; ++i) {
+    arp_.receive(arp_payload(wire::arp_op::request, peer_mac, ipv4_address{0xc6130000U + i}, {},
+                             our_ip),
+                 millisecond * i);
+  }
+  sent();
+  EXPECT_EQ(arp_.counters().table_full, 0U);  // flood entries evict each other
+  EXPECT_GE(arp_.counters().evicted, 97U);
+  EXPECT_EQ(arp_.lookup(gateway), gw_mac);
+  arp_.send(datagram(2), gateway, 200 * millisecond);
+  const auto s = sent();
+  ASSERT_EQ(s.size(), 1U);
+  EXPECT_EQ(s[0].eth.dst, gw_mac);
 }
 
 TEST_F(ArpSmallTableTest, FullTableEvictsTheLongestStaleInConstantTime) {

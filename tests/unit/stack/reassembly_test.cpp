@@ -158,6 +158,38 @@ TEST_F(SmallReassemblyTest, LimitsOnDatagramsBytesAndFragments) {
   EXPECT_EQ(r_.buffers_held(), 0U);
 }
 
+TEST_F(SmallReassemblyTest, ADuplicateOrAnOversizedFragmentEvictsNobody) {
+  EXPECT_FALSE(add(1, 0, 1496, true));
+  EXPECT_FALSE(add(2, 0, 1496, true));  // 2992 of 3000 bytes held
+  EXPECT_FALSE(add(2, 0, 1496, true));  // an exact duplicate: ignored before any room is made
+  EXPECT_EQ(r_.counters().duplicates, 1U);
+  EXPECT_EQ(r_.counters().evicted, 0U);
+  EXPECT_EQ(r_.in_progress(), 2U);
+}
+
+TEST(ReassemblyLimits, AFragmentThatCouldNeverFitEvictsNobody) {
+  packet_pool pool{packet_pool_config{}};
+  timer_wheel wheel{millisecond};
+  reassembly_config c;
+  c.max_bytes = 1000;
+  reassembly r(c, wheel, sip_key{7, 8});
+  auto frag = [&](std::uint16_t id, std::uint32_t len) {
+    packet p = pool.alloc();
+    wire::ipv4_header h;
+    h.total_length = static_cast<std::uint16_t>(20 + len);
+    h.id = id;
+    h.protocol = wire::ip_protocol::udp;
+    h.more_fragments = true;
+    wire::write_ipv4(std::span(p.append(20 + len), 20), h);
+    return r.add(std::move(p), h, 0);
+  };
+  EXPECT_FALSE(frag(1, 8));
+  EXPECT_FALSE(frag(2, 1496));  // alone over max_bytes: refused, datagram 1 untouched
+  EXPECT_EQ(r.counters().over_memory, 1U);
+  EXPECT_EQ(r.counters().evicted, 0U);
+  EXPECT_EQ(r.in_progress(), 1U);
+}
+
 TEST_F(ReassemblyTest, TinyFragmentFloodHoldsAtMostMaxBuffersAndNewDatagramsStillComplete) {
   // 64 datagrams x 64 eight-byte fragments used to pin 4,096 buffers: a whole default pool.
   const std::size_t available_before = pool_.available();

@@ -81,6 +81,27 @@ TEST(SlotIndex, KeyedHashKeepsProbeRunsShortForKeysChosenToCollide) {
   }
 }
 
+TEST(SlotIndex, BackwardShiftDeletionAcrossTheWrapAtTheTableEnd) {
+  // 8 cells (room for 4). Raw hashes chosen so a probe run wraps from the last cell to the first.
+  detail::slot_index index(4);
+  index.insert(6, 0);   // home 6
+  index.insert(7, 1);   // home 7
+  index.insert(14, 2);  // home 6: run 6, 7, 0 -> lands in 0
+  index.insert(15, 3);  // home 7: lands in 1
+  const auto has = [&](std::uint64_t h, std::uint32_t slot) {
+    return index.find(h, [&](std::uint32_t s) { return s == slot; }) == slot;
+  };
+  index.erase(6, 0);  // the hole at 6 must be refilled from across the wrap
+  EXPECT_TRUE(has(7, 1));
+  EXPECT_TRUE(has(14, 2));
+  EXPECT_TRUE(has(15, 3));
+  EXPECT_FALSE(has(6, 0));
+  index.erase(7, 1);
+  EXPECT_TRUE(has(14, 2));
+  EXPECT_TRUE(has(15, 3));
+  EXPECT_EQ(index.probe_length(14), 2U);  // 14 moved home to 6, 15 next to it at 7
+}
+
 TEST(IdList, FifoWithRemovalAnywhere) {
   detail::id_list l(8);
   for (std::uint32_t i : {3U, 1U, 4U, 5U}) {

@@ -20,6 +20,17 @@ stack_config good_config() {
 
 // --- 1. config validation -----------------------------------------------------------------
 
+TEST(StackLifetime, FramesNotDrainedGoBackToThePoolWhenTheStackIsDestroyed) {
+  packet_pool pool{packet_pool_config{}};
+  const std::size_t before = pool.available();
+  {
+    stack st(good_config(), pool, stack_secret{1, 2});
+    st.start(0);  // a gratuitous ARP waits in the tx queue
+    ASSERT_EQ(st.tx_pending(), 1U);
+  }
+  EXPECT_EQ(pool.available(), before);
+}
+
 TEST(StackConfig, ValidateNamesTheFieldAndTheConstructorRefuses) {
   EXPECT_EQ(validate(good_config(), 1500), "");
   struct bad_case {
@@ -66,6 +77,19 @@ TEST(StackConfig, ValidateNamesTheFieldAndTheConstructorRefuses) {
   stack_config p0 = good_config();
   p0.prefix_length = 0;
   EXPECT_EQ(validate(p0, 1500), "");
+  stack_config small_mtu = good_config();
+  small_mtu.mtu = 500;  // under the default min_pmtu (552): the MTU is then the floor
+  EXPECT_EQ(validate(small_mtu, 1500), "");
+  stack_config no_arp = good_config();
+  no_arp.arp.requests_per_second = 0;  // would never resolve anything
+  EXPECT_NE(validate(no_arp, 1500).find("arp.requests_per_second"), std::string::npos);
+  stack_config forever = good_config();
+  forever.reassembly.timeout = UINT64_MAX;  // now + timeout would wrap into the past
+  EXPECT_NE(validate(forever, 1500).find("reassembly.timeout"), std::string::npos);
+  stack_config loop_gw = good_config();
+  loop_gw.prefix_length = 32;
+  loop_gw.gateway = ipv4_address::from_octets(127, 0, 0, 1);
+  EXPECT_NE(validate(loop_gw, 1500).find("gateway"), std::string::npos);
 }
 
 class Prefix31Test : public StackTest {
@@ -130,6 +154,7 @@ TEST_F(StackTest, MartianSourcesAreDroppedAndCountedNeverAnswered) {
       ipv4_address::from_octets(127, 0, 0, 1),
       our_ip,
       ipv4_address::from_octets(198, 18, 0, 0),  // our subnet's network address
+      ipv4_address::from_octets(0, 1, 2, 3),     // "this network" 0/8 (RFC 1122 3.2.1.3 (b))
   };
   std::uint16_t seq = 0;
   for (const ipv4_address src : martians) {
@@ -174,9 +199,9 @@ TEST_F(StackTest, NoIcmpErrorAboutBroadcastsMulticastsOrLinkBroadcastFrames) {
   EXPECT_EQ(d.icmp->code, wire::icmp_unreachable::port);
 }
 
-TEST_F(StackTest, NoIcmpErrorAboutAnIcmpError) {
+TEST_F(StackTest, AnIcmpErrorToUsDrawsNoAnswer) {
   learn_peer();
-  // An ICMP error to us (a port unreachable about something we never sent): nothing answers it.
+  // A port unreachable about something we never sent: counted, never answered.
   std::array<std::byte, 8 + 28> icmp{};
   wire::ipv4_header inner;
   inner.total_length = 28;
@@ -189,7 +214,6 @@ TEST_F(StackTest, NoIcmpErrorAboutAnIcmpError) {
                                      wire::icmp_unreachable::port, 0, 0},
                    std::span(icmp).subspan(8));
   st_.receive(frame(wire::ip_protocol::icmp, icmp), now_);
-  // An unknown protocol number carried in what claims to be an ICMP error quote: still no loop.
   EXPECT_TRUE(out().empty());
   EXPECT_EQ(st_.counters().icmp_errors_sent, 0U);
 }
@@ -235,9 +259,21 @@ TEST_F(PmtuFloorTest, TinyMtuIsClampedToTheFloorAndThePathLocked) {
   const auto small = send_udp(100);  // fits, but the path is locked: no DF (routers may split)
   ASSERT_EQ(small.size(), 1U);
   EXPECT_FALSE(wire::decode_frame(small[0]).ipv4->dont_fragment);
-  st_.receive(frag_needed(small[0], 80), now_);  // nothing lower than the floor to learn
+  st_.receive(frag_needed(sent[0], 80), now_);  // already locked at the floor: nothing to learn
   EXPECT_EQ(st_.counters().pmtu_ignored, 1U);
   EXPECT_EQ(st_.path_mtu(peer_ip, now_), 552);
+}
+
+TEST_F(PmtuFloorTest, APathAtTheFloorIsLockedWhenASmallerMtuIsReported) {
+  // 552 (not locked), then 300: the floor stays 552 but the path must now go without DF, or
+  // every datagram over 300 bytes is black-holed until the entry expires.
+  const auto sent = send_udp(1400);
+  st_.receive(frag_needed(sent[0], 552), now_);
+  ASSERT_TRUE(wire::decode_frame(send_udp(100)[0]).ipv4->dont_fragment);
+  st_.receive(frag_needed(sent[0], 300), now_);
+  EXPECT_EQ(st_.counters().pmtu_lowered, 2U);
+  EXPECT_EQ(st_.path_mtu(peer_ip, now_), 552);
+  EXPECT_FALSE(wire::decode_frame(send_udp(100)[0]).ipv4->dont_fragment);
 }
 
 TEST_F(PmtuFloorTest, AtOrAboveTheFloorIsNotLocked) {

@@ -13,8 +13,9 @@
 // ignored (no cache poisoning), unless accept_unsolicited is set.
 //
 // The index is keyed (SipHash under a key derived from the stack's secret): an attacker choosing
-// source addresses cannot build collision chains. A full table evicts the entry that has been
-// stale longest, found in O(1) from a list, never by a scan.
+// source addresses cannot build collision chains. A full table evicts, in O(1) from a list (never
+// by a scan), the entry that has been evictable longest: stale entries, and entries learned from
+// a request that we never used (so a flood of spoofed requests cannot push out the gateway).
 #pragma once
 
 #include <cstddef>
@@ -107,6 +108,7 @@ class arp {
     unsigned requests = 0;
     time_ns last_used = 0;
     std::uint64_t hash = 0;  // of ip, under the index key
+    bool used = false;       // we sent to it (or resolved it for our own traffic)
     std::uint32_t pending_head = UINT32_MAX;  // FIFO through pending_ slots
     std::uint32_t pending_tail = UINT32_MAX;
     std::uint32_t pending_count = 0;
@@ -142,7 +144,7 @@ class arp {
   sip_key key_;
   std::vector<entry> entries_;
   detail::slot_index index_;   // ip -> entry, O(1)
-  detail::id_list stale_;      // stale entries, longest stale first: the eviction order
+  detail::id_list evictable_;  // stale or never-used entries, oldest first: the eviction order
   std::vector<std::uint32_t> free_entries_;
   std::vector<pending_slot> pending_;
   std::vector<std::uint32_t> free_pending_;

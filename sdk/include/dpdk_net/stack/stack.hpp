@@ -45,12 +45,13 @@ struct stack_config {
   std::size_t udp_sockets = 64;
   std::size_t udp_queue = 256;  ///< datagrams waiting per socket; more are dropped, counted
   std::size_t tx_queue = 1024;  ///< frames waiting for drain_tx; more are dropped, counted
-  std::uint32_t icmp_errors_per_second = 100;  ///< token bucket for the errors we generate
+  std::uint32_t icmp_errors_per_second = 100;  ///< token bucket for the errors we generate (0: none)
   std::uint32_t icmp_error_burst = 50;
   std::size_t pmtu_entries = 64;             ///< destinations with a learned smaller path MTU
   time_ns pmtu_lifetime = 10 * 60 * second;  ///< then the interface MTU is tried again (RFC 1191)
   /// A frag-needed below this is clamped up to it (Linux's min_pmtu): a forged tiny MTU cannot
   /// make us send 68-byte fragments; such a path is "locked" (sent without DF, see pmtu_cache).
+  /// An interface MTU below it is the floor instead.
   std::uint16_t min_pmtu = 552;
   std::uint16_t ephemeral_first = 49152;     ///< RFC 6056 range for udp_bind(0)
   std::uint16_t ephemeral_last = 65535;
@@ -69,7 +70,7 @@ struct stack_counters {
   std::uint64_t eth_not_for_us = 0, eth_unknown_type = 0;
   std::uint64_t ip_in = 0, ip_not_for_us = 0, ip_fragments_dropped = 0, ip_unknown_protocol = 0;
   std::uint64_t ip_no_route = 0;
-  /// Impossible sources (RFC 1122 3.2.1.3): broadcast, multicast, 0.0.0.0, 127/8, ours.
+  /// Impossible sources (RFC 1122 3.2.1.3): broadcast, multicast, 0/8, 127/8, ours.
   std::uint64_t ip_martian_source = 0;
   std::uint64_t icmp_in = 0, icmp_echo_replies = 0, icmp_errors_sent = 0;
   std::uint64_t echo_requests_sent = 0, echo_replies_received = 0;
@@ -118,6 +119,7 @@ class stack {
   stack(const stack_config& config, buffer_pool& pool, const stack_secret& secret, time_ns now = 0);
   stack(const stack&) = delete;
   stack& operator=(const stack&) = delete;
+  ~stack();
 
   /// Announces our address (gratuitous ARP).
   void start(time_ns now);
