@@ -1,7 +1,8 @@
 // The harness around simulated tests, end to end: a failing case prints lines that reproduce it
 // exactly (swarm fault rates included), shrinks itself to a minimal fault schedule, and the
-// printed replay line replays that schedule. The failures are planted in disabled tests that the
-// checks below run in a child process (this same binary), as a developer would from a terminal.
+// printed replay line replays that schedule. The failures are planted in tests that exist only
+// when DPDK_NET_SIM_PLANTED=1; the checks below run them, and the lines they print, in a child
+// process (this same binary), as a developer would from a terminal.
 #include <gtest/gtest-spi.h>
 #include <gtest/gtest.h>
 #include <sys/wait.h>
@@ -10,6 +11,8 @@
 #include <cstdlib>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 
 #include "dpdk_net/sim/gtest.hpp"
 #include "dpdk_net/sim/harness.hpp"
@@ -62,11 +65,16 @@ struct command_result {
 };
 
 /// Runs `line` with sh, in an environment without any of the harness's variables (so what the
-/// line sets is all there is), under a 60 s timeout.
+/// line sets is all there is) nor GoogleTest's (a shard or an XML report of the parent's must not
+/// apply to the child), under a 60 s timeout.
 command_result run_line(const std::string& line) {
   const std::string command =
       "timeout 60 env -u DPDK_NET_SIM_SEED -u DPDK_NET_SIM_SEEDS -u DPDK_NET_SIM_SEED_BASE "
-      "-u DPDK_NET_SIM_SWARM -u DPDK_NET_SIM_REPLAY -u DPDK_NET_SIM_SHRINK sh -c " +
+      "-u DPDK_NET_SIM_SWARM -u DPDK_NET_SIM_REPLAY -u DPDK_NET_SIM_SHRINK "
+      "-u DPDK_NET_SIM_SHRINK_RUNS -u DPDK_NET_SIM_SHRINK_BUDGET -u DPDK_NET_SIM_PLANTED "
+      "-u DPDK_NET_SIM_PLANTED_SEED -u GTEST_SHARD_INDEX "
+      "-u GTEST_TOTAL_SHARDS -u GTEST_SHARD_STATUS_FILE -u GTEST_OUTPUT -u GTEST_FILTER "
+      "-u GTEST_ALSO_RUN_DISABLED_TESTS -u GTEST_REPEAT sh -c " +
       shell_quote(line) + " 2>&1";
   command_result r;
   FILE* pipe = ::popen(command.c_str(), "r");
@@ -121,9 +129,11 @@ std::string lost_frames(const std::vector<std::uint32_t>& received, std::uint32_
   return out;
 }
 
-// --- planted failures (disabled: run only by the checks below, in a child process) -----------
+// --- planted failures ------------------------------------------------------------------------
+// Registered only when DPDK_NET_SIM_PLANTED=1 (the checks below set it for their child process):
+// in a normal run they do not exist, so they are neither failures nor skipped tests.
 
-TEST(SimPlanted, DISABLED_FailsAtOneSwarmSeed) {
+void fails_at_one_swarm_seed() {
   const char* planted = std::getenv("DPDK_NET_SIM_PLANTED_SEED");
   ASSERT_NE(planted, nullptr);
   const std::uint64_t bad_seed = std::strtoull(planted, nullptr, 10);
@@ -137,7 +147,7 @@ TEST(SimPlanted, DISABLED_FailsAtOneSwarmSeed) {
   });
 }
 
-TEST(SimPlanted, DISABLED_FailsWhenFrames17And42AreBothLost) {
+void fails_when_frames_17_and_42_are_both_lost() {
   for_each_seed([](std::uint64_t seed, bool) {
     link_config c;
     c.loss = 0.9;  // ~90 random drops among 100 frames, two of which matter
@@ -148,6 +158,29 @@ TEST(SimPlanted, DISABLED_FailsWhenFrames17And42AreBothLost) {
     EXPECT_FALSE(lost(17) && lost(42)) << "planted failure; lost " << lost_frames(r.received, 100);
   });
 }
+
+class planted_test : public ::testing::Test {
+ public:
+  explicit planted_test(void (*body)()) : body_(body) {}
+  void TestBody() override { body_(); }
+
+ private:
+  void (*body_)();
+};
+
+[[maybe_unused]] const bool planted_registered = [] {
+  const char* on = std::getenv("DPDK_NET_SIM_PLANTED");
+  if (on == nullptr || std::string_view(on) != "1") {
+    return false;
+  }
+  for (const auto& [name, body] : {std::pair{"FailsAtOneSwarmSeed", &fails_at_one_swarm_seed},
+                                   std::pair{"FailsWhenFrames17And42AreBothLost",
+                                             &fails_when_frames_17_and_42_are_both_lost}}) {
+    ::testing::RegisterTest("SimPlanted", name, nullptr, nullptr, __FILE__, __LINE__,
+                            [body = body]() -> ::testing::Test* { return new planted_test(body); });
+  }
+  return true;
+}();
 
 // --- the checks -----------------------------------------------------------------------------
 
@@ -160,12 +193,12 @@ TEST(SimHarness, SwarmFailureReproLineReproducesItExactly) {
     const scoped_env one("DPDK_NET_SIM_SEED", nullptr);
     bad_seed = seeds_from_environment({}).seeds.at(2);
   }
-  const std::string planted = "DPDK_NET_SIM_PLANTED_SEED=" + std::to_string(bad_seed) + " ";
-  const std::string self = shell_quote(test_program());
+  // What the developer's environment holds (the planted test exists, its bad seed), not the line.
+  const std::string planted =
+      "DPDK_NET_SIM_PLANTED=1 DPDK_NET_SIM_PLANTED_SEED=" + std::to_string(bad_seed) + " ";
   const command_result swarm =
-      run_line(planted + "DPDK_NET_SIM_SEEDS=4 DPDK_NET_SIM_SHRINK=0 " + self +
-               " --gtest_filter=SimPlanted.DISABLED_FailsAtOneSwarmSeed"
-               " --gtest_also_run_disabled_tests");
+      run_line(planted + "DPDK_NET_SIM_SEEDS=4 DPDK_NET_SIM_SHRINK=0 " +
+               shell_quote(test_program()) + " --gtest_filter=SimPlanted.FailsAtOneSwarmSeed");
   ASSERT_EQ(swarm.exit_code, 1) << swarm.output;
   const std::string trace = after(swarm.output, "planted failure; trace ");
   const std::string line = after(swarm.output, "rerun exactly this case with:\n[  SIM     ]   ");
@@ -183,10 +216,10 @@ TEST(SimHarness, SwarmFailureReproLineReproducesItExactly) {
 }
 
 TEST(SimHarness, AFailureShrinksByItselfAndItsReplayLineReplaysIt) {
+  const std::string planted = "DPDK_NET_SIM_PLANTED=1 ";  // the planted test exists
   const command_result failed =
-      run_line(shell_quote(test_program()) +
-               " --gtest_filter=SimPlanted.DISABLED_FailsWhenFrames17And42AreBothLost"
-               " --gtest_also_run_disabled_tests");
+      run_line(planted + shell_quote(test_program()) +
+               " --gtest_filter=SimPlanted.FailsWhenFrames17And42AreBothLost");
   ASSERT_EQ(failed.exit_code, 1) << failed.output;
   // The shrink found exactly the two drops that matter among the ~90 of the failing run.
   const std::string minimal = after(failed.output, "minimal schedule (");
@@ -198,7 +231,7 @@ TEST(SimHarness, AFailureShrinksByItselfAndItsReplayLineReplaysIt) {
   ASSERT_NE(line.find("DPDK_NET_SIM_REPLAY="), std::string::npos) << failed.output;
 
   // The replay line replays that schedule: only frames 17 and 42 are lost, and it still fails.
-  const command_result replayed = run_line(line);
+  const command_result replayed = run_line(planted + line);
   EXPECT_EQ(replayed.exit_code, 1) << replayed.output;
   EXPECT_NE(replayed.output.find("replaying 2 random faults"), std::string::npos)
       << replayed.output;
