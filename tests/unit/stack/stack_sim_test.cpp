@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <memory>
+#include <stdexcept>
 #include <string>
 
 #include "dpdk_net/sim/gtest.hpp"
@@ -383,6 +384,25 @@ TEST(StackSim, ABusyTxRingHoldsTheStacksFramesUntilItDrains) {
     expected[i] = i;
   }
   EXPECT_EQ(b.received, expected);
+}
+
+TEST(StackSim, TheDriverRefusesAConfigTheNicCannotCarry) {
+  network net(8);
+  sim::nic_config jumbo_less = small_pool();
+  jumbo_less.mtu = 1500;
+  sim::host& h = net.add_host("a");
+  sim::sim_nic& n = net.add_nic(h, jumbo_less);
+  stack_config c = config_for(ipv4_address::from_octets(198, 18, 0, 1));
+  c.mtu = 9000;  // more than the NIC carries
+  try {
+    sim::stack_host bad(h, n, c);
+    ADD_FAILURE() << "a 9000-byte MTU on a 1500-byte NIC was accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("mtu"), std::string::npos) << e.what();
+  }
+  c.mtu = 1500;
+  sim::stack_host good(h, n, c);
+  EXPECT_EQ(good.ip().config().mac, n.info().mac) << "the MAC defaults to the NIC's";
 }
 
 }  // namespace
