@@ -82,8 +82,8 @@ void print_counters(const stack::stack_counters& c) {
     if (c.malformed[i] != 0) {
       total += c.malformed[i];
       by_reason += std::string(by_reason.empty() ? "" : ", ") + "\"" +
-                   wire::to_string(static_cast<wire::wire_error>(i)) + "\": " +
-                   std::to_string(c.malformed[i]);
+                   wire::to_string(static_cast<wire::wire_error>(i)) +
+                   "\": " + std::to_string(c.malformed[i]);
     }
   }
   field("malformed", total);

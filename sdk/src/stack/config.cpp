@@ -33,8 +33,9 @@ std::string validate(const stack_config& c, std::uint16_t device_mtu) {
   if (c.prefix_length <= 30 && c.prefix_length > 0) {
     const std::uint32_t host = a.value & ~mask;
     if (host == 0 || host == ~mask) {
-      return field_error("address", "a host of its /" + to_string(c.prefix_length) +
-                                        " (not the subnet's network or broadcast address)",
+      return field_error("address",
+                         "a host of its /" + to_string(c.prefix_length) +
+                             " (not the subnet's network or broadcast address)",
                          a.to_string());
     }
   }
@@ -63,19 +64,17 @@ std::string validate(const stack_config& c, std::uint16_t device_mtu) {
     const char* field;
     std::size_t value;
   };
-  for (const nonzero& n : {nonzero{"udp_sockets", c.udp_sockets},
-                           nonzero{"udp_queue", c.udp_queue},
-                           nonzero{"tx_queue", c.tx_queue},
-                           nonzero{"pmtu_entries", c.pmtu_entries},
-                           nonzero{"arp.entries", c.arp.entries},
-                           nonzero{"arp.pending_total", c.arp.pending_total},
-                           nonzero{"arp.pending_per_entry", c.arp.pending_per_entry},
-                           nonzero{"arp.max_requests", c.arp.max_requests},
-                           nonzero{"arp.requests_per_second", c.arp.requests_per_second},
-                           nonzero{"reassembly.max_datagrams", c.reassembly.max_datagrams},
-                           nonzero{"reassembly.max_bytes", c.reassembly.max_bytes},
-                           nonzero{"reassembly.max_fragments", c.reassembly.max_fragments},
-                           nonzero{"reassembly.max_buffers", c.reassembly.max_buffers}}) {
+  for (const nonzero& n :
+       {nonzero{"udp_sockets", c.udp_sockets}, nonzero{"udp_queue", c.udp_queue},
+        nonzero{"tx_queue", c.tx_queue}, nonzero{"pmtu_entries", c.pmtu_entries},
+        nonzero{"arp.entries", c.arp.entries}, nonzero{"arp.pending_total", c.arp.pending_total},
+        nonzero{"arp.pending_per_entry", c.arp.pending_per_entry},
+        nonzero{"arp.max_requests", c.arp.max_requests},
+        nonzero{"arp.requests_per_second", c.arp.requests_per_second},
+        nonzero{"reassembly.max_datagrams", c.reassembly.max_datagrams},
+        nonzero{"reassembly.max_bytes", c.reassembly.max_bytes},
+        nonzero{"reassembly.max_fragments", c.reassembly.max_fragments},
+        nonzero{"reassembly.max_buffers", c.reassembly.max_buffers}}) {
     if (n.value == 0) {
       return field_error(n.field, "at least 1", "0");
     }

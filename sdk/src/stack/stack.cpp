@@ -34,13 +34,13 @@ const stack_config& checked(const stack_config& c) {
 
 }  // namespace
 
-stack::stack(const stack_config& config, buffer_pool& pool, const stack_secret& secret,
-             time_ns now)
+stack::stack(const stack_config& config, buffer_pool& pool, const stack_secret& secret, time_ns now)
     : config_(with_arp(checked(config))),
       pool_(&pool),
       timers_(millisecond, now),
-      arp_(config_.arp, pool, timers_, [this](packet p) { enqueue_tx(std::move(p)); },
-           derive_key(secret, key_purpose::arp_index)),
+      arp_(
+          config_.arp, pool, timers_, [this](packet p) { enqueue_tx(std::move(p)); },
+          derive_key(secret, key_purpose::arp_index)),
       reasm_(config_.reassembly, timers_, derive_key(secret, key_purpose::reassembly_index)),
       tx_ring_(std::bit_ceil(std::max<std::size_t>(config.tx_queue, 1))),
       pmtu_(config.pmtu_entries, config.pmtu_lifetime, derive_key(secret, key_purpose::pmtu_index)),
@@ -348,7 +348,8 @@ void stack::frag_needed(std::uint16_t mtu, std::span<const std::byte> quote, tim
   const std::uint16_t learned = locked ? floor : mtu;
   const auto known = pmtu_.find(dst, now);
   // Lower, or the same floor now known to be too high for the path (lock it: send without DF).
-  const bool news = learned < current || (locked && learned == current && (!known || !known->locked));
+  const bool news =
+      learned < current || (locked && learned == current && (!known || !known->locked));
   if (!plausible || mtu < 68 || !news) {
     ++counters_.pmtu_ignored;
     return;
@@ -438,8 +439,8 @@ void stack::send_icmp_error(std::uint8_t type, std::uint8_t code,
   // RFC 1122 3.2.2: never about a datagram that came as a link-layer broadcast, went to an IP
   // broadcast or multicast address, came from an address that is not one host, is a non-first
   // fragment, or is itself an ICMP error (errors about errors can loop).
-  const auto q = wire::parse_ipv4(offending, wire::ipv4_parse_options{.verify_checksum = false,
-                                                                      .quoted = true});
+  const auto q = wire::parse_ipv4(
+      offending, wire::ipv4_parse_options{.verify_checksum = false, .quoted = true});
   const wire::ipv4_header& about = q.header;
   bool about_error = false;
   if (q && about.protocol == wire::ip_protocol::icmp && !q.payload.empty()) {
@@ -448,8 +449,8 @@ void stack::send_icmp_error(std::uint8_t type, std::uint8_t code,
                   t != 13 && t != 14;  // timestamp request/reply: queries, not errors
   }
   if (!q || link_broadcast || about.dst.is_broadcast() || about.dst.is_multicast() ||
-      is_local_broadcast(about.dst) || is_martian_source(about.src) ||
-      about.fragment_offset != 0 || about_error) {
+      is_local_broadcast(about.dst) || is_martian_source(about.src) || about.fragment_offset != 0 ||
+      about_error) {
     ++counters_.icmp_errors_suppressed;
     return;
   }

@@ -22,8 +22,8 @@ const ipv4_address peer_ip = ipv4_address::from_octets(198, 18, 0, 2);
 class ArpTest : public ::testing::Test {
  protected:
   explicit ArpTest(arp_config c = config())
-      : arp_(c, pool_, wheel_, [this](packet p) { out_.push_back(std::move(p)); },
-             sip_key{1, 2}) {}
+      : arp_(
+            c, pool_, wheel_, [this](packet p) { out_.push_back(std::move(p)); }, sip_key{1, 2}) {}
 
   static arp_config config() {
     arp_config c;
@@ -374,8 +374,8 @@ TEST_F(ArpTest, KeyedIndexGivesNoCollisionChainsForAddressesChosenToCollide) {
   // Other keys, other homes: the layout is the key's, not the addresses'.
   packet_pool pool{packet_pool_config{}};
   std::vector<packet> sink;
-  arp other(config(), pool, wheel_, [&](packet p) { sink.push_back(std::move(p)); },
-            sip_key{99, 100});
+  arp other(
+      config(), pool, wheel_, [&](packet p) { sink.push_back(std::move(p)); }, sip_key{99, 100});
   std::size_t same_probe = 0;
   for (std::uint32_t i = 0; i < 200; ++i) {
     const ipv4_address ip{0xc6120000U + (i << 10U)};
@@ -396,9 +396,9 @@ TEST_F(ArpSmallTableTest, SpoofedRequestsCannotPushOutAnEntryInUse) {
   arp_.receive(arp_payload(wire::arp_op::reply, gw_mac, gateway, our_mac, our_ip), 0);
   sent();
   for (std::uint32_t i = 0; i < 100; ++i) {
-    arp_.receive(arp_payload(wire::arp_op::request, peer_mac, ipv4_address{0xc6130000U + i}, {},
-                             our_ip),
-                 millisecond * i);
+    arp_.receive(
+        arp_payload(wire::arp_op::request, peer_mac, ipv4_address{0xc6130000U + i}, {}, our_ip),
+        millisecond * i);
   }
   sent();
   EXPECT_EQ(arp_.counters().table_full, 0U);  // flood entries evict each other

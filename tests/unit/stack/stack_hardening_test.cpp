@@ -54,7 +54,8 @@ TEST(StackConfig, ValidateNamesTheFieldAndTheConstructorRefuses) {
       {"address", [](stack_config& c) { c.address = ipv4_address::from_octets(198, 18, 0, 255); }},
       {"address", [](stack_config& c) { c.address = ipv4_address::from_octets(127, 0, 0, 1); }},
       {"mac", [](stack_config& c) { c.mac = mac_address::broadcast(); }},
-      {"ephemeral_first", [](stack_config& c) { c.ephemeral_first = 60000, c.ephemeral_last = 50000; }},
+      {"ephemeral_first",
+       [](stack_config& c) { c.ephemeral_first = 60000, c.ephemeral_last = 50000; }},
   };
   packet_pool pool{packet_pool_config{}};
   for (const bad_case& b : cases) {
@@ -119,12 +120,13 @@ TEST_F(Prefix31Test, BothAddressesOfASlash31AreHosts) {
 
 class Prefix32Test : public StackTest {
  protected:
-  Prefix32Test() : StackTest([] {
-    stack_config c = config();
-    c.prefix_length = 32;
-    c.gateway = gateway;
-    return c;
-  }()) {}
+  Prefix32Test()
+      : StackTest([] {
+          stack_config c = config();
+          c.prefix_length = 32;
+          c.gateway = gateway;
+          return c;
+        }()) {}
   static inline const ipv4_address gateway = ipv4_address::from_octets(198, 18, 0, 254);
 };
 
@@ -147,7 +149,7 @@ TEST_F(Prefix32Test, OurAddressIsNotBroadcastAndEverythingGoesThroughTheGateway)
 TEST_F(StackTest, MartianSourcesAreDroppedAndCountedNeverAnswered) {
   learn_peer();
   const ipv4_address martians[] = {
-      ipv4_address::from_octets(198, 18, 0, 255),    // our subnet's directed broadcast
+      ipv4_address::from_octets(198, 18, 0, 255),     // our subnet's directed broadcast
       ipv4_address::from_octets(255, 255, 255, 255),  // limited broadcast
       ipv4_address::from_octets(0, 0, 0, 0),
       ipv4_address::from_octets(224, 0, 0, 5),  // multicast
@@ -425,7 +427,7 @@ TEST_F(FragmentFloodTest, SteadyStateAllocatesNothingOnAnyPath) {
       ++received;
       EXPECT_FALSE(st_.udp_send_to(sock, peer_ip, 5555, d->payload(), now_));  // UDP send
     }
-    EXPECT_FALSE(st_.udp_send_to(sock, peer_ip, 5555, big, now_));  // fragmentation
+    EXPECT_FALSE(st_.udp_send_to(sock, peer_ip, 5555, big, now_));              // fragmentation
     st_.receive(std::move(closed_port_in[static_cast<std::size_t>(r)]), now_);  // ICMP error
     for (int k = 0; k < 3; ++k) {  // reassembly, and the reply from the chain
       st_.receive(std::move(fragments_in[static_cast<std::size_t>(r) * 3 + k]), now_);

@@ -8,9 +8,9 @@
 #include <vector>
 
 #include "../counting_allocator.hpp"
-#include "stack_fixture.hpp"
 #include "dpdk_net/wire/bytes.hpp"
 #include "dpdk_net/wire/frame.hpp"
+#include "stack_fixture.hpp"
 
 namespace dpdk_net::stack {
 namespace {

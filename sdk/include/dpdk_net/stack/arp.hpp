@@ -107,8 +107,8 @@ class arp {
     state st = state::free;
     unsigned requests = 0;
     time_ns last_used = 0;
-    std::uint64_t hash = 0;  // of ip, under the index key
-    bool used = false;       // we sent to it (or resolved it for our own traffic)
+    std::uint64_t hash = 0;                   // of ip, under the index key
+    bool used = false;                        // we sent to it (or resolved it for our own traffic)
     std::uint32_t pending_head = UINT32_MAX;  // FIFO through pending_ slots
     std::uint32_t pending_tail = UINT32_MAX;
     std::uint32_t pending_count = 0;

@@ -6,10 +6,11 @@
 // rather than the new one refused: a flood of never-completed fragments then only delays
 // fragmented traffic while it lasts, instead of shutting it out until its timeouts expire (which
 // is what Linux does, for 30 s, after ~8,000 tiny fragments). Contexts are found through a keyed
-// hash of (source, destination, id, protocol) in O(1), so the sender chooses no collision chains. Fragments are kept
-// in the buffers they arrived in and chained into the result: no copy. A fragment overlapping
-// another (other than an exact duplicate) drops the whole datagram: overlaps are how reassembly
-// attacks work (teardrop, and evading inspection), and no honest sender produces them.
+// hash of (source, destination, id, protocol) in O(1), so the sender chooses no collision chains.
+// Fragments are kept in the buffers they arrived in and chained into the result: no copy. A
+// fragment overlapping another (other than an exact duplicate) drops the whole datagram: overlaps
+// are how reassembly attacks work (teardrop, and evading inspection), and no honest sender produces
+// them.
 #pragma once
 
 #include <array>
@@ -64,7 +65,7 @@ class reassembly {
   struct piece {
     std::uint32_t offset = 0;  // of its payload in the datagram
     std::uint32_t length = 0;
-    segment* data = nullptr;  // the fragment: header trimmed off, payload only
+    segment* data = nullptr;    // the fragment: header trimmed off, payload only
     std::uint32_t buffers = 0;  // segments in its chain
   };
   struct context {
@@ -72,7 +73,7 @@ class reassembly {
     wire::ipv4_address src{}, dst{};
     std::uint16_t id = 0;
     std::uint8_t protocol = 0;
-    std::uint64_t hash = 0;  // of the key above, under the index key
+    std::uint64_t hash = 0;            // of the key above, under the index key
     std::uint32_t total = UINT32_MAX;  // payload length, known once the last fragment came
     std::uint32_t have = 0;
     std::array<std::byte, wire::ipv4_min_header_length> header{};  // from the first fragment

@@ -45,7 +45,8 @@ struct stack_config {
   std::size_t udp_sockets = 64;
   std::size_t udp_queue = 256;  ///< datagrams waiting per socket; more are dropped, counted
   std::size_t tx_queue = 1024;  ///< frames waiting for drain_tx; more are dropped, counted
-  std::uint32_t icmp_errors_per_second = 100;  ///< token bucket for the errors we generate (0: none)
+  std::uint32_t icmp_errors_per_second =
+      100;  ///< token bucket for the errors we generate (0: none)
   std::uint32_t icmp_error_burst = 50;
   std::size_t pmtu_entries = 64;             ///< destinations with a learned smaller path MTU
   time_ns pmtu_lifetime = 10 * 60 * second;  ///< then the interface MTU is tried again (RFC 1191)
@@ -53,7 +54,7 @@ struct stack_config {
   /// make us send 68-byte fragments; such a path is "locked" (sent without DF, see pmtu_cache).
   /// An interface MTU below it is the floor instead.
   std::uint16_t min_pmtu = 552;
-  std::uint16_t ephemeral_first = 49152;     ///< RFC 6056 range for udp_bind(0)
+  std::uint16_t ephemeral_first = 49152;  ///< RFC 6056 range for udp_bind(0)
   std::uint16_t ephemeral_last = 65535;
 };
 
@@ -172,8 +173,8 @@ class stack {
   void receive_icmp(packet& frame, std::size_t l3_offset, std::size_t l4_offset,
                     std::span<const std::byte> message, time_ns now);
   void receive_udp(packet frame, std::size_t l4_offset, std::span<const std::byte> datagram,
-                   wire::ipv4_address src, wire::ipv4_address dst, bool link_broadcast,
-                   time_ns now, std::span<const std::byte> ip_and_payload);
+                   wire::ipv4_address src, wire::ipv4_address dst, bool link_broadcast, time_ns now,
+                   std::span<const std::byte> ip_and_payload);
   /// The bytes of an L4 message to send: `head` first, then the rest from `chain` (at
   /// chain_offset) or from `flat`.
   struct l4_source {
