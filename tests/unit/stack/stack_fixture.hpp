@@ -34,15 +34,20 @@ class StackTest : public ::testing::Test {
   /// A frame from the peer: Ethernet + IPv4 + the given L4 bytes (checksums right unless bent).
   packet frame(std::uint8_t protocol, std::span<const std::byte> l4, ipv4_address dst = our_ip,
                mac_address eth_dst = our_mac, ipv4_address src = peer_ip) {
+    wire::ipv4_header h;
+    h.protocol = protocol;
+    h.src = src;
+    h.dst = dst;
+    return ip_frame(h, l4, eth_dst);
+  }
+  /// A frame from the peer with the IPv4 header h (its total length set here) and l4 after it.
+  packet ip_frame(wire::ipv4_header h, std::span<const std::byte> l4,
+                  mac_address eth_dst = our_mac) {
     packet p = pool_.alloc();
     std::byte* d = p.append(34 + l4.size());
     wire::write_ethernet(std::span(d, 14),
                          wire::ethernet_header{eth_dst, peer_mac, wire::ethertype::ipv4, false, 0});
-    wire::ipv4_header h;
     h.total_length = static_cast<std::uint16_t>(20 + l4.size());
-    h.protocol = protocol;
-    h.src = src;
-    h.dst = dst;
     wire::write_ipv4(std::span(d + 14, 20), h);
     std::memcpy(d + 34, l4.data(), l4.size());
     return p;

@@ -319,21 +319,14 @@ class FragmentFloodTest : public StackTest {
   /// An IPv4 fragment from the peer: [offset, offset + data.size()) of datagram id.
   packet fragment(std::uint16_t id, std::size_t offset, bool more, std::span<const std::byte> data,
                   std::uint8_t protocol = wire::ip_protocol::icmp) {
-    packet p = pool_.alloc();
-    std::byte* d = p.append(34 + data.size());
-    wire::write_ethernet(std::span(d, 14),
-                         wire::ethernet_header{our_mac, peer_mac, wire::ethertype::ipv4, false, 0});
     wire::ipv4_header h;
-    h.total_length = static_cast<std::uint16_t>(20 + data.size());
     h.id = id;
     h.protocol = protocol;
     h.src = peer_ip;
     h.dst = our_ip;
     h.more_fragments = more;
     h.fragment_offset = static_cast<std::uint16_t>(offset / 8);
-    wire::write_ipv4(std::span(d + 14, 20), h);
-    std::memcpy(d + 34, data.data(), data.size());
-    return p;
+    return ip_frame(h, data);
   }
   /// A 3000-byte ping in three fragments; true if it was answered.
   bool fragmented_ping(std::uint16_t id) {
