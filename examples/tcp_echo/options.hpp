@@ -1,0 +1,49 @@
+// tcp_echo's command line: what the program was asked to do, parsed and checked up front so a bad
+// argument is one line on stderr and exit code 2, before any device is opened.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "dpdk_net/stack/tcp.hpp"
+#include "dpdk_net/wire/ipv4_address.hpp"
+
+namespace tcp_echo {
+
+/// Faults injected around the TAP device (fault_device), the same in both directions.
+struct fault_options {
+  double delay_ms = 0;          ///< one-way delay added to every frame
+  double reorder_percent = 0;   ///< frames held back by reorder_delay_ms (overtaken by later ones)
+  double reorder_delay_ms = 1;  ///< how long a reordered frame is held back
+  double duplicate_percent = 0;
+  double loss_percent = 0;
+  [[nodiscard]] bool any() const noexcept {
+    return delay_ms > 0 || reorder_percent > 0 || duplicate_percent > 0 || loss_percent > 0;
+  }
+};
+
+struct options {
+  std::string backend;
+  std::string iface;
+  dpdk_net::wire::ipv4_address address{};
+  std::uint8_t prefix = 0;
+  std::optional<dpdk_net::wire::ipv4_address> kernel_ip;
+  std::optional<dpdk_net::wire::ipv4_address> gateway;
+  std::uint16_t port = 0;  ///< server: the port to listen on; client: the local port (0: any)
+  /// Client mode: where to connect (unset: server mode).
+  std::optional<dpdk_net::stack::tcp_endpoint> connect;
+  std::uint64_t bytes = 1 << 20;  ///< client: bytes per connection
+  unsigned connections = 1;       ///< client: parallel connections
+  std::uint64_t seed = 1;         ///< client stream generator and fault decisions
+  double max_seconds = 0;         ///< 0: until SIGINT/SIGTERM (server) or done (client)
+  std::string stats_path;         ///< empty: counters JSON to stdout
+  bool no_delay = false;
+  fault_options faults;
+};
+
+/// Parses argv. Returns 0 with `out` filled, -1 if --help was printed (exit 0), or 2 after
+/// printing a one-line error to stderr (exit 2).
+int parse_options(int argc, char** argv, options& out);
+
+}  // namespace tcp_echo

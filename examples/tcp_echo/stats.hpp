@@ -1,0 +1,28 @@
+// tcp_echo's counters JSON: one line (what the tests read) with the stack's counters, TCP's
+// (netstat -s style, by reason), the application's, the device's and the fault model's.
+#pragma once
+
+#include <string>
+
+#include "dpdk_net/device.hpp"
+#include "dpdk_net/sim/link_model.hpp"
+#include "dpdk_net/stack/stack.hpp"
+#include "dpdk_net/stack/tcp.hpp"
+#include "echo_app.hpp"
+
+namespace tcp_echo {
+
+struct run_stats {
+  dpdk_net::stack::stack_counters stack;
+  dpdk_net::stack::tcp_counters tcp;
+  app_counters app;
+  dpdk_net::device_stats device;
+  const dpdk_net::sim::link_counters* fault_rx = nullptr;  ///< null: no faults injected
+  const dpdk_net::sim::link_counters* fault_tx = nullptr;
+};
+
+[[nodiscard]] std::string stats_json(const run_stats& s);
+/// To `path`, or stdout if empty. False if the file cannot be written.
+bool write_stats(const run_stats& s, const std::string& path);
+
+}  // namespace tcp_echo
