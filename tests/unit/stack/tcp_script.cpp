@@ -1,0 +1,657 @@
+// The script fixture (see tcp_script.hpp).
+#include "tcp_script.hpp"
+
+#include <array>
+#include <cstring>
+#include <sstream>
+
+#include "dpdk_net/wire/arp.hpp"
+#include "dpdk_net/wire/bytes.hpp"
+#include "dpdk_net/wire/ethernet.hpp"
+#include "dpdk_net/wire/icmp.hpp"
+#include "dpdk_net/wire/ipv4.hpp"
+
+namespace dpdk_net::stack::script {
+namespace {
+
+constexpr std::uint8_t ack_dont_care = 0x80;  // not a flag we ever send (CWR): parse marker
+
+/// Drains the stack's output, whatever drain_tx's signature is (egress is generated at drain
+/// time, so it takes the time when it can).
+template <class S>
+std::size_t drain_stack(S& s, std::span<packet> out, time_ns now) {
+  if constexpr (requires { s.drain_tx(out, now); }) {
+    return s.drain_tx(out, now);
+  } else {
+    return s.drain_tx(out);
+  }
+}
+
+bool seq_after(std::uint32_t a, std::uint32_t b) noexcept {
+  return static_cast<std::int32_t>(a - b) > 0;
+}
+
+}  // namespace
+
+std::uint8_t parse_flags(const char* spec) {
+  std::uint8_t f = 0;
+  for (const char* p = spec; *p != '\0'; ++p) {
+    switch (*p) {
+      case 'S':
+        f |= wire::tcp_flag::syn;
+        break;
+      case 'F':
+        f |= wire::tcp_flag::fin;
+        break;
+      case 'R':
+        f |= wire::tcp_flag::rst;
+        break;
+      case 'P':
+        f |= wire::tcp_flag::psh;
+        break;
+      case 'U':
+        f |= wire::tcp_flag::urg;
+        break;
+      case '.':
+        f |= wire::tcp_flag::ack;
+        break;
+      case '*':
+        f |= ack_dont_care;
+        break;
+      default:
+        ADD_FAILURE() << "bad flag letter '" << *p << "' in \"" << spec << "\"";
+    }
+  }
+  return f;
+}
+
+std::string flags_string(std::uint8_t flags) {
+  std::string s;
+  if ((flags & wire::tcp_flag::syn) != 0)
+    s += 'S';
+  if ((flags & wire::tcp_flag::fin) != 0)
+    s += 'F';
+  if ((flags & wire::tcp_flag::rst) != 0)
+    s += 'R';
+  if ((flags & wire::tcp_flag::psh) != 0)
+    s += 'P';
+  if ((flags & wire::tcp_flag::urg) != 0)
+    s += 'U';
+  if ((flags & wire::tcp_flag::ece) != 0)
+    s += 'E';
+  if ((flags & wire::tcp_flag::cwr) != 0)
+    s += 'W';
+  if ((flags & wire::tcp_flag::ack) != 0)
+    s += '.';
+  return s.empty() ? "none" : s;
+}
+
+std::string stream_bytes(std::uint64_t offset, std::size_t n) {
+  std::string s(n, '\0');
+  for (std::size_t i = 0; i < n; ++i) {
+    s[i] = stream_byte(offset + i);
+  }
+  return s;
+}
+
+std::string observed::str() const {
+  if (!valid) {
+    return "(no segment)";
+  }
+  std::ostringstream o;
+  o << "t=" << at / millisecond << "ms " << flags_string(tcp.flags) << " seq " << rel_seq;
+  if (tcp.has(wire::tcp_flag::ack)) {
+    o << " ack " << rel_ack;
+  }
+  o << " win " << tcp.window;
+  const auto& op = tcp.options;
+  if (op.mss || op.window_scale || op.timestamps || op.sack_permitted) {
+    o << " <";
+    if (op.mss)
+      o << "mss " << *op.mss << ",";
+    if (op.window_scale)
+      o << "ws " << static_cast<int>(*op.window_scale) << ",";
+    if (op.sack_permitted)
+      o << "sackOK,";
+    if (op.timestamps)
+      o << "ts " << op.timestamps->value << " " << op.timestamps->echo_reply;
+    o << ">";
+  }
+  o << " len " << payload.size() << " ports " << tcp.src_port << "->" << tcp.dst_port;
+  return o.str();
+}
+
+TcpScript::TcpScript() : pool_{packet_pool_config{}} {
+  cfg_.mac = our_mac;
+  cfg_.address = our_ip;
+  cfg_.prefix_length = 24;
+  cfg_.mtu = 1500;
+  // Keep the peer's ARP entry quiet on long scripts (the fixture answers requests anyway).
+  cfg_.arp.reachable_time = 3600 * second;
+}
+
+TcpScript::~TcpScript() {
+  out_.clear();
+  st_.reset();
+}
+
+stack& TcpScript::st() {
+  if (!st_) {
+    st_.emplace(cfg_, pool_, stack_secret{0x5eed, 0x7c9}, base_ + now_);
+    // The peer's MAC, learned from its ARP request for us (our reply is discarded).
+    std::array<std::byte, 42> f{};
+    wire::write_ethernet(f, wire::ethernet_header{mac_address::broadcast(), peer_mac,
+                                                  wire::ethertype::arp, false, 0});
+    wire::write_arp(std::span(f).subspan(14),
+                    wire::arp_packet{wire::arp_op::request, peer_mac, peer_ip, {}, our_ip});
+    packet p = pool_.alloc();
+    std::memcpy(p.append(f.size()), f.data(), f.size());
+    st_->receive(std::move(p), now());
+    std::array<packet, 16> burst;
+    while (const std::size_t n = drain_stack(*st_, burst, now())) {
+      free_burst(std::span(burst.data(), n));
+    }
+  }
+  return *st_;
+}
+
+TcpScript::flow& TcpScript::flow_for(std::uint16_t port) {
+  auto [it, fresh] = flows_.try_emplace(port == 0 ? peer_port_ : port);
+  if (fresh) {
+    it->second.peer_isn = default_peer_isn_;
+    it->second.our_port = listen_port_ != 0 ? listen_port_ : 8080;
+  }
+  return it->second;
+}
+
+void TcpScript::peer_isn(std::uint32_t isn) {
+  default_peer_isn_ = isn;
+  for (auto& [port, f] : flows_) {
+    if (f.peer_next == 0) {
+      f.peer_isn = isn;
+    }
+  }
+}
+std::uint32_t TcpScript::peer_isn_of(std::uint16_t port) {
+  return flow_for(port).peer_isn;
+}
+std::uint16_t TcpScript::our_port(std::uint16_t port) {
+  return flow_for(port).our_port;
+}
+std::uint32_t TcpScript::our_isn(std::uint16_t port) {
+  return flow_for(port).our_isn;
+}
+std::uint32_t TcpScript::our_tsval(std::uint16_t port) {
+  pull(where::current());
+  return flow_for(port).our_tsval;
+}
+
+void TcpScript::new_flow(std::uint16_t port, std::uint32_t isn) {
+  const std::uint16_t ours = flow_for(port).our_port;
+  flows_.erase(port);
+  flow& f = flow_for(port);
+  f.peer_isn = isn;
+  f.our_port = ours;
+}
+
+void TcpScript::at(std::uint64_t ms, where w) {
+  at_ns(ms * millisecond, w);
+}
+
+void TcpScript::at_ns(time_ns t, where w) {
+  if (t < now_) {
+    ADD_FAILURE_AT(w.file_name(), static_cast<int>(w.line()))
+        << "at(" << t / millisecond << " ms): the clock is already at " << now_ms() << " ms";
+    return;
+  }
+  pull(w);
+  now_ = t;
+  st().advance(now());
+}
+
+observed TcpScript::run_until_segment(std::uint64_t limit_ms, where w) {
+  const time_ns limit = limit_ms * millisecond;
+  pull(w);
+  while (out_.empty()) {
+    const time_ns next = st().next_deadline();
+    if (next == UINT64_MAX || next < base_ || next - base_ > limit) {
+      if (now_ < limit) {
+        at_ns(limit, w);
+        pull(w);
+      }
+      break;
+    }
+    at_ns(std::max(now_, next - base_), w);
+    pull(w);
+  }
+  if (out_.empty()) {
+    return {};
+  }
+  observed o = std::move(out_.front());
+  out_.pop_front();
+  return o;
+}
+
+void TcpScript::note(observed& o) {
+  flow& f = flow_for(o.tcp.dst_port);
+  if (o.tcp.has(wire::tcp_flag::syn)) {
+    f.our_isn = o.tcp.seq;
+    f.our_isn_known = true;
+    f.our_next = 1;
+    f.our_port = o.tcp.src_port;
+    f.we_offered_ts = o.tcp.options.timestamps.has_value();
+  }
+  o.rel_seq = o.tcp.seq - f.our_isn;
+  o.rel_ack = o.tcp.ack - f.peer_isn;
+  if (o.tcp.options.timestamps) {
+    f.our_tsval = o.tcp.options.timestamps->value;
+  }
+  if (!o.tcp.has(wire::tcp_flag::rst)) {
+    const std::uint32_t end = o.rel_seq + static_cast<std::uint32_t>(o.payload.size()) +
+                              (o.tcp.has(wire::tcp_flag::syn) ? 1U : 0U) +
+                              (o.tcp.has(wire::tcp_flag::fin) ? 1U : 0U);
+    if (seq_after(end, f.our_next)) {
+      f.our_next = end;
+    }
+  }
+}
+
+void TcpScript::pull(where w) {
+  std::array<packet, 64> burst;
+  std::vector<wire::decoded_frame> arp_requests;
+  while (const std::size_t n = drain_stack(st(), burst, now())) {
+    for (std::size_t i = 0; i < n; ++i) {
+      std::vector<std::byte> bytes(burst[i].length());
+      burst[i].copy_out(0, bytes);
+      const wire::decoded_frame d = wire::decode_frame(bytes);
+      if (!d.accepted()) {
+        ADD_FAILURE_AT(w.file_name(), static_cast<int>(w.line()))
+            << "we sent a frame the decoder refuses: " << wire::to_string(d.error);
+        continue;
+      }
+      if (d.tcp) {
+        EXPECT_EQ(d.ipv4->src, our_ip);
+        EXPECT_EQ(d.ipv4->dst, peer_ip);
+        EXPECT_FALSE(d.fragment) << "a TCP segment was fragmented";
+        observed o;
+        o.valid = true;
+        o.at = now_;
+        o.ip = *d.ipv4;
+        o.tcp = *d.tcp;
+        o.payload.assign(d.payload.begin(), d.payload.end());
+        note(o);
+        out_.push_back(std::move(o));
+      } else if (d.arp) {
+        if (d.arp->operation == wire::arp_op::request) {
+          arp_requests.push_back(d);
+        }
+      } else {
+        other_frames_.push_back(std::move(bytes));
+        others_.push_back(wire::decode_frame(other_frames_.back()));
+      }
+    }
+    free_burst(std::span(burst.data(), n));
+  }
+  for (const auto& d : arp_requests) {
+    answer_arp(d);
+  }
+}
+
+void TcpScript::answer_arp(const wire::decoded_frame& d) {
+  if (d.arp->target_ip != peer_ip) {
+    return;
+  }
+  std::array<std::byte, 42> f{};
+  wire::write_ethernet(f, wire::ethernet_header{our_mac, peer_mac, wire::ethertype::arp, false, 0});
+  wire::write_arp(std::span(f).subspan(14),
+                  wire::arp_packet{wire::arp_op::reply, peer_mac, peer_ip, our_mac, our_ip});
+  packet p = pool_.alloc();
+  std::memcpy(p.append(f.size()), f.data(), f.size());
+  st().receive(std::move(p), now());
+}
+
+std::vector<std::byte> TcpScript::build_segment(const seg& s, flow& f, std::uint16_t port) {
+  const std::uint8_t flags = parse_flags(s.flags) & static_cast<std::uint8_t>(~ack_dont_care);
+  const bool is_syn = (flags & wire::tcp_flag::syn) != 0;
+  wire::tcp_header h;
+  h.src_port = port;
+  h.dst_port = f.our_port;
+  const std::uint32_t rel_seq = s.seq.value_or(f.peer_next);
+  h.seq = f.peer_isn + rel_seq;
+  if (s.ack) {
+    h.ack = f.our_isn + *s.ack;
+  } else if ((flags & wire::tcp_flag::ack) != 0) {
+    h.ack = f.our_isn + f.our_next;
+  }
+  h.flags = flags;
+  h.window = s.win.value_or(65535);
+  h.urgent_pointer = s.urp;
+  if (s.mss.how == option_spec<std::uint16_t>::mode::equal) {
+    h.options.mss = s.mss.value;
+  } else if (s.mss.how == option_spec<std::uint16_t>::mode::is_present) {
+    h.options.mss = 1460;
+  }
+  if (s.ws.how == option_spec<std::uint8_t>::mode::equal) {
+    h.options.window_scale = s.ws.value;
+  } else if (s.ws.how == option_spec<std::uint8_t>::mode::is_present) {
+    h.options.window_scale = 7;
+  }
+  using ts_mode = option_spec<wire::tcp_timestamps>::mode;
+  if (s.ts.how == ts_mode::equal) {
+    h.options.timestamps = s.ts.value;
+  } else if (s.ts.how == ts_mode::is_present || (s.ts.how == ts_mode::unspecified && !is_syn &&
+                                                 f.peer_offered_ts && f.we_offered_ts)) {
+    h.options.timestamps =
+        wire::tcp_timestamps{peer_tsval(), (flags & wire::tcp_flag::ack) != 0 ? f.our_tsval : 0};
+  }
+  if (is_syn) {
+    f.peer_offered_ts = h.options.timestamps.has_value();
+  }
+  std::string payload = s.data;
+  if (payload.empty() && s.len) {
+    // The pattern at the segment's stream offset (first data byte is relative seq 1).
+    payload = stream_bytes(rel_seq - 1U + (is_syn ? 1U : 0U), *s.len);
+  }
+  const std::size_t hl = 20 + wire::tcp_options_length(h.options);
+  std::vector<std::byte> l4(hl + payload.size());
+  const std::size_t written = wire::write_tcp(l4, h);
+  EXPECT_EQ(written, hl);
+  std::memcpy(l4.data() + hl, payload.data(), payload.size());
+  wire::set_tcp_checksum(l4, wire::pseudo_header{peer_ip, our_ip});
+  const std::uint32_t end = rel_seq + static_cast<std::uint32_t>(payload.size()) +
+                            (is_syn ? 1U : 0U) + ((flags & wire::tcp_flag::fin) != 0 ? 1U : 0U);
+  if ((flags & wire::tcp_flag::rst) == 0 && seq_after(end, f.peer_next)) {
+    f.peer_next = end;
+  }
+  return l4;
+}
+
+void TcpScript::deliver_ip(std::uint8_t protocol, std::span<const std::byte> l4, ipv4_address src) {
+  packet p = pool_.alloc();
+  std::byte* d = p.append(34 + l4.size());
+  wire::write_ethernet(std::span(d, 14),
+                       wire::ethernet_header{our_mac, peer_mac, wire::ethertype::ipv4, false, 0});
+  wire::ipv4_header h;
+  h.protocol = protocol;
+  h.src = src;
+  h.dst = our_ip;
+  h.dont_fragment = true;
+  h.total_length = static_cast<std::uint16_t>(20 + l4.size());
+  wire::write_ipv4(std::span(d + 14, 20), h);
+  std::memcpy(d + 34, l4.data(), l4.size());
+  st().receive(std::move(p), now());
+}
+
+void TcpScript::inject(const seg& s, where w) {
+  (void)w;
+  const std::uint16_t port = s.port != 0 ? s.port : peer_port_;
+  flow& f = flow_for(port);
+  st();
+  const std::vector<std::byte> l4 = build_segment(s, f, port);
+  deliver_ip(wire::ip_protocol::tcp, l4, peer_ip);
+}
+
+void TcpScript::inject_icmp(std::uint8_t type, std::uint8_t code, std::uint32_t quoted_rel_seq,
+                            std::uint16_t mtu, std::optional<ipv4_address> from,
+                            std::uint16_t port) {
+  const std::uint16_t p = port != 0 ? port : peer_port_;
+  flow& f = flow_for(p);
+  // The quote: the IP header of a segment of ours and the first 8 bytes of its TCP header.
+  std::array<std::byte, 28> quote{};
+  wire::ipv4_header qh;
+  qh.protocol = wire::ip_protocol::tcp;
+  qh.src = our_ip;
+  qh.dst = peer_ip;
+  qh.dont_fragment = true;
+  qh.total_length = 1500;
+  wire::write_ipv4(std::span(quote).first(20), qh);
+  wire::store16(quote.data() + 20, f.our_port);
+  wire::store16(quote.data() + 22, p);
+  wire::store32(quote.data() + 24, f.our_isn + quoted_rel_seq);
+  std::array<std::byte, 8 + 28> icmp{};
+  const std::uint32_t rest = type == wire::icmp_type::destination_unreachable &&
+                                     code == wire::icmp_unreachable::fragmentation_needed
+                                 ? mtu
+                                 : 0U;
+  wire::write_icmp(icmp, wire::icmp_header{type, code, 0, rest}, quote);
+  deliver_ip(wire::ip_protocol::icmp, icmp, from.value_or(peer_ip));
+}
+
+observed TcpScript::expect(const seg& s, where w) {
+  pull(w);
+  const std::string want = std::string("expected ") + s.flags;
+  if (out_.empty()) {
+    ADD_FAILURE_AT(w.file_name(), static_cast<int>(w.line()))
+        << want << " at t=" << now_ms() << "ms, but nothing was sent";
+    return {};
+  }
+  observed o = std::move(out_.front());
+  out_.pop_front();
+  std::ostringstream bad;
+  const std::uint8_t spec = parse_flags(s.flags);
+  std::uint8_t mask = 0xff;
+  if ((spec & wire::tcp_flag::psh) == 0) {
+    mask &= static_cast<std::uint8_t>(~wire::tcp_flag::psh);
+  }
+  if ((spec & ack_dont_care) != 0) {
+    mask &= static_cast<std::uint8_t>(~wire::tcp_flag::ack);
+  }
+  const std::uint8_t want_flags = spec & static_cast<std::uint8_t>(~ack_dont_care);
+  if ((o.tcp.flags & mask) != (want_flags & mask)) {
+    bad << " flags " << flags_string(o.tcp.flags) << " != " << s.flags << ";";
+  }
+  if (s.port != 0 && o.tcp.dst_port != s.port) {
+    bad << " to port " << o.tcp.dst_port << " != " << s.port << ";";
+  }
+  if (s.seq && o.rel_seq != *s.seq) {
+    bad << " seq " << o.rel_seq << " != " << *s.seq << ";";
+  }
+  if (s.ack && o.rel_ack != *s.ack) {
+    bad << " ack " << o.rel_ack << " != " << *s.ack << ";";
+  }
+  if (s.win && o.tcp.window != *s.win) {
+    bad << " win " << o.tcp.window << " != " << *s.win << ";";
+  }
+  const auto check = [&bad](const char* name, const auto& spec_opt, const auto& got) {
+    using mode = typename std::decay_t<decltype(spec_opt)>::mode;
+    switch (spec_opt.how) {
+      case mode::unspecified:
+        break;
+      case mode::is_absent:
+        if (got)
+          bad << " " << name << " present, expected absent;";
+        break;
+      case mode::is_present:
+        if (!got)
+          bad << " " << name << " absent;";
+        break;
+      case mode::equal:
+        if (!got || !(*got == spec_opt.value))
+          bad << " " << name << " differs;";
+        break;
+    }
+  };
+  check("mss", s.mss, o.tcp.options.mss);
+  check("wscale", s.ws, o.tcp.options.window_scale);
+  check("timestamps", s.ts, o.tcp.options.timestamps);
+  if (s.tsecr && (!o.tcp.options.timestamps || o.tcp.options.timestamps->echo_reply != *s.tsecr)) {
+    bad << " tsecr " << (o.tcp.options.timestamps ? o.tcp.options.timestamps->echo_reply : 0)
+        << " != " << *s.tsecr << ";";
+  }
+  if (!s.data.empty()) {
+    const std::string got(reinterpret_cast<const char*>(o.payload.data()), o.payload.size());
+    if (got != s.data) {
+      bad << " payload \"" << got.substr(0, 64) << "\" != \"" << s.data.substr(0, 64) << "\";";
+    }
+  } else {
+    const std::size_t want_len = s.len.value_or(0);
+    if (o.payload.size() != want_len) {
+      bad << " len " << o.payload.size() << " != " << want_len << ";";
+    }
+  }
+  if (!bad.str().empty()) {
+    ADD_FAILURE_AT(w.file_name(), static_cast<int>(w.line()))
+        << want << ", got " << o.str() << ":" << bad.str();
+  }
+  return o;
+}
+
+void TcpScript::expect_nothing(where w) {
+  pull(w);
+  if (!out_.empty()) {
+    std::ostringstream all;
+    for (const auto& o : out_) {
+      all << "\n  " << o.str();
+    }
+    ADD_FAILURE_AT(w.file_name(), static_cast<int>(w.line()))
+        << "expected nothing at t=" << now_ms() << "ms, got:" << all.str();
+    out_.clear();
+  }
+}
+
+std::vector<observed> TcpScript::drain() {
+  pull(where::current());
+  std::vector<observed> v(std::make_move_iterator(out_.begin()),
+                          std::make_move_iterator(out_.end()));
+  out_.clear();
+  return v;
+}
+
+std::vector<wire::decoded_frame> TcpScript::others() {
+  pull(where::current());
+  return std::exchange(others_, {});
+}
+
+socket_id TcpScript::listen(std::uint16_t port, std::uint32_t backlog, where w) {
+  socket_id id = tcp_layer::invalid_socket;
+  const std::error_code e1 = tcp().open(id);
+  const std::error_code e2 = e1 ? e1 : tcp().bind(id, port);
+  const std::error_code e3 = e2 ? e2 : tcp().listen(id, backlog);
+  if (e3) {
+    ADD_FAILURE_AT(w.file_name(), static_cast<int>(w.line())) << "listen: " << e3.message();
+  }
+  listen_port_ = port;
+  for (auto& [p, f] : flows_) {
+    if (!f.our_isn_known) {
+      f.our_port = port;
+    }
+  }
+  return id;
+}
+
+socket_id TcpScript::accept_one(socket_id listener, where w) {
+  socket_id id = tcp_layer::invalid_socket;
+  if (const std::error_code e = tcp().accept(listener, id)) {
+    ADD_FAILURE_AT(w.file_name(), static_cast<int>(w.line())) << "accept: " << e.message();
+  }
+  return id;
+}
+
+socket_id TcpScript::connect(std::uint16_t remote_port, where w) {
+  socket_id id = tcp_layer::invalid_socket;
+  std::error_code e = tcp().open(id);
+  if (!e) {
+    e = tcp().connect(id, tcp_endpoint{peer_ip, remote_port}, now());
+  }
+  if (e) {
+    ADD_FAILURE_AT(w.file_name(), static_cast<int>(w.line())) << "connect: " << e.message();
+  }
+  peer_port_ = remote_port;
+  return id;
+}
+
+std::size_t TcpScript::send(socket_id id, const std::string& data, where w) {
+  const io_result r = tcp().send(id, std::as_bytes(std::span(data.data(), data.size())));
+  if (r.error) {
+    ADD_FAILURE_AT(w.file_name(), static_cast<int>(w.line())) << "send: " << r.error.message();
+  }
+  return r.bytes;
+}
+
+std::size_t TcpScript::send_stream(socket_id id, std::size_t n, where w) {
+  std::uint64_t& offset = sent_stream_[id];
+  const std::string data = stream_bytes(offset, n);
+  const std::size_t taken = send(id, data, w);
+  offset += taken;
+  return taken;
+}
+
+std::string TcpScript::read(socket_id id) {
+  std::string all;
+  std::array<std::byte, 4096> buf;
+  for (;;) {
+    const io_result r = tcp().receive(id, buf);
+    if (r.bytes == 0) {
+      break;
+    }
+    all.append(reinterpret_cast<const char*>(buf.data()), r.bytes);
+  }
+  return all;
+}
+
+std::uint8_t TcpScript::events(socket_id id) {
+  std::array<socket_event, 64> ev;
+  while (const std::size_t n = st().poll_events(ev)) {
+    for (std::size_t i = 0; i < n; ++i) {
+      if (ev[i].protocol == wire::ip_protocol::tcp) {
+        events_[ev[i].socket] |= ev[i].events;
+      }
+    }
+    if (n < ev.size()) {
+      break;
+    }
+  }
+  return std::exchange(events_[id], 0);
+}
+
+tcp_info TcpScript::info(socket_id id, where w) {
+  const std::optional<tcp_info> i = tcp().info(id);
+  if (!i) {
+    ADD_FAILURE_AT(w.file_name(), static_cast<int>(w.line())) << "no info for socket " << id;
+    return {};
+  }
+  return *i;
+}
+
+tcp_state TcpScript::state(socket_id id) {
+  const std::optional<tcp_info> i = tcp().info(id);
+  return i ? i->state : tcp_state::closed;
+}
+
+socket_id TcpScript::passive_open(peer_syn p, std::uint64_t rtt_ms, where w) {
+  if (listener_ == tcp_layer::invalid_socket) {
+    listener_ = listen(8080, 16, w);
+  }
+  seg syn{.flags = "S", .seq = 0, .win = p.win};
+  if (p.mss)
+    syn.mss = *p.mss;
+  if (p.ws)
+    syn.ws = *p.ws;
+  if (p.ts)
+    syn.ts = present;
+  inject(syn, w);
+  const observed sa = expect({.flags = "S.", .ack = 1}, w);
+  (void)sa;
+  at(now_ms() + rtt_ms, w);
+  inject({.flags = ".", .seq = 1, .ack = 1, .win = p.win}, w);
+  expect_nothing(w);
+  return accept_one(listener_, w);
+}
+
+socket_id TcpScript::active_open(peer_syn p, std::uint64_t rtt_ms, where w) {
+  const socket_id id = connect(80, w);
+  expect({.flags = "S", .seq = 0}, w);
+  at(now_ms() + rtt_ms, w);
+  seg sa{.flags = "S.", .seq = 0, .ack = 1, .win = p.win};
+  if (p.mss)
+    sa.mss = *p.mss;
+  if (p.ws)
+    sa.ws = *p.ws;
+  if (p.ts)
+    sa.ts = present;
+  inject(sa, w);
+  expect({.flags = ".", .seq = 1, .ack = 1}, w);
+  return id;
+}
+
+}  // namespace dpdk_net::stack::script
