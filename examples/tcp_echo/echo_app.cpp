@@ -166,8 +166,9 @@ void echo_client::on_event(const socket_event& e, time_ns now) {
     s.connected = true;
   }
   if ((e.events & ev::error) != 0) {
-    fail(s, std::string(s.connected ? "connection failed: " : "connect failed: ") +
-                tcp_.error(s.id).message(),
+    fail(s,
+         std::string(s.connected ? "connection failed: " : "connect failed: ") +
+             tcp_.error(s.id).message(),
          now);
     return;
   }
@@ -185,8 +186,8 @@ void echo_client::pump(stream& s, time_ns now) {
     progress = false;
     if (s.tx_length == 0 && s.generated < config_.bytes) {
       s.tx_offset = 0;
-      s.tx_length = static_cast<std::size_t>(std::min<std::uint64_t>(chunk_bytes,
-                                                                      config_.bytes - s.generated));
+      s.tx_length = static_cast<std::size_t>(
+          std::min<std::uint64_t>(chunk_bytes, config_.bytes - s.generated));
       s.generator.fill(s.generated, std::span(s.tx.get(), s.tx_length));
       s.generated += s.tx_length;
     }
@@ -229,8 +230,9 @@ void echo_client::pump(stream& s, time_ns now) {
       if (s.received == config_.bytes) {
         finish(s, now);
       } else {
-        fail(s, "end of stream after " + std::to_string(s.received) + " of " +
-                    std::to_string(config_.bytes) + " bytes",
+        fail(s,
+             "end of stream after " + std::to_string(s.received) + " of " +
+                 std::to_string(config_.bytes) + " bytes",
              now);
       }
       return;

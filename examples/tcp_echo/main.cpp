@@ -10,6 +10,7 @@
 // (a static library: only the fault model's objects come along, none of the simulator's network).
 #include <poll.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <csignal>
@@ -67,6 +68,9 @@ int main(int argc, char** argv) {
   std::string error;
   tap::tap_config tc;
   tc.name = opt.iface;
+  // Receive windows of many connections (256 KiB each by default) may hold received frames, and
+  // the fault model holds delayed ones: more buffers than udp_echo needs.
+  tc.pool_size = 16384;
   auto tap_dev = tap::tap_device::open(tc, error);
   if (!tap_dev) {
     std::fprintf(stderr, "tcp_echo: %s\n", error.c_str());
@@ -80,8 +84,8 @@ int main(int argc, char** argv) {
   std::unique_ptr<sim::fault_device> faulty;
   if (opt.faults.any()) {
     const sim::link_config link = fault_link(opt.faults);
-    faulty = std::make_unique<sim::fault_device>(*tap_dev, [] { return monotonic_now(); },
-                                                 opt.seed, link, link);
+    faulty = std::make_unique<sim::fault_device>(
+        *tap_dev, [] { return monotonic_now(); }, opt.seed, link, link);
   }
   device& dev = faulty ? static_cast<device&>(*faulty) : *tap_dev;
 
@@ -110,8 +114,8 @@ int main(int argc, char** argv) {
   net.start(now);
   if (opt.connect) {
     client = std::make_unique<tcp_echo::echo_client>(
-        tcp, tcp_echo::client_config{*opt.connect, opt.port, opt.bytes, opt.connections,
-                                     opt.seed, opt.no_delay});
+        tcp, tcp_echo::client_config{*opt.connect, opt.port, opt.bytes, opt.connections, opt.seed,
+                                     opt.no_delay});
     if (const auto e = client->start(now)) {
       std::fprintf(stderr, "tcp_echo: connect %s:%u: %s\n",
                    opt.connect->address.to_string().c_str(), opt.connect->port,
@@ -185,7 +189,7 @@ int main(int argc, char** argv) {
     if (!busy) {
       // Idle back-off: sleep on the descriptor until the next timer; a short nap while frames
       // are held by the fault model or refused by the device (nothing would wake us for them).
-      time_ns wait = std::min<time_ns>(net.next_deadline(), end);
+      time_ns wait = std::min({net.next_deadline(), tcp.retry_deadline(), end});
       wait = wait > now ? wait - now : 0;
       wait = std::min<time_ns>(wait, 100 * millisecond);
       if ((faulty && faulty->held() != 0) || backlog.count != 0) {
@@ -207,7 +211,8 @@ int main(int argc, char** argv) {
     app = client->counters();
     const double secs = static_cast<double>(now - start) / 1e9;
     if (client->all_intact()) {
-      std::fprintf(stderr, "tcp_echo: %u connection(s) x %llu bytes echoed intact in %.3f s (%.1f MB/s)\n",
+      std::fprintf(stderr,
+                   "tcp_echo: %u connection(s) x %llu bytes echoed intact in %.3f s (%.1f MB/s)\n",
                    opt.connections, static_cast<unsigned long long>(opt.bytes), secs,
                    static_cast<double>(app.bytes_verified) / 1e6 / (secs > 0 ? secs : 1));
     } else {
@@ -216,8 +221,10 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "tcp_echo: %s\n", f.c_str());
       }
       if (!client->done()) {
-        std::fprintf(stderr, "tcp_echo: stopped before every echo was complete (%llu bytes "
-                     "verified)\n", static_cast<unsigned long long>(app.bytes_verified));
+        std::fprintf(stderr,
+                     "tcp_echo: stopped before every echo was complete (%llu bytes "
+                     "verified)\n",
+                     static_cast<unsigned long long>(app.bytes_verified));
       }
     }
   } else {

@@ -7,9 +7,7 @@ namespace {
 
 class json_object {
  public:
-  json_object& field(const char* name, std::uint64_t v) {
-    return raw(name, std::to_string(v));
-  }
+  json_object& field(const char* name, std::uint64_t v) { return raw(name, std::to_string(v)); }
   json_object& raw(const char* name, const std::string& value) {
     text_ += (text_.empty() ? "{" : ", ") + std::string("\"") + name + "\": " + value;
     return *this;
@@ -119,8 +117,8 @@ std::string stats_json(const run_stats& s) {
       .field("tx_busy", s.device.tx_busy);
   o.raw("device", dev.str());
   if (s.fault_rx != nullptr && s.fault_tx != nullptr) {
-    o.raw("faults", "{\"rx\": " + link_json(*s.fault_rx) + ", \"tx\": " + link_json(*s.fault_tx) +
-                        "}");
+    o.raw("faults",
+          "{\"rx\": " + link_json(*s.fault_rx) + ", \"tx\": " + link_json(*s.fault_tx) + "}");
   }
   return o.str();
 }
