@@ -97,7 +97,7 @@ void stack_host::transmit() {
     }
   }
   std::size_t n = 0;
-  while ((n = stack_->drain_tx(tx_)) != 0) {
+  while ((n = stack_->drain_tx(tx_, host_->local_now())) != 0) {
     const std::size_t sent = nic_->tx_burst(options_.queue, std::span(tx_.data(), n));
     if (sent < n) {
       ++tx_busy_;

@@ -233,6 +233,9 @@ void arp::learn(entry& e, mac_address mac, time_ns now) noexcept {
   e.last_used = std::max(e.last_used, now);
   timers_->arm(e.t, now + config_.reachable_time);
   flush_pending(e);
+  if (resolved_hook_ != nullptr) {
+    resolved_hook_(resolved_context_);
+  }
 }
 
 void arp::on_timer(timer& t, time_ns now) noexcept {
@@ -243,6 +246,9 @@ void arp::on_timer(timer& t, time_ns now) noexcept {
       if (e.requests >= self.config_.max_requests) {
         ++self.counters_.resolution_failed;
         self.forget(e);  // pending packets dropped and counted
+        if (self.resolved_hook_ != nullptr) {
+          self.resolved_hook_(self.resolved_context_);  // waiters retry (and fail in time)
+        }
       } else {
         self.request(e, now);
       }
@@ -324,7 +330,8 @@ wire::wire_error arp::receive(std::span<const std::byte> payload, time_ns now) {
   return wire::wire_error::ok;
 }
 
-void arp::send(packet datagram, wire::ipv4_address next_hop, time_ns now) {
+arp::entry* arp::use(wire::ipv4_address next_hop, time_ns now, bool& started) noexcept {
+  started = false;
   entry* e = find(next_hop);
   if (e != nullptr && !e->used) {
     e->used = true;
@@ -340,21 +347,49 @@ void arp::send(packet datagram, wire::ipv4_address next_hop, time_ns now) {
       e->requests = 0;
       probe(*e, now);
     }
-    transmit_ipv4(std::move(datagram), e->mac);
-    return;
+    return e;
   }
   if (e == nullptr) {
     e = make(next_hop, now);
     if (e == nullptr) {
-      ++counters_.pending_dropped;
-      return;
+      return nullptr;
     }
     e->used = true;  // resolved for our own traffic
-    enqueue(*e, std::move(datagram));
-    request(*e, now);
+    started = true;
+  }
+  return e;
+}
+
+void arp::send(packet datagram, wire::ipv4_address next_hop, time_ns now) {
+  bool started = false;
+  entry* e = use(next_hop, now, started);
+  if (e == nullptr) {
+    ++counters_.pending_dropped;
     return;
   }
-  enqueue(*e, std::move(datagram));  // already resolving: wait with the others
+  if (e->st != state::incomplete) {
+    transmit_ipv4(std::move(datagram), e->mac);
+    return;
+  }
+  enqueue(*e, std::move(datagram));  // wait with the others
+  if (started) {
+    request(*e, now);
+  }
+}
+
+std::optional<mac_address> arp::resolve(wire::ipv4_address next_hop, time_ns now) noexcept {
+  bool started = false;
+  entry* e = use(next_hop, now, started);
+  if (e == nullptr) {
+    return std::nullopt;  // table full: the caller retries (its own timer)
+  }
+  if (e->st != state::incomplete) {
+    return e->mac;
+  }
+  if (started) {
+    request(*e, now);
+  }
+  return std::nullopt;
 }
 
 std::optional<mac_address> arp::lookup(wire::ipv4_address ip) const noexcept {

@@ -13,10 +13,11 @@
 
 namespace dpdk_net::stack {
 
-namespace {
+namespace detail {
+void make_echo_reply(std::byte* icmp) noexcept;  // icmp.cpp
+}  // namespace detail
 
-/// RFC 1812 4.3.2.3: an ICMP error carries as much of the offending datagram as fits in 576.
-constexpr std::size_t max_icmp_error = 576;
+namespace {
 
 stack_config with_arp(stack_config c) {
   c.arp.mac = c.mac;
@@ -47,7 +48,17 @@ stack::stack(const stack_config& config, buffer_pool& pool, const stack_secret& 
       sockets_(config.udp_sockets),
       port_to_socket_(65536, -1),
       port_key_(derive_key(secret, key_purpose::ephemeral_port)),
-      icmp_errors_(config.icmp_errors_per_second, config.icmp_error_burst, now) {}
+      icmp_errors_(config.icmp_errors_per_second, config.icmp_error_burst, now),
+      udp_events_(config.udp_sockets),
+      linear_(65536),
+      now_(now),
+      tcp_(*this, config_.tcp, pool, timers_, secret) {
+  arp_.set_resolved_hook(&stack::arp_resolved, this);
+}
+
+void stack::arp_resolved(void* self) noexcept {
+  static_cast<stack*>(self)->tcp_.next_hop_resolved();
+}
 
 stack::~stack() {
   // Frames still waiting for drain_tx go back to their pool.
@@ -63,6 +74,7 @@ void stack::start(time_ns now) {
 }
 
 void stack::advance(time_ns now) {
+  now_ = std::max(now_, now);
   timers_.advance(now);
 }
 
@@ -76,20 +88,39 @@ void stack::enqueue_tx(packet frame) noexcept {
   ++counters_.frames_out;
 }
 
-std::size_t stack::drain_tx(std::span<packet> out) noexcept {
-  const std::size_t n = std::min(out.size(), tx_count_);
+std::size_t stack::drain_tx(std::span<packet> out, time_ns now) noexcept {
+  now_ = std::max(now_, now);
+  std::size_t n = std::min(out.size(), tx_count_);
   for (std::size_t i = 0; i < n; ++i) {
     out[i] = packet::adopt(tx_ring_[(tx_head_ + i) & (tx_ring_.size() - 1)]);
   }
   tx_head_ = (tx_head_ + n) & (tx_ring_.size() - 1);
   tx_count_ -= n;
+  // Pull-based TCP egress: segments are built now, into the room left in this burst.
+  n += tcp_.emit(out.subspan(n), now_);
+  // Control segments TCP queued while emitting (none today) would wait for the next drain.
   return n;
+}
+
+std::size_t stack::poll_events(std::span<socket_event> out) noexcept {
+  std::size_t n = 0;
+  while (n < out.size() && !udp_events_.empty()) {
+    const std::uint32_t id = udp_events_.front();
+    udp_events_.remove(id);
+    udp_socket& s = sockets_[id];
+    if (s.events != 0) {
+      out[n++] = socket_event{id, wire::ip_protocol::udp, s.events};
+      s.events = 0;
+    }
+  }
+  return n + tcp_.poll_events(out.subspan(n));
 }
 
 stack_counters stack::counters() const noexcept {
   stack_counters c = counters_;
   c.arp = arp_.counters();
   c.reassembly = reasm_.counters();
+  c.tcp = tcp_.counters();
   return c;
 }
 
@@ -118,19 +149,10 @@ bool stack::is_martian_source(wire::ipv4_address src) const noexcept {
          src == config_.address;
 }
 
-namespace {
-/// Turns an ICMP echo request header into the reply's, fixing its checksum incrementally.
-void make_echo_reply(std::byte* icmp) noexcept {
-  const std::uint16_t old_word = wire::load16(icmp);  // type, code
-  wire::store8(icmp, wire::icmp_type::echo_reply);
-  wire::store16(icmp + 2,
-                wire::checksum_update16(wire::load16(icmp + 2), old_word, wire::load16(icmp)));
-}
-}  // namespace
-
 // --- input ----------------------------------------------------------------------------------
 
 void stack::receive(packet frame, time_ns now) {
+  now_ = std::max(now_, now);
   ++counters_.frames_in;
   const auto eth = wire::parse_ethernet(frame.front());
   if (!eth) {
@@ -195,6 +217,8 @@ void stack::receive_ipv4(packet frame, std::size_t l3_offset, bool link_broadcas
       receive_ipv4(std::move(*whole), 0, true, now);
     } else if (h.protocol == wire::ip_protocol::udp) {
       deliver_udp_chain(std::move(*whole), now);
+    } else if (h.protocol == wire::ip_protocol::tcp) {
+      receive_tcp_chain(*whole, now);
     } else if (h.protocol == wire::ip_protocol::icmp) {
       // A large ping: answer from the chain (the reply is fragmented on the way out).
       packet& d = *whole;
@@ -210,7 +234,7 @@ void stack::receive_ipv4(packet frame, std::size_t l3_offset, bool link_broadcas
         return;
       }
       ++counters_.icmp_in;
-      make_echo_reply(hdr.data());
+      detail::make_echo_reply(hdr.data());
       const wire::ipv4_address src{wire::load32(d.front().data() + 12)};
       if (output(wire::ip_protocol::icmp, src, l4_source{hdr, &d, 28, {}, d.length() - 20}, now)) {
         ++counters_.icmp_echo_replies;
@@ -235,6 +259,14 @@ void stack::receive_ipv4(packet frame, std::size_t l3_offset, bool link_broadcas
       receive_udp(std::move(frame), l4_offset, ip.payload, h.src, h.dst, link_broadcast, now,
                   datagram);
       return;
+    case wire::ip_protocol::tcp:
+      if (broadcast || link_broadcast) {
+        ++counters_.tcp_to_broadcast;  // TCP is unicast only (RFC 1122 4.2.3.10)
+        return;
+      }
+      tcp_.receive(datagram, h.header_length, frame.meta().l4_checksum == checksum_status::good,
+                   now);
+      return;
     default:
       ++counters_.ip_unknown_protocol;
       send_icmp_error(wire::icmp_type::destination_unreachable, wire::icmp_unreachable::protocol,
@@ -243,119 +275,11 @@ void stack::receive_ipv4(packet frame, std::size_t l3_offset, bool link_broadcas
   }
 }
 
-void stack::receive_icmp(packet& frame, std::size_t l3_offset, std::size_t l4_offset,
-                         std::span<const std::byte> message, time_ns now) {
-  const bool vouched = frame.meta().l4_checksum == checksum_status::good;
-  const auto icmp = wire::parse_icmp(message, !vouched);
-  if (!icmp) {
-    malformed(icmp.error);
-    return;
-  }
-  ++counters_.icmp_in;
-  if (icmp.header.type == wire::icmp_type::destination_unreachable &&
-      icmp.header.code == wire::icmp_unreachable::fragmentation_needed) {
-    frag_needed(icmp.header.next_hop_mtu(), icmp.payload, now);
-    return;
-  }
-  if (icmp.header.type == wire::icmp_type::echo_reply) {
-    ++counters_.echo_replies_received;
-    return;
-  }
-  if (icmp.header.type != wire::icmp_type::echo_request || icmp.header.code != 0) {
-    ++counters_.icmp_ignored;  // other errors and types: not handled yet
-    return;
-  }
-  std::byte* ip = frame.front().data() + l3_offset;
-  const wire::ipv4_address src{wire::load32(ip + 12)};
-  const std::size_t total = wire::load16(ip + 2);
-  if (const auto path = pmtu_.find(src, now); path && (total > path->mtu || path->locked)) {
-    // The way back is narrower than the request came (a learned path MTU): answer through
-    // output(), which fragments to it, instead of in place.
-    std::array<std::byte, wire::icmp_header_length> hdr{};
-    std::memcpy(hdr.data(), message.data(), hdr.size());
-    make_echo_reply(hdr.data());
-    if (output(wire::ip_protocol::icmp, src,
-               l4_source{hdr, &frame, l4_offset + hdr.size(), {}, message.size()}, now)) {
-      ++counters_.icmp_echo_replies;
-    }
-    return;
-  }
-  // Echo reply in place: the request's buffer becomes the reply (no copy, no allocation).
-  frame.trim_front(l3_offset);
-  if (frame.length() > total) {
-    frame.trim_back(frame.length() - total);  // Ethernet padding
-  }
-  wire::store32(ip + 12, config_.address.value);
-  wire::store32(ip + 16, src.value);
-  wire::store8(ip + 8, config_.ttl);
-  wire::store16(ip + 10, 0);
-  const std::size_t ihl = (wire::load8(ip) & 0x0fU) * 4U;
-  wire::store16(ip + 10, wire::internet_checksum(std::span<const std::byte>(ip, ihl)));
-  make_echo_reply(frame.front().data() + (l4_offset - l3_offset));
-  frame.meta() = packet_meta{};
-  if (route(std::move(frame), src, now)) {
-    ++counters_.icmp_echo_replies;
-  }
-}
-
 // --- output ---------------------------------------------------------------------------------
-
-std::error_code stack::send_echo_request(wire::ipv4_address dst, std::uint16_t id,
-                                         std::uint16_t seq, std::span<const std::byte> data,
-                                         time_ns now) {
-  if (data.size() > 65535 - 28) {
-    return std::make_error_code(std::errc::message_size);
-  }
-  std::array<std::byte, wire::icmp_header_length> hdr{};
-  wire::checksum_accumulator acc;
-  const wire::icmp_header h{wire::icmp_type::echo_request, 0, 0, (std::uint32_t{id} << 16U) | seq};
-  wire::write_icmp(hdr, h, {});  // header alone; fold the data into its checksum below
-  acc.add(std::span<const std::byte>(hdr.data(), 2));
-  acc.add(std::span<const std::byte>(hdr.data() + 4, 4));
-  acc.add(data);
-  wire::store16(hdr.data() + 2, acc.finish());
-  if (!output(wire::ip_protocol::icmp, dst, l4_source{hdr, nullptr, 0, data, 8 + data.size()},
-              now)) {
-    return std::make_error_code(std::errc::network_unreachable);
-  }
-  ++counters_.echo_requests_sent;
-  return {};
-}
 
 std::uint16_t stack::path_mtu(wire::ipv4_address dst, time_ns now) const noexcept {
   const auto p = pmtu_.find(dst, now);
   return p ? p->mtu : config_.mtu;
-}
-
-void stack::frag_needed(std::uint16_t mtu, std::span<const std::byte> quote, time_ns now) {
-  // RFC 5927: believe it only if it could be about a datagram we sent. The quote (20 + 8 bytes
-  // at least: parse_icmp checked) must be ours, have DF set (we set it only on datagrams that
-  // fit the path MTU, so only those can elicit frag-needed), and for UDP name a bound port.
-  const auto q =
-      wire::parse_ipv4(quote, wire::ipv4_parse_options{.verify_checksum = false, .quoted = true});
-  const wire::ipv4_address dst = q.header.dst;
-  const std::uint16_t current = path_mtu(dst, now);
-  bool plausible =
-      q && q.header.src == config_.address && q.header.dont_fragment &&
-      (q.header.protocol == wire::ip_protocol::udp || q.header.protocol == wire::ip_protocol::icmp);
-  if (plausible && q.header.protocol == wire::ip_protocol::udp) {
-    plausible = q.payload.size() >= 2 && port_to_socket_[wire::load16(q.payload.data())] >= 0;
-  }
-  // MTU 0 is a pre-RFC 1191 router; below 68 is illegal. Below the floor is clamped up to it
-  // (and the path locked: sent without DF from then on); not lower means nothing to learn.
-  const std::uint16_t floor = std::min(config_.min_pmtu, config_.mtu);
-  const bool locked = mtu < floor;
-  const std::uint16_t learned = locked ? floor : mtu;
-  const auto known = pmtu_.find(dst, now);
-  // Lower, or the same floor now known to be too high for the path (lock it: send without DF).
-  const bool news =
-      learned < current || (locked && learned == current && (!known || !known->locked));
-  if (!plausible || mtu < 68 || !news) {
-    ++counters_.pmtu_ignored;
-    return;
-  }
-  pmtu_.learn(dst, pmtu_cache::path{learned, locked}, now);
-  ++counters_.pmtu_lowered;
 }
 
 bool stack::output(std::uint8_t protocol, wire::ipv4_address dst, const l4_source& src,
@@ -413,6 +337,40 @@ bool stack::output(std::uint8_t protocol, wire::ipv4_address dst, const l4_sourc
   return true;
 }
 
+void stack::receive_tcp_chain(const packet& d, time_ns now) {
+  // A reassembled segment in several buffers: TCP reads headers and data from one span.
+  const std::size_t n = std::min(d.length(), linear_.size());
+  d.copy_out(0, std::span(linear_.data(), n));
+  const std::size_t ihl = (std::to_integer<std::size_t>(linear_[0]) & 0x0fU) * 4U;
+  tcp_.receive(std::span<const std::byte>(linear_.data(), n), ihl, false, now);
+}
+
+std::optional<wire::ipv4_address> stack::next_hop(wire::ipv4_address dst) const noexcept {
+  const std::uint32_t mask = netmask();
+  if ((dst.value & mask) == (config_.address.value & mask)) {
+    return dst;
+  }
+  return config_.gateway;
+}
+
+std::optional<mac_address> stack::resolve(wire::ipv4_address dst, time_ns now) noexcept {
+  const auto hop = next_hop(dst);
+  if (!hop) {
+    return std::nullopt;
+  }
+  return arp_.resolve(*hop, now);
+}
+
+bool stack::path_locked(wire::ipv4_address dst, time_ns now) const noexcept {
+  const auto p = pmtu_.find(dst, now);
+  return p && p->locked;
+}
+
+bool stack::send_l4(std::uint8_t protocol, wire::ipv4_address dst, std::span<const std::byte> l4,
+                    time_ns now) {
+  return output(protocol, dst, l4_source{{}, nullptr, 0, l4, l4.size()}, now);
+}
+
 bool stack::route(packet p, wire::ipv4_address dst, time_ns now) {
   if (is_local_broadcast(dst)) {
     if (!wire::push_ethernet(p, wire::ethernet_header{mac_address::broadcast(), config_.mac,
@@ -431,54 +389,6 @@ bool stack::route(packet p, wire::ipv4_address dst, time_ns now) {
   }
   arp_.send(std::move(p), on_link ? dst : *config_.gateway, now);
   return true;
-}
-
-void stack::send_icmp_error(std::uint8_t type, std::uint8_t code,
-                            std::span<const std::byte> offending, bool link_broadcast,
-                            time_ns now) {
-  // RFC 1122 3.2.2: never about a datagram that came as a link-layer broadcast, went to an IP
-  // broadcast or multicast address, came from an address that is not one host, is a non-first
-  // fragment, or is itself an ICMP error (errors about errors can loop).
-  const auto q = wire::parse_ipv4(
-      offending, wire::ipv4_parse_options{.verify_checksum = false, .quoted = true});
-  const wire::ipv4_header& about = q.header;
-  bool about_error = false;
-  if (q && about.protocol == wire::ip_protocol::icmp && !q.payload.empty()) {
-    const std::uint8_t t = wire::load8(q.payload.data());
-    about_error = t != wire::icmp_type::echo_request && t != wire::icmp_type::echo_reply &&
-                  t != 13 && t != 14;  // timestamp request/reply: queries, not errors
-  }
-  if (!q || link_broadcast || about.dst.is_broadcast() || about.dst.is_multicast() ||
-      is_local_broadcast(about.dst) || is_martian_source(about.src) || about.fragment_offset != 0 ||
-      about_error) {
-    ++counters_.icmp_errors_suppressed;
-    return;
-  }
-  const wire::ipv4_address src = about.src;
-  if (!icmp_errors_.take(now)) {
-    ++counters_.icmp_errors_rate_limited;
-    return;
-  }
-  const std::size_t quote = std::min(offending.size(), max_icmp_error - 28);
-  packet p = pool_->alloc();
-  std::byte* d = p ? p.append(28 + quote) : nullptr;
-  if (d == nullptr) {
-    ++counters_.no_buffer;
-    return;
-  }
-  wire::write_icmp(std::span(d + 20, 8 + quote), wire::icmp_header{type, code, 0, 0},
-                   offending.first(quote));
-  wire::ipv4_header h;
-  h.total_length = static_cast<std::uint16_t>(28 + quote);
-  h.id = ip_id_++;
-  h.ttl = config_.ttl;
-  h.protocol = wire::ip_protocol::icmp;
-  h.src = config_.address;
-  h.dst = src;
-  wire::write_ipv4(std::span(d, 20), h);
-  if (route(std::move(p), src, now)) {
-    ++counters_.icmp_errors_sent;
-  }
 }
 
 }  // namespace dpdk_net::stack

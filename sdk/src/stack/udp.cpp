@@ -54,6 +54,10 @@ bool stack::enqueue_datagram(std::uint16_t port, packet& frame, std::size_t offs
   slot.frame = std::move(frame);
   ++sock.count;
   ++counters_.udp_delivered;
+  sock.events |= socket_events::readable;
+  if (!udp_events_.contains(static_cast<std::uint32_t>(s))) {
+    udp_events_.push_back(static_cast<std::uint32_t>(s));
+  }
   return true;
 }
 
@@ -133,6 +137,8 @@ void stack::udp_close(socket_id id) {
   udp_socket& s = sockets_[id];
   port_to_socket_[s.port] = -1;
   s.open = false;
+  s.events = 0;
+  udp_events_.remove(static_cast<std::uint32_t>(id));
   for (udp_datagram& d : s.queue) {
     d.frame.reset();
   }

@@ -86,6 +86,14 @@ class arp {
   /// Sends `datagram` (an IPv4 packet, no Ethernet header) to next_hop: at once if its MAC is
   /// known, else after resolution. Takes the packet in every case (dropped ones are counted).
   void send(packet datagram, wire::ipv4_address next_hop, time_ns now);
+  /// The MAC of next_hop if known (a use, as send() makes); else starts resolving it (no packet
+  /// queued) and returns nullopt. TCP keeps its segments in the connection while it waits.
+  std::optional<mac_address> resolve(wire::ipv4_address next_hop, time_ns now) noexcept;
+  /// Called whenever a resolution completes or fails (so waiters retry).
+  void set_resolved_hook(void (*hook)(void*), void* context) noexcept {
+    resolved_hook_ = hook;
+    resolved_context_ = context;
+  }
 
   /// Upper-layer proof that ip is reachable (e.g. TCP saw new data acknowledged, RFC 1122
   /// 2.3.2.1 (1)): an entry we have becomes reachable again without a probe.
@@ -124,6 +132,7 @@ class arp {
   entry* find(wire::ipv4_address ip) noexcept;
   [[nodiscard]] const entry* find(wire::ipv4_address ip) const noexcept;
   entry* make(wire::ipv4_address ip, time_ns now) noexcept;
+  entry* use(wire::ipv4_address next_hop, time_ns now, bool& started) noexcept;
   void forget(entry& e) noexcept;
   void learn(entry& e, mac_address mac, time_ns now) noexcept;
   void flush_pending(entry& e) noexcept;
@@ -150,6 +159,8 @@ class arp {
   std::vector<std::uint32_t> free_pending_;
   detail::token_bucket requests_;
   arp_counters counters_{};
+  void (*resolved_hook_)(void*) = nullptr;
+  void* resolved_context_ = nullptr;
 };
 
 }  // namespace dpdk_net::stack

@@ -5,10 +5,12 @@
 //
 // It has Ethernet, ARP, IPv4 input validation (martian sources dropped), reassembly and
 // fragmentation, output routing (on-link or via the gateway), path MTU discovery, ICMP echo and
-// port/protocol unreachable (rate-limited, never about broadcasts or errors), and UDP sockets.
-// Not yet: ICMP errors to sockets, TCP (see docs/limitations.md).
+// port/protocol unreachable (rate-limited, never about broadcasts or errors), UDP sockets and TCP
+// (tcp.hpp, docs/tcp.md). Readiness events for both come from poll_events(); TCP segments are
+// generated when the caller drains output (drain_tx), never pushed from inside receive().
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <optional>
@@ -23,6 +25,7 @@
 #include "dpdk_net/stack/pmtu_cache.hpp"
 #include "dpdk_net/stack/reassembly.hpp"
 #include "dpdk_net/stack/secret.hpp"
+#include "dpdk_net/stack/tcp.hpp"
 #include "dpdk_net/timer_wheel.hpp"
 #include "dpdk_net/wire/error.hpp"
 #include "dpdk_net/wire/ipv4_address.hpp"
@@ -54,8 +57,9 @@ struct stack_config {
   /// make us send 68-byte fragments; such a path is "locked" (sent without DF, see pmtu_cache).
   /// An interface MTU below it is the floor instead.
   std::uint16_t min_pmtu = 552;
-  std::uint16_t ephemeral_first = 49152;  ///< RFC 6056 range for udp_bind(0)
+  std::uint16_t ephemeral_first = 49152;  ///< RFC 6056 range for bind(0) and connect
   std::uint16_t ephemeral_last = 65535;
+  tcp_config tcp{};
 };
 
 /// Empty if `c` can work on a device whose MTU is device_mtu; else one line naming the field and
@@ -84,8 +88,10 @@ struct stack_counters {
   std::uint64_t udp_in = 0, udp_delivered = 0, udp_no_port = 0, udp_queue_full = 0;
   std::uint64_t udp_sent = 0, udp_too_big = 0;
   std::uint64_t tx_queue_full = 0, no_buffer = 0;
+  std::uint64_t tcp_to_broadcast = 0;  ///< TCP segments sent to a broadcast address (dropped)
   /// Frames refused by the wire parsers, indexed by wire_error.
   std::array<std::uint64_t, 32> malformed{};
+  tcp_counters tcp{};
 };
 
 /// A received UDP datagram: the frame it arrived in (no copy; a reassembled datagram is a chain
@@ -128,10 +134,25 @@ class stack {
   void receive(packet frame, time_ns now);
   /// Runs timers due at or before now.
   void advance(time_ns now);
-  [[nodiscard]] time_ns next_deadline() const noexcept { return timers_.next_deadline(); }
-  /// Moves frames to send into out; returns how many.
-  std::size_t drain_tx(std::span<packet> out) noexcept;
-  [[nodiscard]] std::size_t tx_pending() const noexcept { return tx_count_; }
+  [[nodiscard]] time_ns next_deadline() const noexcept {
+    return std::min(timers_.next_deadline(), tcp_.retry_deadline());
+  }
+  /// Moves frames to send into out; returns how many. Queued frames (ARP, ICMP, UDP, TCP
+  /// control) go first, then TCP segments are generated for connections with output pending, up
+  /// to out.size(). Call it until it returns less than out.size() (or the device is full).
+  std::size_t drain_tx(std::span<packet> out, time_ns now) noexcept;
+  /// The same at the last time the stack was given.
+  std::size_t drain_tx(std::span<packet> out) noexcept { return drain_tx(out, now_); }
+  /// Frames queued, plus 1 if TCP connections have output to generate.
+  [[nodiscard]] std::size_t tx_pending() const noexcept {
+    return tx_count_ + (tcp_.output_pending() ? 1 : 0);
+  }
+  /// Readiness events (TCP and UDP sockets), coalesced per socket since the last call; returns
+  /// how many were written. Drain after receive/advance: the stack never calls back.
+  std::size_t poll_events(std::span<socket_event> out) noexcept;
+  /// TCP sockets (tcp.hpp).
+  [[nodiscard]] tcp_layer& tcp() noexcept { return tcp_; }
+  [[nodiscard]] const tcp_layer& tcp() const noexcept { return tcp_; }
 
   /// Binds a UDP socket to port (0: an ephemeral port). Errors: address_in_use,
   /// too_many_files_open (all sockets used), resource_unavailable_try_again (no free port).
@@ -161,8 +182,10 @@ class stack {
   [[nodiscard]] std::size_t pmtu_destinations() const noexcept { return pmtu_.size(); }
 
  private:
+  friend class tcp_layer;
   struct udp_socket {
     bool open = false;
+    std::uint8_t events = 0;  // readiness not yet handed out
     std::uint16_t port = 0;
     std::vector<udp_datagram> queue;  // ring, preallocated at bind
     std::size_t head = 0, count = 0;
@@ -201,6 +224,21 @@ class stack {
   bool enqueue_datagram(std::uint16_t port, packet& frame, std::size_t offset, std::size_t length,
                         wire::ipv4_address src, std::uint16_t src_port) noexcept;
   void malformed(wire::wire_error e) noexcept;
+  // For TCP (tcp_layer is a friend):
+  /// The next hop towards dst (dst itself on-link, else the gateway), or none (no route).
+  [[nodiscard]] std::optional<wire::ipv4_address> next_hop(wire::ipv4_address dst) const noexcept;
+  /// The MAC to send to dst through, or none while ARP resolves it (resolution started).
+  std::optional<mac_address> resolve(wire::ipv4_address dst, time_ns now) noexcept;
+  [[nodiscard]] bool path_locked(wire::ipv4_address dst, time_ns now) const noexcept;
+  [[nodiscard]] time_ns last_now() const noexcept { return now_; }
+  std::uint16_t next_ip_id() noexcept { return ip_id_++; }
+  /// Sends a small L4 message (TCP control segments) through IP output.
+  bool send_l4(std::uint8_t protocol, wire::ipv4_address dst, std::span<const std::byte> l4,
+               time_ns now);
+  void receive_tcp_chain(const packet& datagram, time_ns now);
+  void icmp_error_to_transport(std::uint8_t type, std::uint8_t code, std::uint16_t mtu,
+                               std::span<const std::byte> quote, time_ns now);
+  static void arp_resolved(void* self) noexcept;
 
   stack_config config_;
   buffer_pool* pool_;
@@ -217,6 +255,10 @@ class stack {
   std::uint16_t ip_id_ = 0;
   detail::token_bucket icmp_errors_;
   stack_counters counters_{};
+  detail::id_list udp_events_;     // UDP sockets with events to hand out
+  std::vector<std::byte> linear_;  // a reassembled TCP datagram made contiguous
+  time_ns now_ = 0;                // the latest time the caller gave
+  tcp_layer tcp_;                  // last: its timers live on timers_
 };
 
 }  // namespace dpdk_net::stack

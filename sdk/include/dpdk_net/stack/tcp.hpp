@@ -3,9 +3,10 @@
 //
 // How a caller drives it (the stack's usual loop):
 //   receive(frame, now) / advance(now)   -> segments processed, timers run
-//   poll_events(out)                     -> which sockets became readable, writable, ... (coalesced)
-//   tcp().send / receive / accept / ...  -> copy data in and out (never calls back into the caller)
-//   drain_tx(out, now)                   -> segments are generated HERE (pull-based egress): only
+//   poll_events(out)                     -> which sockets became readable, writable, ...
+//   (coalesced) tcp().send / receive / accept / ...  -> copy data in and out (never calls back into
+//   the caller) drain_tx(out, now)                   -> segments are generated HERE (pull-based
+//   egress): only
 //                                           connections on the pending-output list are visited
 //
 // Every operation returns a std::error_code (std::errc values, plus tcp_errc::end_of_stream),
@@ -20,11 +21,13 @@
 #include <vector>
 
 #include "dpdk_net/buffer_pool.hpp"
+#include "dpdk_net/mac_address.hpp"
 #include "dpdk_net/stack/detail/slot_index.hpp"
 #include "dpdk_net/stack/secret.hpp"
 #include "dpdk_net/time.hpp"
 #include "dpdk_net/timer_wheel.hpp"
 #include "dpdk_net/wire/ipv4_address.hpp"
+#include "dpdk_net/wire/tcp.hpp"
 
 namespace dpdk_net::stack {
 
@@ -37,22 +40,22 @@ struct time_wait_record;
 
 /// TCP's share of stack_config; every field has a documented default.
 struct tcp_config {
-  std::size_t sockets = 1024;            ///< listeners + connections (a preallocated slab)
-  std::size_t time_wait_records = 4096;  ///< compact TIME-WAIT records; when full the oldest goes
-  std::uint32_t send_buffer = 256 * 1024;     ///< default per connection (a socket option overrides)
+  std::size_t sockets = 1024;              ///< listeners + connections (a preallocated slab)
+  std::size_t time_wait_records = 4096;    ///< compact TIME-WAIT records; when full the oldest goes
+  std::uint32_t send_buffer = 256 * 1024;  ///< default per connection (a socket option overrides)
   std::uint32_t receive_buffer = 256 * 1024;  ///< default per connection; sets the window scale
   std::uint32_t max_backlog = 4096;           ///< listen(backlog) is clamped to this
   time_ns rto_initial = 1 * second;           ///< RFC 6298 2.1
   time_ns rto_min = 200 * millisecond;        ///< RFC 6298 says 1 s; Linux (and we) use 200 ms
   time_ns rto_max = 60 * second;
-  unsigned syn_retries = 6;      ///< SYN retransmissions before connect fails (timed_out)
-  unsigned synack_retries = 5;   ///< SYN-ACK retransmissions before a half-open child is dropped
-  unsigned data_retries = 15;    ///< RTOs in a row (data, FIN, probes) before the connection fails
+  unsigned syn_retries = 6;     ///< SYN retransmissions before connect fails (timed_out)
+  unsigned synack_retries = 5;  ///< SYN-ACK retransmissions before a half-open child is dropped
+  unsigned data_retries = 15;   ///< RTOs in a row (data, FIN, probes) before the connection fails
   time_ns delayed_ack = 40 * millisecond;  ///< RFC 1122 4.2.3.2 (<= 500 ms); 0: ACK at once
   time_ns time_wait = 60 * second;         ///< 2 MSL
-  time_ns fin_wait_2 = 60 * second;  ///< an orphaned (closed) connection waits this long for FIN
-  bool window_scaling = true;        ///< RFC 7323 2
-  bool timestamps = true;            ///< RFC 7323 3 (RTT samples, PAWS)
+  time_ns fin_wait_2 = 60 * second;   ///< an orphaned (closed) connection waits this long for FIN
+  bool window_scaling = true;         ///< RFC 7323 2
+  bool timestamps = true;             ///< RFC 7323 3 (RTT samples, PAWS)
   std::uint32_t initial_window = 10;  ///< segments (RFC 6928)
   std::uint16_t min_mss = 64;  ///< a peer's smaller MSS (0, 1, ...) is raised to this (RFC 6691)
   unsigned dup_ack_threshold = 3;  ///< RFC 5681 fast retransmit
@@ -121,21 +124,21 @@ struct tcp_counters {
   std::uint64_t active_opens = 0, passive_opens = 0, established = 0;
   std::uint64_t connect_failed = 0;  ///< refused, timed out or unreachable before established
   std::uint64_t resets_sent = 0, resets_received = 0;
-  std::uint64_t no_socket = 0;            ///< segments for no connection or listener (RST sent)
-  std::uint64_t listen_overflow = 0;      ///< SYNs dropped: the listener's backlog was full
-  std::uint64_t sockets_exhausted = 0;    ///< no free socket slot (SYN dropped, open refused)
-  std::uint64_t bad_segments = 0;         ///< refused by a check (flags, offsets), not by checksum
-  std::uint64_t not_acceptable = 0;       ///< RFC 9293 3.10.7.4 sequence test failed (ACK sent)
-  std::uint64_t paws_rejected = 0;        ///< RFC 7323 5 (ACK sent)
-  std::uint64_t ack_too_new = 0;          ///< acknowledged data we never sent (ACK sent)
+  std::uint64_t no_socket = 0;          ///< segments for no connection or listener (RST sent)
+  std::uint64_t listen_overflow = 0;    ///< SYNs dropped: the listener's backlog was full
+  std::uint64_t sockets_exhausted = 0;  ///< no free socket slot (SYN dropped, open refused)
+  std::uint64_t bad_segments = 0;       ///< refused by a check (flags, offsets), not by checksum
+  std::uint64_t not_acceptable = 0;     ///< RFC 9293 3.10.7.4 sequence test failed (ACK sent)
+  std::uint64_t paws_rejected = 0;      ///< RFC 7323 5 (ACK sent)
+  std::uint64_t ack_too_new = 0;        ///< acknowledged data we never sent (ACK sent)
   std::uint64_t duplicate_acks = 0, fast_retransmits = 0, rto_expirations = 0;
   std::uint64_t recovery_partial_acks = 0;  ///< RFC 6582 partial acknowledgments
   std::uint64_t spurious_rtx_data = 0;      ///< duplicate data received (already acknowledged)
   std::uint64_t out_of_order = 0, out_of_order_dropped = 0;
   std::uint64_t window_probes = 0, keepalives_sent = 0;
-  std::uint64_t delayed_acks = 0;       ///< ACKs sent by the delayed-ACK timer
-  std::uint64_t window_updates = 0;     ///< pure window updates sent
-  std::uint64_t timeouts = 0;           ///< connections failed by retries or user timeout
+  std::uint64_t delayed_acks = 0;    ///< ACKs sent by the delayed-ACK timer
+  std::uint64_t window_updates = 0;  ///< pure window updates sent
+  std::uint64_t timeouts = 0;        ///< connections failed by retries or user timeout
   std::uint64_t keepalive_timeouts = 0;
   std::uint64_t time_wait_entered = 0, time_wait_reused = 0, time_wait_evicted = 0;
   std::uint64_t icmp_accepted = 0, icmp_ignored = 0;  ///< RFC 5927 checks
@@ -162,8 +165,8 @@ inline constexpr std::uint8_t readable = 1;    ///< data (or end of stream, or a
 inline constexpr std::uint8_t writable = 2;    ///< send buffer space became free
 inline constexpr std::uint8_t acceptable = 4;  ///< a listener has a connection to accept
 inline constexpr std::uint8_t connected = 8;   ///< connect() completed
-inline constexpr std::uint8_t closed = 16;     ///< fully closed (the id is still valid until close())
-inline constexpr std::uint8_t error = 32;      ///< failed: error(id) says why
+inline constexpr std::uint8_t closed = 16;  ///< fully closed (the id is still valid until close())
+inline constexpr std::uint8_t error = 32;   ///< failed: error(id) says why
 }  // namespace socket_events
 
 struct socket_event {
@@ -192,7 +195,7 @@ class tcp_layer {
   static constexpr socket_id invalid_socket = UINT32_MAX;
 
   tcp_layer(stack& ip, const tcp_config& config, buffer_pool& pool, timer_wheel& timers,
-      const stack_secret& secret);
+            const stack_secret& secret);
   tcp_layer(const tcp_layer&) = delete;
   tcp_layer& operator=(const tcp_layer&) = delete;
   ~tcp_layer();
@@ -300,10 +303,15 @@ class tcp_layer {
   void enter_time_wait(connection& c, time_ns now) noexcept;
   void established(connection& c, time_ns now) noexcept;
   void detach_child(connection& c) noexcept;
-  void release(connection& c) noexcept;
+  bool shutdown_internal(connection& c) noexcept;
+  void abort_connection(connection& c, time_ns now) noexcept;
+  void free_time_wait(std::uint32_t record) noexcept;
+  [[nodiscard]] std::uint32_t find_tuple(wire::ipv4_address remote, std::uint16_t remote_port,
+                                         std::uint16_t local_port) const noexcept;
 
   // input (tcp_input.cpp)
-  void segment_for_listener(connection& l, const detail::tcp_segment_view& s, time_ns now);
+  void segment_for_listener(connection& l, const detail::tcp_segment_view& s, time_ns now,
+                            std::optional<std::uint32_t> isn_above = std::nullopt);
   void segment_for_time_wait(detail::time_wait_record& r, const detail::tcp_segment_view& s,
                              time_ns now);
   void segment_syn_sent(connection& c, const detail::tcp_segment_view& s, time_ns now);
@@ -319,8 +327,8 @@ class tcp_layer {
   bool build_segment(connection& c, packet& out, std::uint32_t seq, std::uint32_t len,
                      std::uint8_t flags, time_ns now) noexcept;
   bool send_control(wire::ipv4_address dst, std::uint16_t src_port, std::uint16_t dst_port,
-                    std::uint32_t seq, std::uint32_t ack, std::uint8_t flags,
-                    std::uint16_t window, const void* timestamps, time_ns now) noexcept;
+                    std::uint32_t seq, std::uint32_t ack, std::uint8_t flags, std::uint16_t window,
+                    const wire::tcp_timestamps* timestamps, time_ns now) noexcept;
   [[nodiscard]] std::uint32_t receive_window(const connection& c) const noexcept;
   [[nodiscard]] std::uint32_t send_mss(const connection& c) const noexcept;
 
@@ -342,7 +350,7 @@ class tcp_layer {
   std::vector<std::uint32_t> free_slots_;
   std::size_t connection_count_ = 0;
   detail::slot_index index_;  // 4-tuple -> connection slot, or TIME-WAIT record (+ slab size)
-  std::vector<std::int32_t> listeners_;  // 65536: local port -> listener slot, -1
+  std::vector<std::int32_t> listeners_;    // 65536: local port -> listener slot, -1
   std::vector<std::uint16_t> port_users_;  // 65536: sockets bound to each local port
   detail::id_list pending_;                // connections with output to generate
   detail::id_list arp_wait_;               // connections whose next hop is resolving
@@ -354,6 +362,8 @@ class tcp_layer {
   timer tw_timer_;
   std::uint64_t port_counter_ = 0;
   time_ns retry_at_ = UINT64_MAX;
+  bool blocked_ = false;  // emit_connection stopped for room or buffers
+  mac_address tx_mac_{};  // the next hop of the connection being emitted
   tcp_counters counters_{};
 };
 

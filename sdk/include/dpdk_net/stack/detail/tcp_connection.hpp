@@ -1,0 +1,194 @@
+// The TCP engine's internals: sequence arithmetic, the byte rings, a connection (one slab slot)
+// and the compact TIME-WAIT record. Not API: the layout may change with any release.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <span>
+#include <system_error>
+
+#include "dpdk_net/stack/congestion.hpp"
+#include "dpdk_net/stack/tcp.hpp"
+#include "dpdk_net/timer_wheel.hpp"
+#include "dpdk_net/wire/tcp.hpp"
+
+namespace dpdk_net::stack::detail {
+
+// RFC 9293 3.4: sequence numbers compare modulo 2^32.
+[[nodiscard]] constexpr bool seq_lt(std::uint32_t a, std::uint32_t b) noexcept {
+  return static_cast<std::int32_t>(a - b) < 0;
+}
+[[nodiscard]] constexpr bool seq_le(std::uint32_t a, std::uint32_t b) noexcept {
+  return static_cast<std::int32_t>(a - b) <= 0;
+}
+[[nodiscard]] constexpr bool seq_gt(std::uint32_t a, std::uint32_t b) noexcept {
+  return seq_lt(b, a);
+}
+[[nodiscard]] constexpr bool seq_ge(std::uint32_t a, std::uint32_t b) noexcept {
+  return seq_le(b, a);
+}
+[[nodiscard]] constexpr std::uint32_t seq_max(std::uint32_t a, std::uint32_t b) noexcept {
+  return seq_lt(a, b) ? b : a;
+}
+
+/// A power-of-two byte ring addressed by sequence number (position = seq & mask): 2^32 is a
+/// multiple of the size, so addressing survives sequence wrap. Allocated on first use (an idle
+/// connection holds none), freed when the connection is.
+class byte_ring {
+ public:
+  [[nodiscard]] bool allocated() const noexcept { return data_ != nullptr; }
+  [[nodiscard]] std::uint32_t capacity() const noexcept { return size_; }
+  /// Size is rounded up to a power of two (at least 4 KiB). Allocation failure: false.
+  bool allocate(std::uint32_t size) noexcept;
+  void release() noexcept {
+    data_.reset();
+    size_ = 0;
+  }
+  void write(std::uint32_t seq, std::span<const std::byte> in) noexcept;
+  void read(std::uint32_t seq, std::span<std::byte> out) const noexcept;
+
+ private:
+  std::unique_ptr<std::byte[]> data_;
+  std::uint32_t size_ = 0;
+};
+
+/// A parsed segment as the input functions see it.
+struct tcp_segment_view {
+  wire::tcp_header h;
+  std::span<const std::byte> payload;
+  wire::ipv4_address src{}, dst{};
+  [[nodiscard]] std::uint32_t length() const noexcept {  // SEG.LEN: data + SYN + FIN
+    return static_cast<std::uint32_t>(payload.size()) + (h.has(wire::tcp_flag::syn) ? 1U : 0U) +
+           (h.has(wire::tcp_flag::fin) ? 1U : 0U);
+  }
+  [[nodiscard]] bool has(std::uint8_t f) const noexcept { return h.has(f); }
+};
+
+/// One out-of-order range [begin, end) held in the receive ring.
+struct seq_range {
+  std::uint32_t begin = 0, end = 0;
+};
+
+enum class list_kind : std::uint8_t { none, half_open, accept_queue };
+
+/// A socket: a listener or a connection. Lives in the tcp_layer's slab (stable address: its
+/// timers are intrusive). Fields are grouped by use; see docs/tcp.md for the state machine.
+struct tcp_connection {
+  // identity
+  tcp_state state = tcp_state::closed;
+  bool in_use = false;
+  bool attached = false;  // the application holds the id (false: orphaned by close())
+  bool listening = false;
+  bool bound = false;    // local_port counted in port_users_
+  bool indexed = false;  // in the 4-tuple index
+  std::uint16_t generation = 0;
+  std::uint16_t local_port = 0, remote_port = 0;
+  wire::ipv4_address remote{};
+  std::uint64_t hash = 0;  // of the 4-tuple under the index key
+  tcp_socket_options options{};
+  std::error_code error;       // why it failed (sticky)
+  std::error_code soft_error;  // an ICMP soft error, reported if the connection times out
+  std::uint8_t events = 0;     // not yet handed out
+
+  // listener
+  std::uint32_t backlog = 0, half_open = 0, queued = 0;
+  std::uint32_t half_open_head = no_slot, half_open_tail = no_slot;
+  std::uint32_t accept_head = no_slot, accept_tail = no_slot;
+  // child of a listener
+  std::uint32_t parent = no_slot;
+  std::uint32_t sibling_prev = no_slot, sibling_next = no_slot;
+  list_kind list = list_kind::none;
+
+  // send sequence space (RFC 9293 3.3.1)
+  std::uint32_t iss = 0, snd_una = 0, snd_nxt = 0, snd_max = 0;
+  std::uint32_t snd_wnd = 0, max_snd_wnd = 0, snd_wl1 = 0, snd_wl2 = 0;
+  std::uint32_t sbuf_seq = 0;    // sequence number of the send ring's first byte
+  std::uint32_t sbuf_len = 0;    // bytes in the send ring (unacknowledged + unsent)
+  std::uint32_t recover = 0;     // RFC 6582
+  std::uint32_t mss_peer = 536;  // what the peer announced (clamped)
+  std::uint16_t mss_cap = 0;     // lowered by frag-needed (0: none)
+  bool fin_queued = false;       // shutdown(send) or close: FIN after sbuf
+  bool fin_acked = false;
+  bool in_recovery = false;
+  bool retransmit_one = false;  // fast retransmit / partial ACK: resend snd_una's segment
+  std::uint32_t dup_acks = 0;
+  byte_ring sbuf;
+
+  // receive sequence space
+  std::uint32_t irs = 0, rcv_nxt = 0, read_seq = 0;  // read_seq: next byte the app reads
+  std::uint32_t rcv_adv = 0;                         // right edge we advertised (never moved left)
+  std::uint32_t rcv_buffer = 0;     // capacity promised (the ring is allocated up to it)
+  std::uint32_t unacked_bytes = 0;  // received since our last ACK (delayed-ACK rule)
+  std::uint32_t rcv_mss = 536;      // largest segment seen from the peer ("full-sized")
+  std::uint8_t ooo_count = 0;
+  std::array<seq_range, 8> ooo{};
+  bool fin_received = false;
+  bool ooo_fin = false;
+  std::uint32_t ooo_fin_seq = 0;
+  bool read_shut = false;
+  bool ack_now = false;            // an ACK is owed at the next emit
+  std::uint8_t dup_acks_owed = 0;  // one per out-of-order segment (RFC 5681 4.2), not coalesced
+  byte_ring rbuf;
+
+  // options
+  std::uint8_t snd_scale = 0, rcv_scale = 0;
+  bool ws_ok = false;  // both sides offered window scaling
+  bool ts_enabled = false, ts_recent_valid = false;
+  std::uint32_t ts_recent = 0, ts_offset = 0;
+  time_ns ts_recent_time = 0;
+
+  // timing
+  time_ns srtt = 0, rttvar = 0, rto = 0;
+  unsigned backoff = 0;     // consecutive RTOs (exponent)
+  unsigned probes = 0;      // persist or keepalive probes without an answer
+  bool rtt_timing = false;  // Karn: timing one segment (no timestamps)
+  std::uint32_t rtt_seq = 0;
+  time_ns rtt_start = 0;
+  time_ns una_since = 0;       // when the oldest unacknowledged data was first sent
+  time_ns last_receive = 0;    // keepalive
+  time_ns close_deadline = 0;  // linger or FIN-WAIT-2 (0: none)
+  time_ns arp_confirmed = 0;
+  bool persist = false;     // the retransmit timer runs as the persist timer
+  bool send_probe = false;  // a window or keepalive probe is owed
+  unsigned keepalive_probes = 0;
+  tcp_layer* owner = nullptr;
+  cc_state cc{};
+  const congestion_controller* cc_algo = nullptr;
+  timer retransmit_timer, ack_timer, idle_timer;
+
+  // statistics
+  std::uint64_t retransmits = 0, rto_expirations = 0, fast_retransmits = 0;
+  std::uint64_t bytes_sent = 0, bytes_acked = 0, bytes_received = 0;
+
+  [[nodiscard]] std::uint32_t flight() const noexcept { return snd_max - snd_una; }
+  /// In-order bytes the application has not read (the FIN occupies a sequence number, not a
+  /// byte).
+  [[nodiscard]] std::uint32_t readable() const noexcept {
+    return read_shut ? 0U : rcv_nxt - read_seq - (fin_received ? 1U : 0U);
+  }
+  [[nodiscard]] bool synchronized() const noexcept {
+    return state != tcp_state::closed && state != tcp_state::listen && state != tcp_state::syn_sent;
+  }
+  [[nodiscard]] bool can_receive_data() const noexcept {
+    return state == tcp_state::established || state == tcp_state::fin_wait_1 ||
+           state == tcp_state::fin_wait_2 || state == tcp_state::syn_received;
+  }
+};
+
+/// TIME-WAIT as a record of what answering the peer needs (RFC 9293 3.6.1; ~48 bytes instead of
+/// a connection): the 4-tuple, our next sequence number, the peer's, and its timestamp state.
+struct time_wait_record {
+  wire::ipv4_address remote{};
+  std::uint16_t local_port = 0, remote_port = 0;
+  std::uint32_t snd_nxt = 0, rcv_nxt = 0;
+  std::uint32_t ts_recent = 0, ts_offset = 0;
+  bool ts_enabled = false;
+  bool in_use = false;
+  std::uint8_t rcv_scale = 0;
+  std::uint64_t hash = 0;
+  time_ns expiry = 0;
+};
+
+}  // namespace dpdk_net::stack::detail

@@ -1,0 +1,939 @@
+// TCP: the socket API, the connection slab, the 4-tuple index, ports and ISNs, TIME-WAIT records
+// and readiness events. Segment processing is in tcp_input.cpp, segment generation in
+// tcp_output.cpp, timers in tcp_timers.cpp.
+#include <algorithm>
+#include <bit>
+#include <new>
+
+#include "dpdk_net/stack/detail/tcp_connection.hpp"
+#include "dpdk_net/stack/stack.hpp"
+#include "dpdk_net/wire/ipv4.hpp"
+
+namespace dpdk_net::stack {
+
+using detail::no_slot;
+using detail::seq_lt;
+
+namespace {
+constexpr unsigned slot_bits = 20;  // ids: generation << 20 | slot
+constexpr std::uint32_t slot_mask = (1U << slot_bits) - 1;
+constexpr std::uint32_t generation_mask = (1U << (32 - slot_bits)) - 1;
+
+class tcp_error_category final : public std::error_category {
+ public:
+  [[nodiscard]] const char* name() const noexcept override { return "dpdk_net.tcp"; }
+  [[nodiscard]] std::string message(int v) const override {
+    return v == static_cast<int>(tcp_errc::end_of_stream) ? "end of stream" : "unknown tcp error";
+  }
+};
+}  // namespace
+
+const std::error_category& tcp_category() noexcept {
+  static const tcp_error_category c;
+  return c;
+}
+
+const char* to_string(tcp_state s) noexcept {
+  switch (s) {
+    case tcp_state::closed:
+      return "CLOSED";
+    case tcp_state::listen:
+      return "LISTEN";
+    case tcp_state::syn_sent:
+      return "SYN-SENT";
+    case tcp_state::syn_received:
+      return "SYN-RECEIVED";
+    case tcp_state::established:
+      return "ESTABLISHED";
+    case tcp_state::fin_wait_1:
+      return "FIN-WAIT-1";
+    case tcp_state::fin_wait_2:
+      return "FIN-WAIT-2";
+    case tcp_state::close_wait:
+      return "CLOSE-WAIT";
+    case tcp_state::closing:
+      return "CLOSING";
+    case tcp_state::last_ack:
+      return "LAST-ACK";
+    case tcp_state::time_wait:
+      return "TIME-WAIT";
+  }
+  return "?";
+}
+
+namespace detail {
+
+bool byte_ring::allocate(std::uint32_t size) noexcept {
+  const std::uint32_t n = std::bit_ceil(std::max<std::uint32_t>(size, 4096));
+  data_.reset(new (std::nothrow) std::byte[n]);
+  size_ = data_ ? n : 0;
+  return data_ != nullptr;
+}
+
+void byte_ring::write(std::uint32_t seq, std::span<const std::byte> in) noexcept {
+  const std::uint32_t at = seq & (size_ - 1);
+  const std::size_t first = std::min<std::size_t>(in.size(), size_ - at);
+  std::memcpy(data_.get() + at, in.data(), first);
+  std::memcpy(data_.get(), in.data() + first, in.size() - first);
+}
+
+void byte_ring::read(std::uint32_t seq, std::span<std::byte> out) const noexcept {
+  const std::uint32_t at = seq & (size_ - 1);
+  const std::size_t first = std::min<std::size_t>(out.size(), size_ - at);
+  std::memcpy(out.data(), data_.get() + at, first);
+  std::memcpy(out.data() + first, data_.get(), out.size() - first);
+}
+
+}  // namespace detail
+
+tcp_layer::tcp_layer(stack& ip, const tcp_config& config, buffer_pool& pool, timer_wheel& timers,
+                     const stack_secret& secret)
+    : ip_(&ip),
+      config_(config),
+      pool_(&pool),
+      timers_(&timers),
+      isn_key_(derive_key(secret, key_purpose::tcp_isn)),
+      index_key_(derive_key(secret, key_purpose::tcp_connection_index)),
+      port_key_(derive_key(secret, key_purpose::ephemeral_port)),
+      slab_(config.sockets),
+      index_(config.sockets + config.time_wait_records),
+      listeners_(65536, -1),
+      port_users_(65536, 0),
+      pending_(config.sockets),
+      arp_wait_(config.sockets),
+      events_(config.sockets),
+      tw_(config.time_wait_records),
+      tw_order_(config.time_wait_records) {
+  free_slots_.reserve(slab_.size());
+  for (std::size_t i = slab_.size(); i-- > 0;) {
+    free_slots_.push_back(static_cast<std::uint32_t>(i));
+    connection& c = slab_[i];
+    c.owner = this;
+    c.retransmit_timer.set_callback(&tcp_layer::on_retransmit_timer, &c);
+    c.ack_timer.set_callback(&tcp_layer::on_ack_timer, &c);
+    c.idle_timer.set_callback(&tcp_layer::on_idle_timer, &c);
+  }
+  tw_free_.reserve(tw_.size());
+  for (std::size_t i = tw_.size(); i-- > 0;) {
+    tw_free_.push_back(static_cast<std::uint32_t>(i));
+  }
+  tw_timer_.set_callback(&tcp_layer::on_time_wait_timer, this);
+}
+
+tcp_layer::~tcp_layer() = default;
+
+std::size_t tcp_layer::idle_connection_bytes() noexcept {
+  return sizeof(connection);
+}
+
+// --- slots, ids, index ------------------------------------------------------------------------
+
+tcp_layer::connection* tcp_layer::lookup(socket_id id) const noexcept {
+  const std::uint32_t slot = id & slot_mask;
+  if (id == invalid_socket || slot >= slab_.size()) {
+    return nullptr;
+  }
+  auto& c = const_cast<connection&>(slab_[slot]);
+  if (!c.in_use || !c.attached || c.generation != (id >> slot_bits)) {
+    return nullptr;
+  }
+  return &c;
+}
+
+tcp_layer::socket_id tcp_layer::id_of(const connection& c) const noexcept {
+  const auto slot = static_cast<std::uint32_t>(&c - slab_.data());
+  return (std::uint32_t{c.generation} << slot_bits) | slot;
+}
+
+tcp_layer::connection* tcp_layer::alloc_connection() noexcept {
+  if (free_slots_.empty()) {
+    ++counters_.sockets_exhausted;
+    return nullptr;
+  }
+  connection& c = slab_[free_slots_.back()];
+  free_slots_.pop_back();
+  const std::uint16_t generation = c.generation;
+  // Reset every field but the timers (intrusive, already bound to this slot).
+  c.state = tcp_state::closed;
+  c.in_use = true;
+  c.attached = true;
+  c.listening = c.bound = c.indexed = false;
+  c.generation = generation;
+  c.local_port = c.remote_port = 0;
+  c.remote = {};
+  c.hash = 0;
+  c.options = {};
+  c.error = c.soft_error = {};
+  c.events = 0;
+  c.backlog = c.half_open = c.queued = 0;
+  c.half_open_head = c.half_open_tail = c.accept_head = c.accept_tail = no_slot;
+  c.parent = c.sibling_prev = c.sibling_next = no_slot;
+  c.list = detail::list_kind::none;
+  c.iss = c.snd_una = c.snd_nxt = c.snd_max = 0;
+  c.snd_wnd = c.max_snd_wnd = c.snd_wl1 = c.snd_wl2 = 0;
+  c.sbuf_seq = c.sbuf_len = c.recover = 0;
+  c.mss_peer = 536;
+  c.mss_cap = 0;
+  c.fin_queued = c.fin_acked = c.in_recovery = c.retransmit_one = false;
+  c.dup_acks = 0;
+  c.irs = c.rcv_nxt = c.read_seq = c.rcv_adv = c.rcv_buffer = c.unacked_bytes = 0;
+  c.ooo_count = 0;
+  c.fin_received = c.ooo_fin = c.read_shut = c.ack_now = false;
+  c.dup_acks_owed = 0;
+  c.ooo_fin_seq = 0;
+  c.snd_scale = c.rcv_scale = 0;
+  c.ws_ok = c.send_probe = false;
+  c.keepalive_probes = 0;
+  c.ts_enabled = c.ts_recent_valid = false;
+  c.ts_recent = c.ts_offset = 0;
+  c.ts_recent_time = 0;
+  c.srtt = c.rttvar = 0;
+  c.rto = config_.rto_initial;
+  c.backoff = c.probes = 0;
+  c.rtt_timing = false;
+  c.rtt_seq = 0;
+  c.rtt_start = c.una_since = c.last_receive = c.close_deadline = c.arp_confirmed = 0;
+  c.persist = false;
+  c.cc = {};
+  c.cc_algo = &new_reno();
+  c.retransmits = c.rto_expirations = c.fast_retransmits = 0;
+  c.bytes_sent = c.bytes_acked = c.bytes_received = 0;
+  return &c;
+}
+
+void tcp_layer::free_connection(connection& c) noexcept {
+  const auto slot = static_cast<std::uint32_t>(&c - slab_.data());
+  c.retransmit_timer.cancel();
+  c.ack_timer.cancel();
+  c.idle_timer.cancel();
+  pending_.remove(slot);
+  arp_wait_.remove(slot);
+  events_.remove(slot);
+  index_erase(c);
+  if (c.bound && port_users_[c.local_port] > 0) {
+    --port_users_[c.local_port];
+  }
+  if (c.listening && listeners_[c.local_port] == static_cast<std::int32_t>(slot)) {
+    listeners_[c.local_port] = -1;
+  }
+  if (c.state != tcp_state::closed && c.state != tcp_state::listen && connection_count_ > 0) {
+    --connection_count_;
+  }
+  c.sbuf.release();
+  c.rbuf.release();
+  c.in_use = false;
+  c.attached = false;
+  c.state = tcp_state::closed;
+  c.generation = static_cast<std::uint16_t>((c.generation + 1) & generation_mask);
+  free_slots_.push_back(slot);
+}
+
+std::uint64_t tcp_layer::tuple_hash(wire::ipv4_address remote, std::uint16_t remote_port,
+                                    std::uint16_t local_port) const noexcept {
+  return siphash24(index_key_, (std::uint64_t{remote.value} << 32U) |
+                                   (std::uint64_t{remote_port} << 16U) | local_port);
+}
+
+void tcp_layer::index_insert(connection& c) noexcept {
+  if (c.indexed) {
+    return;
+  }
+  c.hash = tuple_hash(c.remote, c.remote_port, c.local_port);
+  index_.insert(c.hash, static_cast<std::uint32_t>(&c - slab_.data()));
+  c.indexed = true;
+}
+
+void tcp_layer::index_erase(connection& c) noexcept {
+  if (c.indexed) {
+    index_.erase(c.hash, static_cast<std::uint32_t>(&c - slab_.data()));
+    c.indexed = false;
+  }
+}
+
+// --- events and the pending-output list --------------------------------------------------------
+
+void tcp_layer::notify(connection& c, std::uint8_t events) noexcept {
+  if (!c.attached) {
+    return;  // orphaned: no one to tell
+  }
+  c.events |= events;
+  const auto slot = static_cast<std::uint32_t>(&c - slab_.data());
+  if (!events_.contains(slot)) {
+    events_.push_back(slot);
+  }
+}
+
+std::size_t tcp_layer::poll_events(std::span<socket_event> out) noexcept {
+  std::size_t n = 0;
+  while (n < out.size() && !events_.empty()) {
+    const std::uint32_t slot = events_.front();
+    events_.remove(slot);
+    connection& c = slab_[slot];
+    if (c.events == 0) {
+      continue;
+    }
+    out[n++] = socket_event{id_of(c), wire::ip_protocol::tcp, c.events};
+    c.events = 0;
+  }
+  return n;
+}
+
+void tcp_layer::want_output(connection& c) noexcept {
+  const auto slot = static_cast<std::uint32_t>(&c - slab_.data());
+  if (!pending_.contains(slot) && !arp_wait_.contains(slot)) {
+    pending_.push_back(slot);
+  }
+}
+
+void tcp_layer::next_hop_resolved() noexcept {
+  while (!arp_wait_.empty()) {
+    const std::uint32_t slot = arp_wait_.front();
+    arp_wait_.remove(slot);
+    pending_.push_back(slot);
+  }
+}
+
+// --- ports and ISNs ----------------------------------------------------------------------------
+
+bool tcp_layer::port_in_use(std::uint16_t port) const noexcept {
+  return port_users_[port] != 0 || listeners_[port] >= 0;
+}
+
+std::uint16_t tcp_layer::pick_port(tcp_endpoint remote, const port_filter& filter,
+                                   time_ns now) noexcept {
+  // RFC 6056 3.3.4 (algorithm 4, "double-hash"): a keyed offset per destination plus a counter,
+  // so ports are unpredictable to others and successive connects to one peer do not collide.
+  const std::uint16_t first = ip_->config().ephemeral_first;
+  const std::uint32_t range = std::uint32_t{ip_->config().ephemeral_last} - first + 1;
+  const std::uint64_t offset =
+      siphash24(port_key_, (std::uint64_t{remote.address.value} << 16U) | remote.port, 6 /* tcp */);
+  for (std::uint32_t i = 0; i < range; ++i) {
+    const auto port = static_cast<std::uint16_t>(first + (offset + port_counter_ + i) % range);
+    if (port_in_use(port)) {
+      continue;
+    }
+    if (filter.accept != nullptr && !filter.accept(filter.context, port, remote)) {
+      continue;
+    }
+    const std::uint64_t h = tuple_hash(remote.address, remote.port, port);
+    const std::uint32_t found = index_.find(h, [&](std::uint32_t s) {
+      if (s < slab_.size()) {
+        const connection& o = slab_[s];
+        return o.remote == remote.address && o.remote_port == remote.port && o.local_port == port;
+      }
+      const detail::time_wait_record& r = tw_[s - slab_.size()];
+      return r.remote == remote.address && r.remote_port == remote.port && r.local_port == port;
+    });
+    if (found != no_slot) {
+      if (found < slab_.size()) {
+        continue;
+      }
+      // RFC 6191: a TIME-WAIT tuple may be reused when timestamps protect the new connection
+      // from the old one's duplicates (our ISN is clock-driven and above the old SND.NXT).
+      detail::time_wait_record& r = tw_[found - slab_.size()];
+      if (!r.ts_enabled || !config_.timestamps) {
+        continue;
+      }
+      index_.erase(r.hash, found);
+      tw_order_.remove(found - static_cast<std::uint32_t>(slab_.size()));
+      r.in_use = false;
+      tw_free_.push_back(found - static_cast<std::uint32_t>(slab_.size()));
+      --tw_used_;
+      ++counters_.time_wait_reused;
+    }
+    port_counter_ += i + 1;
+    (void)now;
+    return port;
+  }
+  return 0;
+}
+
+std::uint32_t tcp_layer::initial_sequence(wire::ipv4_address remote, std::uint16_t remote_port,
+                                          std::uint16_t local_port, time_ns now) const noexcept {
+  // RFC 6528: ISN = M + F(localip, localport, remoteip, remoteport, secretkey), M a 4 us clock.
+  const std::uint64_t f =
+      siphash24(isn_key_, (std::uint64_t{remote.value} << 32U) | ip_->config().address.value,
+                (std::uint64_t{remote_port} << 16U) | local_port);
+  return static_cast<std::uint32_t>(now / (4 * microsecond)) + static_cast<std::uint32_t>(f);
+}
+
+// --- the socket API -----------------------------------------------------------------------------
+
+std::error_code tcp_layer::open(socket_id& out) {
+  connection* c = alloc_connection();
+  if (c == nullptr) {
+    return std::make_error_code(std::errc::too_many_files_open);
+  }
+  out = id_of(*c);
+  return {};
+}
+
+std::error_code tcp_layer::set_options(socket_id id, const tcp_socket_options& o) {
+  connection* c = lookup(id);
+  if (c == nullptr) {
+    return std::make_error_code(std::errc::bad_file_descriptor);
+  }
+  const bool buffers_changed =
+      o.send_buffer != c->options.send_buffer || o.receive_buffer != c->options.receive_buffer;
+  if (buffers_changed && c->state != tcp_state::closed && c->state != tcp_state::listen) {
+    return std::make_error_code(std::errc::invalid_argument);
+  }
+  if (o.keepalive_idle != 0 && (o.keepalive_interval == 0 || o.keepalive_probes == 0)) {
+    return std::make_error_code(std::errc::invalid_argument);
+  }
+  const bool nagle_turned_off = o.no_delay && !c->options.no_delay;
+  c->options = o;
+  if (nagle_turned_off) {
+    want_output(*c);  // data Nagle was holding may go now
+  }
+  if (c->state == tcp_state::established) {
+    arm_idle(*c, c->last_receive);
+  }
+  return {};
+}
+
+tcp_socket_options tcp_layer::options(socket_id id) const noexcept {
+  const connection* c = lookup(id);
+  return c != nullptr ? c->options : tcp_socket_options{};
+}
+
+std::error_code tcp_layer::bind(socket_id id, std::uint16_t port,
+                                std::optional<wire::ipv4_address> address) {
+  connection* c = lookup(id);
+  if (c == nullptr) {
+    return std::make_error_code(std::errc::bad_file_descriptor);
+  }
+  if (address && !address->is_unspecified() && *address != ip_->config().address) {
+    return std::make_error_code(std::errc::address_not_available);
+  }
+  if (c->bound || c->state != tcp_state::closed) {
+    return std::make_error_code(std::errc::invalid_argument);
+  }
+  if (port == 0) {
+    // Any free ephemeral port (no remote yet: the per-destination hash uses 0).
+    port = pick_port(tcp_endpoint{}, port_filter{}, 0);
+    if (port == 0) {
+      return std::make_error_code(std::errc::resource_unavailable_try_again);
+    }
+  } else if (port_in_use(port)) {
+    return std::make_error_code(std::errc::address_in_use);
+  }
+  c->local_port = port;
+  c->bound = true;
+  ++port_users_[port];
+  return {};
+}
+
+std::error_code tcp_layer::listen(socket_id id, std::uint32_t backlog) {
+  connection* c = lookup(id);
+  if (c == nullptr) {
+    return std::make_error_code(std::errc::bad_file_descriptor);
+  }
+  if (c->state != tcp_state::closed && c->state != tcp_state::listen) {
+    return std::make_error_code(std::errc::invalid_argument);
+  }
+  if (!c->bound) {
+    if (const std::error_code e = bind(id, 0); e) {
+      return e;
+    }
+  }
+  if (listeners_[c->local_port] >= 0 &&
+      listeners_[c->local_port] != static_cast<std::int32_t>(c - slab_.data())) {
+    return std::make_error_code(std::errc::address_in_use);
+  }
+  c->backlog = std::clamp<std::uint32_t>(backlog, 1, config_.max_backlog);
+  c->state = tcp_state::listen;
+  c->listening = true;
+  listeners_[c->local_port] = static_cast<std::int32_t>(c - slab_.data());
+  return {};
+}
+
+std::error_code tcp_layer::accept(socket_id listener, socket_id& out) {
+  connection* l = lookup(listener);
+  if (l == nullptr) {
+    return std::make_error_code(std::errc::bad_file_descriptor);
+  }
+  if (!l->listening) {
+    return std::make_error_code(std::errc::invalid_argument);
+  }
+  if (l->accept_head == no_slot) {
+    return std::make_error_code(std::errc::resource_unavailable_try_again);
+  }
+  connection& c = slab_[l->accept_head];
+  detach_child(c);
+  c.attached = true;
+  out = id_of(c);
+  // What happened before accept is not lost: data, end of stream or reset are reported now.
+  std::uint8_t ev = socket_events::writable;
+  if (c.readable() != 0 || c.fin_received) {
+    ev |= socket_events::readable;
+  }
+  notify(c, ev);
+  return {};
+}
+
+void tcp_layer::detach_child(connection& c) noexcept {
+  if (c.parent == no_slot) {
+    return;
+  }
+  connection& l = slab_[c.parent];
+  const bool queued = c.list == detail::list_kind::accept_queue;
+  std::uint32_t& head = queued ? l.accept_head : l.half_open_head;
+  std::uint32_t& tail = queued ? l.accept_tail : l.half_open_tail;
+  (c.sibling_prev != no_slot ? slab_[c.sibling_prev].sibling_next : head) = c.sibling_next;
+  (c.sibling_next != no_slot ? slab_[c.sibling_next].sibling_prev : tail) = c.sibling_prev;
+  (queued ? l.queued : l.half_open) -= 1;
+  c.sibling_prev = c.sibling_next = c.parent = no_slot;
+  c.list = detail::list_kind::none;
+}
+
+std::error_code tcp_layer::connect(socket_id id, tcp_endpoint remote, time_ns now,
+                                   port_filter filter) {
+  connection* c = lookup(id);
+  if (c == nullptr) {
+    return std::make_error_code(std::errc::bad_file_descriptor);
+  }
+  switch (c->state) {
+    case tcp_state::closed:
+      break;
+    case tcp_state::syn_sent:
+    case tcp_state::syn_received:
+      return std::make_error_code(std::errc::connection_already_in_progress);
+    case tcp_state::listen:
+      return std::make_error_code(std::errc::invalid_argument);
+    default:
+      return std::make_error_code(std::errc::already_connected);
+  }
+  if (c->error) {
+    return std::make_error_code(std::errc::invalid_argument);  // a failed socket: open a new one
+  }
+  const stack_config& ipc = ip_->config();
+  const wire::ipv4_address a = remote.address;
+  if (remote.port == 0 || a.is_unspecified() || a.is_broadcast() || a.is_multicast() ||
+      a.is_loopback() || a == ipc.address || ip_->is_local_broadcast(a)) {
+    return std::make_error_code(std::errc::invalid_argument);
+  }
+  if (!ip_->next_hop(a)) {
+    return std::make_error_code(std::errc::network_unreachable);
+  }
+  c->remote = a;
+  c->remote_port = remote.port;
+  if (!c->bound) {
+    const std::uint16_t port = pick_port(remote, filter, now);
+    if (port == 0) {
+      return std::make_error_code(std::errc::address_not_available);
+    }
+    c->local_port = port;
+    c->bound = true;
+    ++port_users_[port];
+  } else {
+    const std::uint64_t h = tuple_hash(a, remote.port, c->local_port);
+    if (index_.find(h, [&](std::uint32_t s) {
+          if (s < slab_.size()) {
+            const connection& o = slab_[s];
+            return o.remote == a && o.remote_port == remote.port && o.local_port == c->local_port;
+          }
+          const detail::time_wait_record& r = tw_[s - slab_.size()];
+          return r.remote == a && r.remote_port == remote.port && r.local_port == c->local_port;
+        }) != no_slot) {
+      return std::make_error_code(std::errc::address_in_use);
+    }
+  }
+  c->iss = initial_sequence(a, remote.port, c->local_port, now);
+  c->snd_una = c->snd_nxt = c->snd_max = c->recover = c->iss;
+  c->sbuf_seq = c->iss + 1;
+  c->state = tcp_state::syn_sent;
+  ++connection_count_;
+  c->ts_offset = static_cast<std::uint32_t>(siphash24(isn_key_, c->iss, 0x75ULL));
+  c->rcv_buffer =
+      c->options.receive_buffer != 0 ? c->options.receive_buffer : config_.receive_buffer;
+  c->rcv_scale = 0;
+  if (config_.window_scaling) {
+    while (c->rcv_scale < wire::tcp_max_window_scale && (c->rcv_buffer >> c->rcv_scale) > 65535) {
+      ++c->rcv_scale;
+    }
+  }
+  c->una_since = now;
+  index_insert(*c);
+  ++counters_.active_opens;
+  want_output(*c);
+  return {};
+}
+
+io_result tcp_layer::send(socket_id id, std::span<const std::byte> data) {
+  connection* c = lookup(id);
+  if (c == nullptr) {
+    return {0, std::make_error_code(std::errc::bad_file_descriptor)};
+  }
+  if (c->error) {
+    return {0, c->error};
+  }
+  switch (c->state) {
+    case tcp_state::syn_sent:
+    case tcp_state::syn_received:
+    case tcp_state::established:
+    case tcp_state::close_wait:
+      break;
+    case tcp_state::closed:
+    case tcp_state::listen:
+      return {0, std::make_error_code(std::errc::not_connected)};
+    default:
+      return {0, std::make_error_code(std::errc::broken_pipe)};
+  }
+  if (c->fin_queued) {
+    return {0, std::make_error_code(std::errc::broken_pipe)};
+  }
+  const std::uint32_t limit =
+      c->options.send_buffer != 0 ? c->options.send_buffer : config_.send_buffer;
+  if (!c->sbuf.allocated() && !c->sbuf.allocate(limit)) {
+    return {0, std::make_error_code(std::errc::not_enough_memory)};
+  }
+  const std::uint32_t room = std::min(limit, c->sbuf.capacity()) - c->sbuf_len;
+  const auto n = static_cast<std::uint32_t>(std::min<std::size_t>(room, data.size()));
+  if (n == 0) {
+    return {0, data.empty() ? std::error_code{}
+                            : std::make_error_code(std::errc::resource_unavailable_try_again)};
+  }
+  c->sbuf.write(c->sbuf_seq + c->sbuf_len, data.first(n));
+  c->sbuf_len += n;
+  want_output(*c);
+  return {n, {}};
+}
+
+io_result tcp_layer::receive(socket_id id, std::span<std::byte> out) {
+  connection* c = lookup(id);
+  if (c == nullptr) {
+    return {0, std::make_error_code(std::errc::bad_file_descriptor)};
+  }
+  const std::uint32_t available = c->readable();
+  if (available != 0 && !out.empty()) {
+    const auto n = static_cast<std::uint32_t>(std::min<std::size_t>(available, out.size()));
+    c->rbuf.read(c->read_seq, out.first(n));
+    c->read_seq += n;
+    // Receiver-side silly window avoidance (RFC 1122 4.2.3.3): announce the opened window only
+    // once it has grown by min(buffer / 2, MSS).
+    const std::uint32_t window = receive_window(*c);
+    const std::uint32_t advertised = c->rcv_adv - c->rcv_nxt;
+    if (c->synchronized() && !c->fin_received && window > advertised &&
+        window - advertised >= std::min(c->rcv_buffer / 2, send_mss(*c))) {
+      c->ack_now = true;
+      ++counters_.window_updates;
+      want_output(*c);
+    }
+    return {n, {}};
+  }
+  if (available != 0) {
+    return {0, {}};
+  }
+  if (c->fin_received || c->read_shut) {
+    return {0, make_error_code(tcp_errc::end_of_stream)};
+  }
+  if (c->error) {
+    return {0, c->error};
+  }
+  if (c->state == tcp_state::closed || c->state == tcp_state::listen) {
+    return {0, std::make_error_code(std::errc::not_connected)};
+  }
+  return {0, std::make_error_code(std::errc::resource_unavailable_try_again)};
+}
+
+std::error_code tcp_layer::shutdown(socket_id id, shutdown_type how, time_ns now) {
+  connection* c = lookup(id);
+  if (c == nullptr) {
+    return std::make_error_code(std::errc::bad_file_descriptor);
+  }
+  if (c->state == tcp_state::closed || c->state == tcp_state::listen) {
+    return std::make_error_code(std::errc::not_connected);
+  }
+  if (how != shutdown_type::send) {
+    c->read_shut = true;
+    c->read_seq = c->rcv_nxt;  // discard what is unread
+    notify(*c, socket_events::readable);
+  }
+  if (how != shutdown_type::receive && !c->fin_queued) {
+    if (c->state == tcp_state::syn_sent) {
+      // Nothing was sent yet: RFC 9293 3.10.4 CLOSE in SYN-SENT deletes the TCB; for a half-close
+      // we keep it simple and queue the FIN after the handshake.
+      c->fin_queued = true;
+      return {};
+    }
+    c->fin_queued = true;
+    if (c->state == tcp_state::established || c->state == tcp_state::syn_received) {
+      c->state = tcp_state::fin_wait_1;
+    } else if (c->state == tcp_state::close_wait) {
+      c->state = tcp_state::last_ack;
+    }
+    want_output(*c);
+  }
+  (void)now;
+  return {};
+}
+
+std::error_code tcp_layer::close(socket_id id, time_ns now) {
+  connection* c = lookup(id);
+  if (c == nullptr) {
+    return std::make_error_code(std::errc::bad_file_descriptor);
+  }
+  if (c->listening) {
+    // Children not yet accepted are reset (no one will ever read them).
+    while (c->accept_head != no_slot || c->half_open_head != no_slot) {
+      connection& child = slab_[c->accept_head != no_slot ? c->accept_head : c->half_open_head];
+      detach_child(child);
+      child.attached = false;
+      abort_connection(child, now);
+    }
+    free_connection(*c);
+    return {};
+  }
+  const bool unread = c->readable() != 0;
+  const bool linger_zero = c->options.linger && *c->options.linger == 0;
+  if (c->state == tcp_state::closed || c->state == tcp_state::syn_sent) {
+    free_connection(*c);
+    return {};
+  }
+  c->attached = false;
+  c->events = 0;
+  events_.remove(static_cast<std::uint32_t>(c - slab_.data()));
+  if (unread || linger_zero) {
+    abort_connection(*c, now);  // RFC 2525 2.17: unread data makes close an abort
+    return {};
+  }
+  if (c->state == tcp_state::time_wait) {
+    free_connection(*c);
+    return {};
+  }
+  (void)shutdown_internal(*c);
+  if (c->options.linger) {
+    c->close_deadline = now + *c->options.linger;
+    timers_->arm(c->idle_timer, c->close_deadline);
+  }
+  return {};
+}
+
+std::error_code tcp_layer::abort(socket_id id, time_ns now) {
+  connection* c = lookup(id);
+  if (c == nullptr) {
+    return std::make_error_code(std::errc::bad_file_descriptor);
+  }
+  if (c->listening) {
+    return close(id, now);
+  }
+  c->attached = false;
+  abort_connection(*c, now);
+  return {};
+}
+
+std::optional<tcp_endpoint> tcp_layer::local_endpoint(socket_id id) const noexcept {
+  const connection* c = lookup(id);
+  if (c == nullptr) {
+    return std::nullopt;
+  }
+  return tcp_endpoint{ip_->config().address, c->local_port};
+}
+
+std::optional<tcp_endpoint> tcp_layer::remote_endpoint(socket_id id) const noexcept {
+  const connection* c = lookup(id);
+  if (c == nullptr || c->remote_port == 0) {
+    return std::nullopt;
+  }
+  return tcp_endpoint{c->remote, c->remote_port};
+}
+
+std::optional<tcp_info> tcp_layer::info(socket_id id) const noexcept {
+  const connection* c = lookup(id);
+  if (c == nullptr) {
+    return std::nullopt;
+  }
+  tcp_info i;
+  i.state = c->state;
+  i.srtt = c->srtt;
+  i.rttvar = c->rttvar;
+  i.rto = c->rto;
+  i.cwnd = c->cc.cwnd;
+  i.ssthresh = c->cc.ssthresh;
+  i.send_window = c->snd_wnd;
+  i.receive_window = c->rcv_adv - c->rcv_nxt;
+  i.mss = c->synchronized() ? send_mss(*c) : 0;
+  i.in_flight = c->synchronized() ? c->flight() : 0;
+  i.send_scale = c->snd_scale;
+  i.receive_scale = c->rcv_scale;
+  i.timestamps = c->ts_enabled;
+  i.retransmits = c->retransmits;
+  i.rto_expirations = c->rto_expirations;
+  i.fast_retransmits = c->fast_retransmits;
+  i.bytes_sent = c->bytes_sent;
+  i.bytes_acked = c->bytes_acked;
+  i.bytes_received = c->bytes_received;
+  return i;
+}
+
+std::error_code tcp_layer::error(socket_id id) const noexcept {
+  const connection* c = lookup(id);
+  if (c == nullptr) {
+    return std::make_error_code(std::errc::bad_file_descriptor);
+  }
+  return c->error;
+}
+
+std::size_t tcp_layer::readable_bytes(socket_id id) const noexcept {
+  const connection* c = lookup(id);
+  return c == nullptr ? 0 : c->readable();
+}
+
+std::size_t tcp_layer::writable_bytes(socket_id id) const noexcept {
+  const connection* c = lookup(id);
+  if (c == nullptr || c->fin_queued || c->error) {
+    return 0;
+  }
+  switch (c->state) {
+    case tcp_state::syn_sent:
+    case tcp_state::syn_received:
+    case tcp_state::established:
+    case tcp_state::close_wait:
+      break;
+    default:
+      return 0;
+  }
+  const std::uint32_t limit =
+      c->options.send_buffer != 0 ? c->options.send_buffer : config_.send_buffer;
+  const std::uint32_t cap = c->sbuf.allocated() ? std::min(limit, c->sbuf.capacity()) : limit;
+  return cap - c->sbuf_len;
+}
+
+// --- state transitions shared by input and timers --------------------------------------------
+
+bool tcp_layer::shutdown_internal(connection& c) noexcept {
+  if (c.fin_queued) {
+    return false;
+  }
+  c.fin_queued = true;
+  if (c.state == tcp_state::established || c.state == tcp_state::syn_received) {
+    c.state = tcp_state::fin_wait_1;
+  } else if (c.state == tcp_state::close_wait) {
+    c.state = tcp_state::last_ack;
+  }
+  want_output(c);
+  return true;
+}
+
+void tcp_layer::abort_connection(connection& c, time_ns now) noexcept {
+  // RFC 9293 3.10.4 ABORT: a RST in SYN-RECEIVED and the synchronized states, none before.
+  if (c.synchronized() && c.state != tcp_state::time_wait) {
+    send_control(c.remote, c.local_port, c.remote_port, c.snd_nxt, 0, wire::tcp_flag::rst, 0,
+                 nullptr, now);
+  }
+  become_closed(c, now);
+}
+
+void tcp_layer::fail(connection& c, std::error_code e, time_ns now) noexcept {
+  if (c.parent != no_slot) {
+    // A half-open or unaccepted child: no one has its id; it simply goes.
+    detach_child(c);
+    become_closed(c, now);
+    return;
+  }
+  if (c.state == tcp_state::syn_sent || c.state == tcp_state::syn_received) {
+    ++counters_.connect_failed;
+  }
+  c.error = e;
+  notify(c, socket_events::error | socket_events::readable | socket_events::writable);
+  become_closed(c, now);
+}
+
+void tcp_layer::become_closed(connection& c, time_ns now) noexcept {
+  (void)now;
+  if (c.parent != no_slot) {
+    detach_child(c);
+  }
+  if (!c.attached) {
+    free_connection(c);
+    return;
+  }
+  // The application still holds the id: keep the slot (closed) until it calls close().
+  const auto slot = static_cast<std::uint32_t>(&c - slab_.data());
+  c.retransmit_timer.cancel();
+  c.ack_timer.cancel();
+  c.idle_timer.cancel();
+  pending_.remove(slot);
+  arp_wait_.remove(slot);
+  index_erase(c);
+  if (c.state != tcp_state::closed && c.state != tcp_state::listen && connection_count_ > 0) {
+    --connection_count_;
+  }
+  c.state = tcp_state::closed;
+  notify(c, socket_events::closed | socket_events::readable);
+}
+
+void tcp_layer::established(connection& c, time_ns now) noexcept {
+  c.state = tcp_state::established;
+  ++counters_.established;
+  c.last_receive = now;
+  const std::uint32_t mss = send_mss(c);
+  c.cc_algo->init(c.cc, mss, config_.initial_window);
+  if (c.parent != no_slot) {
+    // Passive: half-open -> the accept queue.
+    connection& l = slab_[c.parent];
+    const std::uint32_t parent = c.parent;
+    detach_child(c);
+    c.parent = parent;
+    c.list = detail::list_kind::accept_queue;
+    c.sibling_prev = l.accept_tail;
+    (l.accept_tail != no_slot ? slab_[l.accept_tail].sibling_next : l.accept_head) =
+        static_cast<std::uint32_t>(&c - slab_.data());
+    l.accept_tail = static_cast<std::uint32_t>(&c - slab_.data());
+    ++l.queued;
+    notify(l, socket_events::acceptable);
+  } else {
+    notify(c, socket_events::connected | socket_events::writable);
+  }
+  arm_idle(c, now);
+}
+
+void tcp_layer::enter_time_wait(connection& c, time_ns now) noexcept {
+  ++counters_.time_wait_entered;
+  if (tw_free_.empty()) {
+    // Full: the oldest record goes (it has waited longest).
+    const std::uint32_t oldest = tw_order_.front();
+    detail::time_wait_record& r = tw_[oldest];
+    index_.erase(r.hash, static_cast<std::uint32_t>(slab_.size()) + oldest);
+    tw_order_.remove(oldest);
+    r.in_use = false;
+    tw_free_.push_back(oldest);
+    --tw_used_;
+    ++counters_.time_wait_evicted;
+  }
+  const std::uint32_t t = tw_free_.back();
+  tw_free_.pop_back();
+  detail::time_wait_record& r = tw_[t];
+  r.remote = c.remote;
+  r.local_port = c.local_port;
+  r.remote_port = c.remote_port;
+  r.snd_nxt = c.snd_nxt;
+  r.rcv_nxt = c.rcv_nxt;
+  r.ts_enabled = c.ts_enabled;
+  r.ts_recent = c.ts_recent;
+  r.ts_offset = c.ts_offset;
+  r.rcv_scale = c.rcv_scale;
+  r.in_use = true;
+  r.expiry = now + config_.time_wait;
+  // The connection's slot is free from here: the record answers for the tuple.
+  const std::uint64_t h = c.hash;
+  index_erase(c);
+  r.hash = h;
+  index_.insert(h, static_cast<std::uint32_t>(slab_.size()) + t);
+  tw_order_.push_back(t);
+  ++tw_used_;
+  if (!tw_timer_.armed()) {
+    timers_->arm(tw_timer_, r.expiry);
+  }
+  c.state = tcp_state::time_wait;
+  if (c.attached) {
+    // The application keeps its id (reading end of stream); the slot is closed as far as TCP
+    // goes, so report closed now.
+    become_closed(c, now);
+  } else {
+    free_connection(c);
+  }
+}
+
+}  // namespace dpdk_net::stack

@@ -1,0 +1,350 @@
+// TCP output, pull-based: segments are built when the caller drains (stack::drain_tx), from the
+// connections on the pending-output list only, straight into the caller's burst. Data is cut from
+// the send ring at (re)transmit time, so a retransmission follows the current MSS and window.
+// Nagle and sender-side SWS avoidance (RFC 1122 4.2.3.4), receiver SWS avoidance in what we
+// advertise (4.2.3.3), ACKs coalesced (an owed ACK rides on the next data segment).
+#include <algorithm>
+
+#include "dpdk_net/stack/detail/tcp_connection.hpp"
+#include "dpdk_net/stack/stack.hpp"
+#include "dpdk_net/wire/bytes.hpp"
+#include "dpdk_net/wire/ethernet.hpp"
+#include "dpdk_net/wire/ipv4.hpp"
+
+namespace dpdk_net::stack {
+
+using detail::seq_gt;
+using detail::seq_le;
+using detail::seq_lt;
+namespace flag = wire::tcp_flag;
+
+namespace {
+[[nodiscard]] std::uint32_t ts_clock(time_ns now) noexcept {
+  return static_cast<std::uint32_t>(now / millisecond);
+}
+}  // namespace
+
+std::uint32_t tcp_layer::receive_window(const connection& c) const noexcept {
+  const std::uint32_t held = c.read_shut ? 0 : c.rcv_nxt - c.read_seq;
+  return c.rcv_buffer > held ? c.rcv_buffer - held : 0;
+}
+
+std::uint32_t tcp_layer::send_mss(const connection& c) const noexcept {
+  // RFC 6691 / 9293 3.7.1: the path MTU less the fixed headers, the peer's MSS, and room for the
+  // timestamps option (12 bytes) when it rides on every segment.
+  std::uint32_t mss = std::uint32_t{ip_->path_mtu(c.remote, ip_->last_now())} - 40;
+  mss = std::min(mss, c.mss_peer);
+  if (c.ts_enabled) {
+    mss -= 12;
+  }
+  return std::max<std::uint32_t>(mss, config_.min_mss > 12 ? config_.min_mss - 12 : 1);
+}
+
+std::size_t tcp_layer::emit(std::span<packet> out, time_ns now) noexcept {
+  retry_at_ = UINT64_MAX;
+  std::size_t n = 0;
+  while (n < out.size() && !pending_.empty()) {
+    const std::uint32_t slot = pending_.front();
+    blocked_ = false;
+    n += emit_connection(slab_[slot], out.subspan(n), now);
+    if (blocked_) {
+      break;  // out of room or buffers: it stays first in line
+    }
+    pending_.remove(slot);
+  }
+  return n;
+}
+
+std::size_t tcp_layer::emit_connection(connection& c, std::span<packet> out, time_ns now) noexcept {
+  if (!c.in_use || c.state == tcp_state::closed || c.state == tcp_state::listen ||
+      c.state == tcp_state::time_wait) {
+    return 0;
+  }
+  const auto slot = static_cast<std::uint32_t>(&c - slab_.data());
+  // Unresolved next hop: wait in the connection (ARP holds only a few frames per hop).
+  const std::optional<mac_address> mac = ip_->resolve(c.remote, now);
+  if (!mac) {
+    pending_.remove(slot);
+    arp_wait_.push_back(slot);
+    ++counters_.waiting_for_arp;
+    return 0;
+  }
+  tx_mac_ = *mac;
+  std::size_t count = 0;
+  const auto room = [&] {
+    if (count < out.size()) {
+      return true;
+    }
+    blocked_ = true;
+    return false;
+  };
+  const auto build = [&](std::uint32_t seq, std::uint32_t len, std::uint8_t flags) {
+    if (!build_segment(c, out[count], seq, len, flags, now)) {
+      blocked_ = true;
+      retry_at_ = now + 100 * microsecond;
+      return false;
+    }
+    ++count;
+    return true;
+  };
+  // The handshake: SYN, or SYN-ACK (again, with the same ISN, when snd_nxt was wound back).
+  if ((c.state == tcp_state::syn_sent || c.state == tcp_state::syn_received) &&
+      c.snd_nxt == c.iss) {
+    if (!room()) {
+      return count;
+    }
+    const bool again = seq_gt(c.snd_max, c.iss);
+    if (!build(c.iss, 0, c.state == tcp_state::syn_sent ? flag::syn : flag::syn | flag::ack)) {
+      return count;
+    }
+    if (again) {
+      ++c.retransmits;
+      ++counters_.retransmits;
+    }
+    c.snd_nxt = c.iss + 1;
+    c.snd_max = detail::seq_max(c.snd_max, c.snd_nxt);
+    if (!c.retransmit_timer.armed()) {
+      arm_retransmit(c, now);
+    }
+    return count;
+  }
+  if (c.state == tcp_state::syn_sent) {
+    return count;
+  }
+  const std::uint32_t mss = send_mss(c);
+  const std::uint32_t data_end = c.sbuf_seq + c.sbuf_len;
+  const bool fin_sent = c.fin_queued && seq_gt(c.snd_max, data_end);
+  if (c.state != tcp_state::syn_received) {
+    // Fast retransmit / a partial ACK's next hole: one segment from SND.UNA.
+    if (c.retransmit_one && c.flight() != 0) {
+      if (!room()) {
+        return count;
+      }
+      const std::uint32_t sent_data =
+          (seq_lt(c.snd_max, data_end) ? c.snd_max : data_end) - c.snd_una;
+      const std::uint32_t len = std::min(mss, sent_data);
+      const bool fin = fin_sent && c.snd_una + len == data_end;
+      if (!build(c.snd_una, len, flag::ack | (fin ? flag::fin : 0))) {
+        return count;
+      }
+      c.retransmit_one = false;
+      ++c.retransmits;
+      ++counters_.retransmits;
+      if (!c.retransmit_timer.armed()) {
+        arm_retransmit(c, now);
+      }
+    }
+    // New data, or going back over what an RTO declared lost.
+    while (true) {
+      const std::uint32_t avail = seq_lt(c.snd_nxt, data_end) ? data_end - c.snd_nxt : 0;
+      const std::uint32_t usable = std::min(c.snd_wnd, c.cc.cwnd);
+      const std::uint32_t right = c.snd_una + usable;
+      const std::uint32_t win_room = seq_gt(right, c.snd_nxt) ? right - c.snd_nxt : 0;
+      std::uint32_t len = std::min({avail, win_room, mss});
+      const bool rtx = seq_lt(c.snd_nxt, c.snd_max);
+      const bool fin = c.fin_queued && !c.fin_acked && c.snd_nxt + len == data_end &&
+                       seq_le(c.snd_nxt, data_end);
+      if (len == 0 && !fin) {
+        break;
+      }
+      if (len != 0 && len < mss && !rtx) {
+        // Nagle + sender SWS: a short segment only if it is everything and nothing is
+        // outstanding (or Nagle is off), or it fills half the largest window seen.
+        const bool all = len == avail;
+        const bool ok = (all && (c.flight() == 0 || c.options.no_delay || c.fin_queued)) ||
+                        len >= c.max_snd_wnd / 2;
+        if (!ok) {
+          break;
+        }
+      }
+      if (!room()) {
+        return count;
+      }
+      std::uint8_t flags = flag::ack;
+      if (len != 0 && len == avail) {
+        flags |= flag::psh;
+      }
+      if (fin) {
+        flags |= flag::fin;
+      }
+      if (!build(c.snd_nxt, len, flags)) {
+        return count;
+      }
+      if (rtx) {
+        ++c.retransmits;
+        ++counters_.retransmits;
+      } else {
+        c.bytes_sent += len;
+        counters_.bytes_out += len;
+        if (!c.rtt_timing && !c.ts_enabled && len != 0) {
+          c.rtt_timing = true;
+          c.rtt_seq = c.snd_nxt;
+          c.rtt_start = now;
+        }
+      }
+      if (c.flight() == 0) {
+        c.una_since = now;
+      }
+      c.snd_nxt += len + (fin ? 1U : 0U);
+      c.snd_max = detail::seq_max(c.snd_max, c.snd_nxt);
+      if (!c.retransmit_timer.armed() || c.persist) {
+        c.persist = false;
+        arm_retransmit(c, now);
+      }
+      if (fin) {
+        break;
+      }
+    }
+    // Zero window with data waiting and nothing in flight: the persist timer probes it.
+    const std::uint32_t unsent = seq_lt(c.snd_nxt, data_end) ? data_end - c.snd_nxt : 0;
+    if (unsent != 0 && c.snd_wnd == 0 && c.flight() == 0 && !c.retransmit_timer.armed()) {
+      c.persist = true;
+      arm_retransmit(c, now);
+    }
+  }
+  // A probe (window or keepalive): an old sequence number, no data, so the peer must answer
+  // with an ACK that shows its window and that it is alive.
+  if (c.send_probe) {
+    if (!room()) {
+      return count;
+    }
+    if (!build(c.snd_una - 1, 0, flag::ack)) {
+      return count;
+    }
+    c.send_probe = false;
+  }
+  // Duplicate ACKs are not coalesced: the sender counts them (fast retransmit needs three).
+  while (c.dup_acks_owed > 1) {
+    if (!room()) {
+      return count;
+    }
+    if (!build(c.snd_nxt, 0, flag::ack)) {
+      return count;
+    }
+    --c.dup_acks_owed;
+  }
+  c.dup_acks_owed = 0;
+  if (c.ack_now) {
+    if (!room()) {
+      return count;
+    }
+    if (!build(c.snd_nxt, 0, flag::ack)) {
+      return count;
+    }
+  }
+  return count;
+}
+
+bool tcp_layer::build_segment(connection& c, packet& out, std::uint32_t seq, std::uint32_t len,
+                              std::uint8_t flags, time_ns now) noexcept {
+  const bool syn = (flags & flag::syn) != 0;
+  wire::tcp_header h;
+  h.src_port = c.local_port;
+  h.dst_port = c.remote_port;
+  h.seq = seq;
+  h.ack = (flags & flag::ack) != 0 ? c.rcv_nxt : 0;
+  h.flags = flags;
+  if (syn) {
+    h.options.mss = static_cast<std::uint16_t>(ip_->config().mtu - 40);
+    if (c.state == tcp_state::syn_sent ? config_.window_scaling : c.ws_ok) {
+      h.options.window_scale = c.rcv_scale;
+    }
+    if (c.state == tcp_state::syn_sent ? config_.timestamps : c.ts_enabled) {
+      h.options.timestamps = wire::tcp_timestamps{ts_clock(now) + c.ts_offset,
+                                                  c.state == tcp_state::syn_sent ? 0 : c.ts_recent};
+    }
+    const std::uint32_t w = std::min<std::uint32_t>(receive_window(c), 65535);
+    h.window = static_cast<std::uint16_t>(w);  // a SYN's window is never scaled (RFC 7323 2.2)
+    if (c.state == tcp_state::syn_received) {
+      c.rcv_adv = c.rcv_nxt + w;
+    }
+  } else {
+    if (c.ts_enabled) {
+      h.options.timestamps = wire::tcp_timestamps{ts_clock(now) + c.ts_offset, c.ts_recent};
+    }
+    // What we advertise: the free buffer, but grown only in steps of min(buffer / 2, MSS)
+    // (receiver SWS avoidance), and the right edge never moved left.
+    const std::uint32_t free = receive_window(c);
+    std::uint32_t adv = seq_gt(c.rcv_adv, c.rcv_nxt) ? c.rcv_adv - c.rcv_nxt : 0;
+    const std::uint32_t step = std::min(c.rcv_buffer / 2, send_mss(c));
+    // While a hole is open the edge stays put: duplicate ACKs must carry the same window or the
+    // sender does not count them (RFC 5681 2, "duplicate acknowledgment").
+    if (c.ooo_count == 0 && free > adv &&
+        (free - adv >= step || (adv == 0 && free >= step) || free == c.rcv_buffer)) {
+      adv = free;  // else keep the old edge: a small increase is not worth announcing
+    }
+    const std::uint32_t wire_window = std::min<std::uint32_t>(adv >> c.rcv_scale, 65535);
+    h.window = static_cast<std::uint16_t>(wire_window);
+    const std::uint32_t edge = c.rcv_nxt + (wire_window << c.rcv_scale);
+    if (seq_gt(edge, c.rcv_adv)) {
+      c.rcv_adv = edge;
+    }
+  }
+  const std::size_t opt_len = wire::tcp_options_length(h.options);
+  const std::size_t tcp_len = wire::tcp_min_header_length + opt_len + len;
+  const std::size_t total = wire::ethernet_header_length + wire::ipv4_min_header_length + tcp_len;
+  packet p = pool_->alloc();
+  std::byte* d = p ? p.append(total) : nullptr;
+  if (d == nullptr) {
+    ++counters_.no_buffer;
+    return false;
+  }
+  wire::write_ethernet(
+      std::span(d, wire::ethernet_header_length),
+      wire::ethernet_header{tx_mac_, ip_->config().mac, wire::ethertype::ipv4, false, 0});
+  std::byte* ipd = d + wire::ethernet_header_length;
+  wire::ipv4_header ih;
+  ih.total_length = static_cast<std::uint16_t>(wire::ipv4_min_header_length + tcp_len);
+  ih.id = ip_->next_ip_id();
+  ih.ttl = ip_->config().ttl;
+  ih.protocol = wire::ip_protocol::tcp;
+  ih.src = ip_->config().address;
+  ih.dst = c.remote;
+  ih.dont_fragment = !ip_->path_locked(c.remote, now);
+  wire::write_ipv4(std::span(ipd, wire::ipv4_min_header_length), ih);
+  std::byte* tcpd = ipd + wire::ipv4_min_header_length;
+  const std::size_t hl = wire::write_tcp(std::span(tcpd, tcp_len), h);
+  if (len != 0) {
+    c.sbuf.read(seq, std::span(tcpd + hl, len));
+  }
+  wire::set_tcp_checksum(std::span(tcpd, tcp_len), wire::pseudo_header{ih.src, ih.dst});
+  out = std::move(p);
+  ++counters_.segments_out;
+  if ((flags & flag::ack) != 0) {
+    // Every segment with an ACK pays what was owed: no separate ACK, no delayed-ACK timer.
+    c.ack_now = false;
+    c.unacked_bytes = 0;
+    c.ack_timer.cancel();
+  }
+  return true;
+}
+
+bool tcp_layer::send_control(wire::ipv4_address dst, std::uint16_t src_port, std::uint16_t dst_port,
+                             std::uint32_t seq, std::uint32_t ack, std::uint8_t flags,
+                             std::uint16_t window, const wire::tcp_timestamps* timestamps,
+                             time_ns now) noexcept {
+  // RSTs and the ACKs of records (TIME-WAIT, a closing connection's last ACK): built at once
+  // and sent through IP output (ARP queues them if need be).
+  wire::tcp_header h;
+  h.src_port = src_port;
+  h.dst_port = dst_port;
+  h.seq = seq;
+  h.ack = ack;
+  h.flags = flags;
+  h.window = window;
+  if (timestamps != nullptr) {
+    h.options.timestamps = *timestamps;
+  }
+  const std::size_t tcp_len = wire::tcp_min_header_length + wire::tcp_options_length(h.options);
+  std::array<std::byte, wire::tcp_max_header_length> seg{};
+  wire::write_tcp(std::span(seg.data(), tcp_len), h);
+  wire::set_tcp_checksum(std::span(seg.data(), tcp_len),
+                         wire::pseudo_header{ip_->config().address, dst});
+  if ((flags & flag::rst) != 0) {
+    ++counters_.resets_sent;
+  }
+  ++counters_.segments_out;
+  return ip_->send_l4(wire::ip_protocol::tcp, dst, std::span(seg.data(), tcp_len), now);
+}
+
+}  // namespace dpdk_net::stack

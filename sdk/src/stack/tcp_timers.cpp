@@ -1,0 +1,157 @@
+// TCP timers, three per connection (intrusive, on the stack's wheel) and one for all TIME-WAIT
+// records:
+//   retransmit: RFC 6298 RTO with exponential backoff, or the persist timer (zero window);
+//   ack:        the delayed ACK (RFC 1122 4.2.3.2);
+//   idle:       keepalive (RFC 1122 4.2.3.6), the linger deadline, an orphan's FIN-WAIT-2 limit.
+// Every wait is bounded: retries run out (timed_out) and a user timeout (RFC 5482) cuts them short.
+#include <algorithm>
+
+#include "dpdk_net/stack/detail/tcp_connection.hpp"
+#include "dpdk_net/stack/stack.hpp"
+
+namespace dpdk_net::stack {
+
+namespace {
+[[nodiscard]] time_ns backed_off(time_ns rto, unsigned backoff, time_ns max) noexcept {
+  if (backoff >= 32 || (rto << backoff) >> backoff != rto) {
+    return max;
+  }
+  return std::min(rto << backoff, max);
+}
+}  // namespace
+
+void tcp_layer::arm_retransmit(connection& c, time_ns now) noexcept {
+  timers_->arm(c.retransmit_timer, now + backed_off(c.rto, c.backoff, config_.rto_max));
+}
+
+void tcp_layer::arm_idle(connection& c, time_ns now) noexcept {
+  time_ns at = UINT64_MAX;
+  if (c.close_deadline != 0) {
+    at = c.close_deadline;
+  }
+  if (c.options.keepalive_idle != 0 &&
+      (c.state == tcp_state::established || c.state == tcp_state::close_wait)) {
+    at = std::min(at, std::max(now, c.last_receive) + c.options.keepalive_idle);
+  }
+  if (at != UINT64_MAX) {
+    timers_->arm(c.idle_timer, at);
+  } else {
+    c.idle_timer.cancel();
+  }
+}
+
+void tcp_layer::on_retransmit_timer(timer& t, time_ns now) noexcept {
+  auto& c = *static_cast<connection*>(t.context());
+  tcp_layer& self = *c.owner;
+  if (c.persist) {
+    // RFC 1122 4.2.2.17: probe a zero window, backing off, for as long as the peer answers;
+    // a peer that stops answering fails the connection after data_retries probes.
+    if (c.probes >= self.config_.data_retries) {
+      ++self.counters_.timeouts;
+      self.fail(c, std::make_error_code(std::errc::timed_out), now);
+      return;
+    }
+    ++c.probes;
+    ++self.counters_.window_probes;
+    c.send_probe = true;
+    c.backoff = std::min(c.backoff + 1, 16U);
+    self.arm_retransmit(c, now);
+    self.want_output(c);
+    return;
+  }
+  self.retransmit_timeout(c, now);
+}
+
+void tcp_layer::retransmit_timeout(connection& c, time_ns now) noexcept {
+  const bool handshake = c.state == tcp_state::syn_sent || c.state == tcp_state::syn_received;
+  if (!handshake && c.flight() == 0) {
+    return;  // everything was acknowledged meanwhile
+  }
+  const unsigned limit = c.state == tcp_state::syn_sent       ? config_.syn_retries
+                         : c.state == tcp_state::syn_received ? config_.synack_retries
+                                                              : config_.data_retries;
+  const time_ns user_timeout = c.options.user_timeout;
+  if (c.backoff >= limit || (user_timeout != 0 && now - c.una_since >= user_timeout)) {
+    ++counters_.timeouts;
+    fail(c, c.soft_error ? c.soft_error : std::make_error_code(std::errc::timed_out), now);
+    return;
+  }
+  ++c.backoff;
+  ++c.rto_expirations;
+  ++counters_.rto_expirations;
+  if (!handshake) {
+    // RFC 5681 3.1 (4): ssthresh from the flight, cwnd to the loss window; RFC 6582 4: recover
+    // becomes the highest sequence sent, so the duplicate ACKs of the go-back do not start a
+    // second fast retransmit.
+    c.cc_algo->on_timeout(c.cc, c.flight(), send_mss(c), now);
+    c.in_recovery = false;
+    c.dup_acks = 0;
+    c.recover = c.snd_max;
+    c.snd_nxt = c.snd_una;
+  } else {
+    c.snd_nxt = c.iss;  // the SYN (or SYN-ACK) again
+  }
+  c.retransmit_one = false;
+  c.rtt_timing = false;  // Karn: nothing timed across a retransmission
+  arm_retransmit(c, now);
+  want_output(c);
+}
+
+void tcp_layer::on_ack_timer(timer& t, time_ns /*now*/) noexcept {
+  auto& c = *static_cast<connection*>(t.context());
+  tcp_layer& self = *c.owner;
+  c.ack_now = true;
+  ++self.counters_.delayed_acks;
+  self.want_output(c);
+}
+
+void tcp_layer::on_idle_timer(timer& t, time_ns now) noexcept {
+  auto& c = *static_cast<connection*>(t.context());
+  tcp_layer& self = *c.owner;
+  if (c.close_deadline != 0 && now >= c.close_deadline) {
+    // Linger ran out, or an orphan waited its FIN-WAIT-2 limit: reset and forget it.
+    if (c.state == tcp_state::fin_wait_2) {
+      ++self.counters_.timeouts;
+    }
+    self.abort_connection(c, now);
+    return;
+  }
+  if (c.options.keepalive_idle == 0 ||
+      (c.state != tcp_state::established && c.state != tcp_state::close_wait)) {
+    self.arm_idle(c, now);
+    return;
+  }
+  if (now < c.last_receive + c.options.keepalive_idle) {
+    c.keepalive_probes = 0;  // the peer was heard from since
+    self.arm_idle(c, now);
+    return;
+  }
+  if (c.flight() != 0 || c.sbuf_len != 0) {
+    // Data outstanding: the retransmit timer watches the peer; check again later.
+    self.timers_->arm(c.idle_timer, now + c.options.keepalive_interval);
+    return;
+  }
+  if (c.keepalive_probes >= c.options.keepalive_probes) {
+    ++self.counters_.keepalive_timeouts;
+    ++self.counters_.timeouts;
+    self.fail(c, std::make_error_code(std::errc::timed_out), now);
+    return;
+  }
+  ++c.keepalive_probes;
+  ++self.counters_.keepalives_sent;
+  c.send_probe = true;
+  self.want_output(c);
+  self.timers_->arm(c.idle_timer, now + c.options.keepalive_interval);
+}
+
+void tcp_layer::on_time_wait_timer(timer& t, time_ns now) noexcept {
+  auto& self = *static_cast<tcp_layer*>(t.context());
+  while (!self.tw_order_.empty() && self.tw_[self.tw_order_.front()].expiry <= now) {
+    self.free_time_wait(self.tw_order_.front());
+  }
+  if (!self.tw_order_.empty()) {
+    self.timers_->arm(self.tw_timer_, self.tw_[self.tw_order_.front()].expiry);
+  }
+}
+
+}  // namespace dpdk_net::stack
