@@ -556,6 +556,9 @@ std::error_code tcp_layer::connect(socket_id id, tcp_endpoint remote, time_ns no
   c->una_since = now;
   index_insert(*c);
   ++counters_.active_opens;
+  // The SYN's timer runs from now, even if the SYN waits for ARP: a next hop that never
+  // answers fails the connect (host_unreachable) after the SYN retries instead of hanging.
+  arm_retransmit(*c, now);
   want_output(*c);
   return {};
 }

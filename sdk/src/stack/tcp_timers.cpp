@@ -64,6 +64,13 @@ void tcp_layer::on_retransmit_timer(timer& t, time_ns now) noexcept {
 
 void tcp_layer::retransmit_timeout(connection& c, time_ns now) noexcept {
   const bool handshake = c.state == tcp_state::syn_sent || c.state == tcp_state::syn_received;
+  const auto slot = static_cast<std::uint32_t>(&c - slab_.data());
+  if (arp_wait_.contains(slot)) {
+    // Still no MAC for the next hop: try again now (a fresh resolution), and if the retries run
+    // out, say why.
+    arp_wait_.remove(slot);
+    c.soft_error = std::make_error_code(std::errc::host_unreachable);
+  }
   if (!handshake && c.flight() == 0) {
     return;  // everything was acknowledged meanwhile
   }

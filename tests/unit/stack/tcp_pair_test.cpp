@@ -7,6 +7,7 @@
 #include <deque>
 #include <vector>
 
+#include "../counting_allocator.hpp"
 #include "dpdk_net/stack/stack.hpp"
 
 namespace dpdk_net::stack {
@@ -265,6 +266,56 @@ TEST_F(TcpPair, LossIsRepairedByRetransmission) {
   std::cerr << "dupacks " << ca.duplicate_acks << " partial " << ca.recovery_partial_acks
             << " retransmits " << ca.retransmits << " fast " << ca.fast_retransmits << " rto "
             << ca.rto_expirations << " virtual ms " << now_ / 1000000 << "\n";
+}
+
+TEST_F(TcpPair, SteadyStateTransferAllocatesNothing) {
+  // Once a connection has its buffers, moving data (segments, ACKs, timers, events) allocates
+  // nothing: not per segment, not per burst.
+  tcp_layer& ta = a_.tcp();
+  tcp_layer& tb = b_.tcp();
+  tcp_layer::socket_id l = 0, client = 0, server = tcp_layer::invalid_socket;
+  ASSERT_FALSE(tb.open(l));
+  ASSERT_FALSE(tb.bind(l, 80));
+  ASSERT_FALSE(tb.listen(l, 16));
+  ASSERT_FALSE(ta.open(client));
+  ASSERT_FALSE(ta.connect(client, tcp_endpoint{b_ip, 80}, now_));
+  std::vector<std::byte> buf(16 * 1024, std::byte{0x5a});
+  std::size_t sent = 0, got = 0, target = 1 << 20;
+  app_ = [&] {
+    std::array<socket_event, 16> ev{};
+    b_.poll_events(ev);
+    a_.poll_events(ev);
+    if (server == tcp_layer::invalid_socket) {
+      (void)tb.accept(l, server);
+    }
+    while (sent < target) {
+      const auto r = ta.send(client, std::span(buf).first(std::min(buf.size(), target - sent)));
+      if (r.bytes == 0) {
+        break;
+      }
+      sent += r.bytes;
+    }
+    if (server != tcp_layer::invalid_socket) {
+      while (true) {
+        const auto r = tb.receive(server, buf);
+        if (r.bytes == 0) {
+          break;
+        }
+        got += r.bytes;
+      }
+    }
+  };
+  const std::function<bool()> done = [&] { return got == target; };
+  run(30 * second, done);
+  ASSERT_EQ(got, target);
+  target = 4 << 20;
+  const std::uint64_t segments_before = b_.counters().tcp.segments_in;
+  const std::uint64_t before = test::allocation_count();
+  run(now_ + 30 * second, done);
+  const std::uint64_t allocations = test::allocation_count() - before;
+  ASSERT_EQ(got, target);
+  EXPECT_GT(b_.counters().tcp.segments_in - segments_before, 2000U);
+  EXPECT_EQ(allocations, 0U) << "mode " << test::allocation_counting_mode();
 }
 
 }  // namespace
