@@ -460,6 +460,8 @@ bool tcp_layer::process_ack(connection& c, const tcp_segment_view& s, time_ns no
       } else if (c.in_recovery) {
         c.cc.cwnd += mss;  // (4): each further duplicate inflates the window
         want_output(c);
+      } else if (c.dup_acks < config_.dup_ack_threshold) {
+        want_output(c);  // RFC 3042 limited transmit: a new segment per early duplicate
       }
     } else if (window_changed) {
       want_output(c);  // the window opened: maybe data can go

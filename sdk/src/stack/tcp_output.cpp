@@ -137,7 +137,12 @@ std::size_t tcp_layer::emit_connection(connection& c, std::span<packet> out, tim
     // New data, or going back over what an RTO declared lost.
     while (true) {
       const std::uint32_t avail = seq_lt(c.snd_nxt, data_end) ? data_end - c.snd_nxt : 0;
-      const std::uint32_t usable = std::min(c.snd_wnd, c.cc.cwnd);
+      // RFC 3042 limited transmit: the first two duplicate ACKs each let one new segment go
+      // beyond cwnd, so a small window still collects the three duplicates fast retransmit needs.
+      const std::uint32_t limited =
+          c.in_recovery ? 0
+                        : std::min(c.dup_acks, std::min(config_.dup_ack_threshold - 1, 2U)) * mss;
+      const std::uint32_t usable = std::min(c.snd_wnd, c.cc.cwnd + limited);
       const std::uint32_t right = c.snd_una + usable;
       const std::uint32_t win_room = seq_gt(right, c.snd_nxt) ? right - c.snd_nxt : 0;
       std::uint32_t len = std::min({avail, win_room, mss});
