@@ -653,20 +653,8 @@ std::error_code tcp_layer::shutdown(socket_id id, shutdown_type how, time_ns now
     c->read_seq = c->rcv_nxt;  // discard what is unread
     notify(*c, socket_events::readable);
   }
-  if (how != shutdown_type::receive && !c->fin_queued) {
-    if (c->state == tcp_state::syn_sent) {
-      // Nothing was sent yet: RFC 9293 3.10.4 CLOSE in SYN-SENT deletes the TCB; for a half-close
-      // we keep it simple and queue the FIN after the handshake.
-      c->fin_queued = true;
-      return {};
-    }
-    c->fin_queued = true;
-    if (c->state == tcp_state::established || c->state == tcp_state::syn_received) {
-      c->state = tcp_state::fin_wait_1;
-    } else if (c->state == tcp_state::close_wait) {
-      c->state = tcp_state::last_ack;
-    }
-    want_output(*c);
+  if (how != shutdown_type::receive) {
+    (void)shutdown_internal(*c);
   }
   (void)now;
   return {};
@@ -706,8 +694,14 @@ std::error_code tcp_layer::close(socket_id id, time_ns now) {
     return {};
   }
   (void)shutdown_internal(*c);
+  if (c->state == tcp_state::fin_wait_2) {
+    c->close_deadline = now + config_.fin_wait_2;  // orphaned: do not wait forever for the FIN
+  }
   if (c->options.linger) {
-    c->close_deadline = now + *c->options.linger;
+    const time_ns linger = now + *c->options.linger;
+    c->close_deadline = c->close_deadline == 0 ? linger : std::min(c->close_deadline, linger);
+  }
+  if (c->close_deadline != 0) {
     timers_->arm(c->idle_timer, c->close_deadline);
   }
   return {};
@@ -809,8 +803,9 @@ bool tcp_layer::shutdown_internal(connection& c) noexcept {
   if (c.fin_queued) {
     return false;
   }
+  // In SYN-SENT and SYN-RECEIVED the FIN waits for the handshake (RFC 9293 3.10.4).
   c.fin_queued = true;
-  if (c.state == tcp_state::established || c.state == tcp_state::syn_received) {
+  if (c.state == tcp_state::established) {
     c.state = tcp_state::fin_wait_1;
   } else if (c.state == tcp_state::close_wait) {
     c.state = tcp_state::last_ack;

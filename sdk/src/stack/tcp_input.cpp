@@ -53,10 +53,10 @@ void tcp_layer::receive(std::span<const std::byte> datagram, std::size_t ip_head
   s.h = r.header;
   s.payload = r.payload;
   ++counters_.segments_in;
-  // Flag combinations no stack sends (SYN+RST, SYN+FIN, or none at all): dropped (RFC 9293
-  // leaves them to the per-state rules; refusing them up front keeps scanners from learning).
-  if ((s.has(flag::syn) && (s.has(flag::rst) || s.has(flag::fin))) ||
-      (s.h.flags & (flag::syn | flag::rst | flag::ack | flag::fin)) == 0 || s.h.src_port == 0 ||
+  // Flag combinations no stack sends (SYN+RST, SYN+FIN) and port 0: dropped, as Linux does
+  // (RFC 9293 would answer some with a RST; answering them only helps scanners). Everything
+  // else, flagless segments included, goes through the per-state rules.
+  if ((s.has(flag::syn) && (s.has(flag::rst) || s.has(flag::fin))) || s.h.src_port == 0 ||
       s.h.dst_port == 0) {
     ++counters_.bad_segments;
     return;
@@ -236,6 +236,9 @@ void tcp_layer::segment_syn_sent(connection& c, const tcp_segment_view& s, time_
     c.retransmit_timer.cancel();
     c.backoff = 0;
     established(c, now);
+    if (c.fin_queued) {
+      c.state = tcp_state::fin_wait_1;  // shut down while connecting: the FIN follows the data
+    }
     c.ack_now = true;
     want_output(c);
     if (!s.payload.empty() || s.has(flag::fin)) {
@@ -423,6 +426,9 @@ bool tcp_layer::process_ack(connection& c, const tcp_segment_view& s, time_ns no
   if (seq_lt(ack, c.snd_una)) {
     return true;  // an old ACK: ignore it, process the rest
   }
+  if (c.persist) {
+    c.probes = 0;  // the peer answers: a zero window may stay closed for as long as it does
+  }
   // Window update (3.10.7.4 fifth, the SND.WL1/WL2 rule).
   if (seq_lt(c.snd_wl1, s.h.seq) || (c.snd_wl1 == s.h.seq && seq_le(c.snd_wl2, ack))) {
     c.snd_wnd = new_window;
@@ -480,7 +486,8 @@ bool tcp_layer::process_ack(connection& c, const tcp_segment_view& s, time_ns no
   if (c.fin_queued && c.sbuf_len == 0 && seq_gt(ack, c.sbuf_seq)) {
     c.fin_acked = true;
   }
-  (void)syn_acked;
+  // The SYN's sequence number is not data: it does not grow the window.
+  const std::uint32_t acked_bytes = acked - (syn_acked ? 1U : 0U);
   // RTT (RFC 6298 with RFC 7323 4: every ACK of new data with a timestamp echo; without
   // timestamps one timed segment at a time, never a retransmitted one: Karn).
   const wire::tcp_options& o = s.h.options;
@@ -512,7 +519,9 @@ bool tcp_layer::process_ack(connection& c, const tcp_segment_view& s, time_ns no
     }
   } else {
     c.dup_acks = 0;
-    c.cc_algo->on_ack(c.cc, acked, mss, now, c.srtt);
+    if (acked_bytes != 0) {
+      c.cc_algo->on_ack(c.cc, acked_bytes, mss, now, c.srtt);
+    }
   }
   // RFC 6298 5.2/5.3: stop the timer when all is acknowledged, else restart it.
   if (c.flight() == 0) {
