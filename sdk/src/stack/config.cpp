@@ -100,6 +100,60 @@ std::string validate(const stack_config& c, std::uint16_t device_mtu) {
              "arp.stale_time and pmtu_lifetime must be > 0 and <= 1 day";
     }
   }
+  return validate_tcp(c.tcp);
+}
+
+std::string validate_tcp(const tcp_config& t) {
+  const auto bad = [](const char* field, const std::string& must, const std::string& is) {
+    return std::string("stack_config.tcp.") + field + ": must be " + must + ", is " + is;
+  };
+  using std::to_string;
+  if (t.sockets == 0 || t.sockets > (1U << 20U)) {  // ids carry a 20-bit slot number
+    return bad("sockets", "1..1048576", to_string(t.sockets));
+  }
+  if (t.time_wait_records == 0 || t.time_wait_records > (1U << 24U)) {
+    return bad("time_wait_records", "1..16777216", to_string(t.time_wait_records));
+  }
+  // Window scaling reaches 2^30 bytes (RFC 7323 2.3); a ring must fit in 32-bit sequence space.
+  constexpr std::uint32_t max_buffer = 1U << 30U;
+  if (t.send_buffer < 1024 || t.send_buffer > max_buffer) {
+    return bad("send_buffer", "1024..2^30", to_string(t.send_buffer));
+  }
+  if (t.receive_buffer < 1024 || t.receive_buffer > max_buffer) {
+    return bad("receive_buffer", "1024..2^30", to_string(t.receive_buffer));
+  }
+  if (t.max_backlog == 0) {
+    return bad("max_backlog", "at least 1", "0");
+  }
+  constexpr time_ns day = 24 * 3600 * second;
+  if (t.rto_min == 0 || t.rto_min > t.rto_max || t.rto_max > day) {
+    return bad("rto_min", "1 ns..rto_max (rto_max <= 1 day)", to_string(t.rto_min));
+  }
+  if (t.rto_initial < t.rto_min || t.rto_initial > t.rto_max) {
+    return bad("rto_initial", "rto_min..rto_max", to_string(t.rto_initial));
+  }
+  if (t.syn_retries == 0 || t.synack_retries == 0 || t.data_retries == 0 || t.syn_retries > 30 ||
+      t.synack_retries > 30 || t.data_retries > 30) {
+    return "stack_config.tcp: syn_retries, synack_retries and data_retries must be 1..30";
+  }
+  if (t.delayed_ack > 500 * millisecond) {  // RFC 1122 4.2.3.2
+    return bad("delayed_ack", "0..500 ms", to_string(t.delayed_ack) + " ns");
+  }
+  if (t.time_wait == 0 || t.time_wait > day || t.fin_wait_2 == 0 || t.fin_wait_2 > day) {
+    return "stack_config.tcp: time_wait and fin_wait_2 must be > 0 and <= 1 day";
+  }
+  if (t.initial_window == 0 || t.initial_window > 64) {
+    return bad("initial_window", "1..64 segments", to_string(t.initial_window));
+  }
+  if (t.min_mss < 64 || t.min_mss > 1460) {
+    return bad("min_mss", "64..1460", to_string(t.min_mss));
+  }
+  if (t.dup_ack_threshold == 0 || t.dup_ack_threshold > 64) {
+    return bad("dup_ack_threshold", "1..64", to_string(t.dup_ack_threshold));
+  }
+  if (t.out_of_order_ranges == 0 || t.out_of_order_ranges > 8) {
+    return bad("out_of_order_ranges", "1..8", to_string(t.out_of_order_ranges));
+  }
   return {};
 }
 

@@ -318,5 +318,39 @@ TEST_F(TcpPair, SteadyStateTransferAllocatesNothing) {
   EXPECT_EQ(allocations, 0U) << "mode " << test::allocation_counting_mode();
 }
 
+TEST(TcpConfig, ValidateNamesTheFieldAndTheConstructorRefuses) {
+  struct bad_case {
+    void (*bend)(tcp_config&);
+    const char* field;
+  };
+  const bad_case cases[] = {
+      {[](tcp_config& t) { t.sockets = 0; }, "tcp.sockets"},
+      {[](tcp_config& t) { t.sockets = (1U << 20U) + 1; }, "tcp.sockets"},
+      {[](tcp_config& t) { t.time_wait_records = 0; }, "tcp.time_wait_records"},
+      {[](tcp_config& t) { t.send_buffer = 10; }, "tcp.send_buffer"},
+      {[](tcp_config& t) { t.receive_buffer = (1U << 30U) + 1; }, "tcp.receive_buffer"},
+      {[](tcp_config& t) { t.rto_min = 0; }, "tcp.rto_min"},
+      {[](tcp_config& t) { t.rto_min = 2 * t.rto_max; }, "tcp.rto_min"},
+      {[](tcp_config& t) { t.rto_initial = 1; }, "tcp.rto_initial"},
+      {[](tcp_config& t) { t.data_retries = 0; }, "data_retries"},
+      {[](tcp_config& t) { t.delayed_ack = second; }, "tcp.delayed_ack"},
+      {[](tcp_config& t) { t.time_wait = 0; }, "time_wait"},
+      {[](tcp_config& t) { t.initial_window = 0; }, "tcp.initial_window"},
+      {[](tcp_config& t) { t.min_mss = 1; }, "tcp.min_mss"},
+      {[](tcp_config& t) { t.dup_ack_threshold = 0; }, "tcp.dup_ack_threshold"},
+      {[](tcp_config& t) { t.out_of_order_ranges = 9; }, "tcp.out_of_order_ranges"},
+      {[](tcp_config& t) { t.max_backlog = 0; }, "tcp.max_backlog"},
+  };
+  packet_pool pool{packet_pool_config{"v", 64}};
+  for (const bad_case& b : cases) {
+    stack_config c = pair_config(a_ip, 1);
+    b.bend(c.tcp);
+    const std::string e = validate(c, 1500);
+    EXPECT_NE(e.find(b.field), std::string::npos) << e;
+    EXPECT_THROW((stack{c, pool, stack_secret{1, 1}}), std::invalid_argument) << b.field;
+  }
+  EXPECT_EQ(validate(pair_config(a_ip, 1), 1500), "");
+}
+
 }  // namespace
 }  // namespace dpdk_net::stack

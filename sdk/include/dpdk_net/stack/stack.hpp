@@ -65,6 +65,8 @@ struct stack_config {
 /// Empty if `c` can work on a device whose MTU is device_mtu; else one line naming the field and
 /// what it must be ("stack_config.prefix_length: must be 0..32, is 40").
 [[nodiscard]] std::string validate(const stack_config& c, std::uint16_t device_mtu);
+/// The TCP part of validate() (field names prefixed "stack_config.tcp.").
+[[nodiscard]] std::string validate_tcp(const tcp_config& c);
 
 /// Everything received, sent, dropped or refused, by reason (like `netstat -s`).
 struct stack_counters {
