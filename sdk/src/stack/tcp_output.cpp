@@ -202,7 +202,10 @@ std::size_t tcp_layer::emit_connection(connection& c, std::span<packet> out, tim
     }
     // Zero window with data waiting and nothing in flight: the persist timer probes it.
     const std::uint32_t unsent = seq_lt(c.snd_nxt, data_end) ? data_end - c.snd_nxt : 0;
-    if (unsent != 0 && c.snd_wnd == 0 && c.flight() == 0 && !c.retransmit_timer.armed()) {
+    // (Also after an RTO wound SND.NXT back into a window the peer has since closed: nothing can
+    // be resent, so probing, not retransmitting, is what keeps the connection alive.)
+    if (unsent != 0 && c.snd_wnd == 0 && c.snd_nxt == c.snd_una && !c.persist &&
+        (c.flight() != 0 || !c.retransmit_timer.armed())) {
       c.persist = true;
       arm_retransmit(c, now);
     }
