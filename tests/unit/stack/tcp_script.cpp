@@ -121,13 +121,26 @@ std::string observed::str() const {
   return o.str();
 }
 
-TcpScript::TcpScript() : pool_{packet_pool_config{}} {
+namespace {
+packet_pool_config script_pool() {
+  packet_pool_config c;
+  c.name = "tcp_script";
+  c.count = 1024;  // a script holds a few dozen frames at most
+  return c;
+}
+}  // namespace
+
+TcpScript::TcpScript() : pool_{script_pool()} {
   cfg_.mac = our_mac;
   cfg_.address = our_ip;
   cfg_.prefix_length = 24;
   cfg_.mtu = 1500;
   // Keep the peer's ARP entry quiet on long scripts (the fixture answers requests anyway).
   cfg_.arp.reachable_time = 3600 * second;
+  // Small tables: a script uses a handful of sockets, and building the default 1024-socket slab
+  // for each of a hundred scripts costs more than the scripts themselves.
+  cfg_.tcp.sockets = 64;
+  cfg_.tcp.time_wait_records = 64;
 }
 
 TcpScript::~TcpScript() {
@@ -205,6 +218,29 @@ void TcpScript::at_ns(time_ns t, where w) {
     return;
   }
   pull(w);
+  // Like an event loop: run every deadline on the way at its own time (draining after each), so
+  // a timer never fires late just because the script jumped ahead.
+  bool ran_now = false;
+  for (int guard = 0; guard < 1'000'000; ++guard) {
+    const time_ns next = st().next_deadline();
+    if (next == UINT64_MAX) {
+      break;
+    }
+    const time_ns due = next <= base_ ? 0 : next - base_;
+    if (due > t) {
+      break;
+    }
+    if (due <= now_) {
+      if (ran_now) {
+        break;  // still due after running (a retry deadline): time must move on
+      }
+    } else {
+      now_ = due;
+    }
+    st().advance(now());
+    pull(w);
+    ran_now = true;
+  }
   now_ = t;
   st().advance(now());
 }

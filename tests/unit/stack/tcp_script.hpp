@@ -148,8 +148,9 @@ class TcpScript : public ::testing::Test {
   tcp_layer& tcp() { return st().tcp(); }
 
   // --- time -------------------------------------------------------------------------------
-  /// Drains output at the current time, then moves the clock to `ms` after the start (never
-  /// backwards) and runs the timers due.
+  /// Moves the clock to `ms` after the start (never backwards) like an event loop would: every
+  /// deadline on the way runs at its own time and its output is drained then (so segments carry
+  /// the time they were really sent); then the clock stops at `ms`.
   void at(std::uint64_t ms, where w = where::current());
   void at_ns(time_ns t, where w = where::current());
   [[nodiscard]] std::uint64_t now_ms() const noexcept { return now_ / millisecond; }
