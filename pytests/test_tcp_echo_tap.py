@@ -205,7 +205,7 @@ def test_python_sockets(servers):
 
 
 def test_nc(servers, tmp_path):
-    s = servers()
+    s = servers("--stats", str(tmp_path / "stats.json"))  # the counters go there, not to stdout
     payload = random.Random(5).randbytes(200_000)
     (tmp_path / "in").write_bytes(payload)
     with open(tmp_path / "in", "rb") as stdin:
@@ -213,7 +213,10 @@ def test_nc(servers, tmp_path):
                            capture_output=True, timeout=30)
     assert r.returncode == 0, r.stderr
     assert hashlib.sha256(r.stdout).digest() == hashlib.sha256(payload).digest()
-    assert s.counters()["app"]["completed"] == 1
+    out = stop(s.proc)
+    assert s.proc.returncode == 0 and "{" not in out, out
+    k = json.loads((tmp_path / "stats.json").read_text())
+    assert k["app"]["completed"] == 1 and k["app"]["bytes_echoed"] == len(payload), k["app"]
 
 
 def test_socat(servers, tmp_path):
@@ -485,3 +488,16 @@ def test_bad_arguments_are_explained(bin_dir):
     r = subprocess.run([str(bin_dir / "tcp_echo"), "--help"], capture_output=True, text=True,
                        timeout=10)
     assert r.returncode == 0 and "--connect ADDR:PORT" in r.stdout
+
+
+def test_max_seconds_stops_and_prints_counters(bin_dir):
+    x = free_subnet()
+    start = time.monotonic()
+    r = subprocess.run([str(bin_dir / "tcp_echo"), "--backend", "tap", "--iface",
+                        f"dnt{PID}{next(_names)}", "--ip", f"198.19.{x}.2/24", "--kernel-ip",
+                        f"198.19.{x}.1", "--port", "7", "--max-seconds", "0.5"],
+                       capture_output=True, text=True, timeout=20)
+    assert r.returncode == 0, r.stderr
+    assert 0.5 <= time.monotonic() - start < 10
+    k = last_json(r.stdout)
+    assert k["tcp"]["segments_in"] == 0 and k["app"]["accepted"] == 0, k
