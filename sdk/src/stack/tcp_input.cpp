@@ -529,7 +529,7 @@ bool tcp_layer::process_ack(connection& c, const tcp_segment_view& s, time_ns no
       c.retransmit_timer.cancel();
     }
   } else {
-    timers_->arm(c.retransmit_timer, now + c.rto);
+    arm_retransmit(c, now);  // backoff is 0 again: now + RTO (or the user timeout, if sooner)
   }
   if (data_acked != 0) {
     notify(c, socket_events::writable);

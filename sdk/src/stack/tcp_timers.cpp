@@ -21,7 +21,13 @@ namespace {
 }  // namespace
 
 void tcp_layer::arm_retransmit(connection& c, time_ns now) noexcept {
-  timers_->arm(c.retransmit_timer, now + backed_off(c.rto, c.backoff, config_.rto_max));
+  time_ns at = now + backed_off(c.rto, c.backoff, config_.rto_max);
+  if (c.options.user_timeout != 0 && !c.persist) {
+    // RFC 5482: fail when the oldest unacknowledged data is user_timeout old, not at the first
+    // backed-off expiry after that.
+    at = std::min(at, std::max(now, c.una_since + c.options.user_timeout));
+  }
+  timers_->arm(c.retransmit_timer, at);
 }
 
 void tcp_layer::arm_idle(connection& c, time_ns now) noexcept {
