@@ -1,6 +1,7 @@
 #include "tcp_sim_app.hpp"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <sstream>
 
@@ -401,7 +402,9 @@ bool tcp_app::write_some(stream_record& r, time_ns now) {
       }
       sent(std::span<const std::byte>(chunk).first(std::min(res.bytes, n)));
     }
-    all_handed_over = r.sent == r.role.send_bytes;
+    // A side with nothing to send (a sink) closes its half when the peer has finished, not at
+    // once: it stays ESTABLISHED while it receives, as a request/response server would.
+    all_handed_over = r.sent == r.role.send_bytes && (r.role.send_bytes != 0 || r.end_of_stream);
   }
   if (all_handed_over && !r.error) {
     if (const std::error_code e = tcp().shutdown(r.socket, shutdown_type::send, now)) {
@@ -428,14 +431,17 @@ std::string transfer_outcome::describe() const {
   for (const stream_record& r : server) {
     s << "  server " << r.describe() << "\n";
   }
-  s << "  client tcp: out " << client_tcp.segments_out << " in " << client_tcp.segments_in
-    << " rtx " << client_tcp.retransmits << " rto " << client_tcp.rto_expirations << " fast "
-    << client_tcp.fast_retransmits << " resets in/out " << client_tcp.resets_received << "/"
-    << client_tcp.resets_sent << " timeouts " << client_tcp.timeouts << "\n";
-  s << "  server tcp: out " << server_tcp.segments_out << " in " << server_tcp.segments_in
-    << " rtx " << server_tcp.retransmits << " rto " << server_tcp.rto_expirations << " fast "
-    << server_tcp.fast_retransmits << " resets in/out " << server_tcp.resets_received << "/"
-    << server_tcp.resets_sent << " timeouts " << server_tcp.timeouts << "\n";
+  auto counters = [&s](const char* who, const tcp_counters& k) {
+    s << "  " << who << " tcp: out " << k.segments_out << " in " << k.segments_in << " rtx "
+      << k.retransmits << " rto " << k.rto_expirations << " fast " << k.fast_retransmits
+      << " dupacks " << k.duplicate_acks << " resets in/out " << k.resets_received << "/"
+      << k.resets_sent << " timeouts " << k.timeouts << " keepalives " << k.keepalives_sent
+      << " probes " << k.window_probes << " not-acceptable " << k.not_acceptable << " ack-too-new "
+      << k.ack_too_new << " ooo " << k.out_of_order << "/" << k.out_of_order_dropped
+      << " arp-waits " << k.waiting_for_arp << "\n";
+  };
+  counters("client", client_tcp);
+  counters("server", server_tcp);
   for (const std::string& p : problems) {
     s << "  PROBLEM " << p << "\n";
   }
@@ -473,10 +479,15 @@ transfer_outcome run_transfer(std::uint64_t seed, const transfer_spec& spec) {
   sim::sim_nic& cn = net.add_nic(ch, spec.nic);
   sim::sim_nic& sn = net.add_nic(sh, spec.nic);
   net.connect(cn, sn, spec.to_server, spec.to_client);
-  if (!spec.pcap_dir.empty()) {
+  // DPDK_NET_TCP_SIM_PCAP_DIR=dir: every run writes its pcaps there (rerun a failing seed with it
+  // set to look at the traffic; the last run of the process wins).
+  const char* debug_dir = std::getenv("DPDK_NET_TCP_SIM_PCAP_DIR");
+  const std::string pcap_dir =
+      !spec.pcap_dir.empty() ? spec.pcap_dir : (debug_dir != nullptr ? debug_dir : "");
+  if (!pcap_dir.empty()) {
     std::string error;
-    if (!net.capture(cn, spec.pcap_dir + "/client.pcap", error) ||
-        !net.capture(sn, spec.pcap_dir + "/server.pcap", error)) {
+    if (!net.capture(cn, pcap_dir + "/client.pcap", error) ||
+        !net.capture(sn, pcap_dir + "/server.pcap", error)) {
       out.problems.push_back("capture: " + error);
     }
   }

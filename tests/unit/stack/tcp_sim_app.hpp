@@ -171,7 +171,9 @@ struct transfer_spec {
   time_ns give_up = 900 * second;
   /// Then how long (at most) to wait for both stacks to release every connection.
   time_ns settle = 200 * second;
-  std::string pcap_dir;  ///< non-empty: client.pcap and server.pcap written there
+  /// Non-empty: client.pcap and server.pcap written there (DPDK_NET_TCP_SIM_PCAP_DIR=dir does
+  /// it for every run, to look at a failing seed's traffic).
+  std::string pcap_dir;
   /// Called once the server has received half of the client's bytes (or at once for a download
   /// of nothing): a partition, a crash, a blackhole.
   std::function<void(sim::network&, tcp_app& client, tcp_app& server)> midway;
