@@ -251,7 +251,19 @@ class TcpScript : public ::testing::Test {
   std::map<socket_id, std::uint64_t> sent_stream_;
 };
 
-/// A flags spec ("S.", "R", "F.") as tcp_flag bits; '*' is not a flag.
+namespace detail {
+/// parse_flags' marker for '*' (ACK either way): a bit we never send (CWR).
+inline constexpr std::uint8_t ack_dont_care = 0x80;
+/// Drains the stack's output (egress is generated at drain time, so it takes the time).
+inline std::size_t drain_stack(stack& s, std::span<packet> out, time_ns now) {
+  return s.drain_tx(out, now);
+}
+[[nodiscard]] inline bool seq_after(std::uint32_t a, std::uint32_t b) noexcept {
+  return static_cast<std::int32_t>(a - b) > 0;
+}
+}  // namespace detail
+
+/// A flags spec ("S.", "R", "F.") as tcp_flag bits (plus detail::ack_dont_care for '*').
 [[nodiscard]] std::uint8_t parse_flags(const char* spec);
 [[nodiscard]] std::string flags_string(std::uint8_t flags);
 
