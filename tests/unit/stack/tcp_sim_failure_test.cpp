@@ -245,7 +245,7 @@ TEST(TcpSimSample, SeededRandomTransfersArriveIntact) {
     sim::for_each_seed(body);
     return;
   }
-  constexpr std::uint64_t box = 3'000'000;  // simulated events, all seeds together
+  constexpr std::uint64_t box = 160'000;  // simulated events, all seeds together
   std::uint64_t spent = 0;
   std::uint64_t seeds = 0;
   for (std::uint64_t seed = 1; seed <= 200 && spent < box && !HasFailure(); ++seed) {
