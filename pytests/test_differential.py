@@ -367,12 +367,14 @@ def tcp_probes(side):
         p.exchange(p.frame(40013, open_, flags="R", seq=1000)), seq=1000)
     r["SYN+RST to a listening port"] = describe(
         p.exchange(p.frame(40014, open_, flags="SR", seq=1000)), seq=1000)
-    # --- an established connection (MSS only: no timestamps, so every probe needs no TSval) ---
+    # --- an established connection (MSS and window scale; no timestamps, so the probes need no
+    # TSval) ---
     sport, s = 40008, 5000
     synack = [x for x in p.exchange(p.frame(sport, open_, flags="S", seq=s,
-                                            options=[("MSS", 1460)]))
+                                            options=[("MSS", 1460), ("WScale", 2)]))
               if str(x.flags) == "SA"]
     assert synack, f"{side['target']}: no SYN-ACK"
+    shift = dict(synack[0].options).get("WScale", 0)
     t = synack[0].seq + 1  # the target's next sequence number
     s += 1
 
@@ -380,10 +382,19 @@ def tcp_probes(side):
         return p.exchange(p.frame(sport, open_, flags=flags, seq=seq % 2**32, ack=t) / payload,
                           wait=wait)
     r["ACK completing the handshake"] = summarize(seg("A", s), s)
-    r["data in the window"] = summarize(seg("PA", s, b"hello"), s)
+    got = seg("PA", s, b"hello")
+    r["data in the window"] = summarize(got, s)
     s += 5
     t += 5  # we saw the echo (checked above); the next ACK acknowledges it
+    # The target's receive window as advertised.
+    right_edge = max((x for x in got if "A" in str(x.flags)), key=lambda x: x.ack, default=None)
+    right_edge = (right_edge.ack + (right_edge.window << shift)) if right_edge is not None else s
     r["ACK of the echo"] = summarize(seg("A", s), s)
+    # A pure ACK whose SEG.SEQ is the window's right edge (RCV.NXT + RCV.WND): what a peer that
+    # filled our window sends (SEQ = its SND.NXT). Linux and the BSDs accept it; refusing it
+    # loses every ACK of such a peer while a hole holds RCV.NXT back (two echoing ends then
+    # stall, see pytests/test_tcp_echo_tap.py's loss test).
+    r["pure ACK at the right window edge"] = summarize(seg("A", right_edge), s)
     r["old duplicate data"] = summarize(seg("PA", s - 5, b"hello"), s)
     r["data without ACK"] = summarize(
         p.exchange(p.frame(sport, open_, flags="P", seq=s) / b"noack"), s)
