@@ -230,7 +230,8 @@ int main(int argc, char** argv) {
   } else {
     app = server->counters();
   }
-  tcp_echo::run_stats stats{net.counters(), tcp.counters(), app, dev.stats(), nullptr, nullptr};
+  tcp_echo::run_stats stats{net.counters(),    tcp.counters(),        app,     dev.stats(),
+                            tcp.connections(), tcp.time_wait_count(), nullptr, nullptr};
   if (faulty) {
     stats.fault_rx = &faulty->rx_model().counters();
     stats.fault_tx = &faulty->tx_model().counters();

@@ -101,6 +101,7 @@ std::string stats_json(const run_stats& s) {
   }
   o.field("malformed", malformed).raw("malformed_by_reason", by_reason.str());
   o.raw("tcp", tcp_json(s.tcp));
+  o.field("tcp_connections", s.connections).field("tcp_time_wait", s.time_wait);
   json_object app;
   app.field("accepted", s.app.accepted)
       .field("completed", s.app.completed)

@@ -17,6 +17,8 @@ struct run_stats {
   dpdk_net::stack::tcp_counters tcp;
   app_counters app;
   dpdk_net::device_stats device;
+  std::uint64_t connections = 0;  ///< TCP connections still in a slot at exit (any state)
+  std::uint64_t time_wait = 0;    ///< TIME-WAIT records at exit
   const dpdk_net::sim::link_counters* fault_rx = nullptr;  ///< null: no faults injected
   const dpdk_net::sim::link_counters* fault_tx = nullptr;
 };
