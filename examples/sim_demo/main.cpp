@@ -3,7 +3,10 @@
 // Clients send UDP requests and retransmit on a timer of their own (skewed) clocks until the
 // server's echo comes back; every frame is written to a pcap per host. The same seed gives the
 // same bytes, run after run and build after build (gcc, clang, sanitizers, -O2), so the
-// cross-build check in pytests/test_sim.py covers the IP stack too.
+// cross-build check in pytests/test_sim.py covers the IP stack too. With --tcp BYTES it runs a
+// TCP transfer instead (two stacks, BYTES each way at once over the same faulty links, every
+// byte checked; the simulator tests' application, tests/unit/stack/tcp_sim_app.hpp), so the
+// cross-build check covers TCP as well.
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -19,6 +22,7 @@
 #include "dpdk_net/sim/network.hpp"
 #include "dpdk_net/sim/stack_host.hpp"
 #include "dpdk_net/wire/bytes.hpp"
+#include "tcp_sim_app.hpp"
 
 namespace {
 
@@ -35,6 +39,7 @@ struct options {
   double loss = 0.05;
   std::string pcap_dir;
   bool hash_only = false;
+  std::uint64_t tcp_bytes = 0;  ///< --tcp: a TCP transfer of this many bytes each way instead
 };
 
 wire::ipv4_address ip_of(const host& h) {
@@ -176,16 +181,27 @@ int parse(int argc, char** argv, options& o) {
         std::fprintf(stderr, "sim_demo: --loss needs a probability below 0.9\n");
         return 2;
       }
+    } else if (a == "--tcp") {
+      const char* v = value("--tcp");
+      const unsigned long long n = std::strtoull(v, &end, 10);
+      if (*v == '\0' || *end != '\0' || n == 0 || n > (1ULL << 30)) {
+        std::fprintf(stderr, "sim_demo: --tcp needs a byte count 1..1073741824\n");
+        return 2;
+      }
+      o.tcp_bytes = n;
     } else if (a == "--pcap-dir") {
       o.pcap_dir = value("--pcap-dir");
     } else if (a == "--hash") {
       o.hash_only = true;
     } else if (a == "--help" || a == "-h") {
       std::printf(
-          "usage: sim_demo [--seed N] [--requests N] [--loss P] [--pcap-dir DIR] [--hash]\n"
+          "usage: sim_demo [--seed N] [--requests N] [--loss P] [--tcp BYTES] [--pcap-dir DIR] "
+          "[--hash]\n"
           "  Two clients exchange N UDP requests each with an echo server over a simulated\n"
           "  switch whose links lose, duplicate, reorder and corrupt frames (seeded). Every host\n"
           "  runs the dpdk-net IPv4 stack (ARP, IPv4, UDP) on its own, skewed clock.\n"
+          "  --tcp BYTES: instead, two stacks stream BYTES to each other over TCP on one such\n"
+          "  link, every byte checked (client.pcap, server.pcap).\n"
           "  --hash prints only the run's fingerprint (trace and event-log hashes).\n"
           "  The seed may also come from DPDK_NET_SIM_SEED (DPDK_NET_SIM_SWARM=1: fault rates\n"
           "  drawn from the seed, as a swarm test does).\n");
@@ -196,6 +212,37 @@ int parse(int argc, char** argv, options& o) {
     }
   }
   return -1;
+}
+
+/// --tcp: one TCP transfer, BYTES each way at once, between two stacks.
+int run_tcp(const options& o, const link_config& faulty) {
+  stack::test::transfer_spec spec;
+  spec.what = stack::test::transfer_spec::pattern::both;
+  spec.bytes = o.tcp_bytes;
+  spec.to_server = spec.to_client = faulty;
+  spec.nic.rx_copy = true;
+  if (!o.pcap_dir.empty()) {
+    std::filesystem::create_directories(o.pcap_dir);
+    spec.pcap_dir = o.pcap_dir;
+  }
+  const stack::test::transfer_outcome out = stack::test::run_transfer(o.seed, spec);
+  const bool ok = out.finished && out.problems.empty() && out.client.size() == 1 &&
+                  out.server.size() == 1 && out.client[0].complete() && out.server[0].complete();
+  if (o.hash_only) {
+    std::printf("seed %llu trace %016llx events %016llx\n", static_cast<unsigned long long>(o.seed),
+                static_cast<unsigned long long>(out.trace_hash),
+                static_cast<unsigned long long>(out.event_log_hash));
+    return ok ? 0 : 1;
+  }
+  std::printf("sim_demo: seed %llu, TCP: %llu bytes each way between two dpdk-net stacks\n",
+              static_cast<unsigned long long>(o.seed),
+              static_cast<unsigned long long>(o.tcp_bytes));
+  std::printf("%s", out.describe().c_str());
+  std::printf("  hashes    trace %016llx, event log %016llx (same seed => same hashes)\n",
+              static_cast<unsigned long long>(out.trace_hash),
+              static_cast<unsigned long long>(out.event_log_hash));
+  std::printf("  result    %s\n", ok ? "OK" : "FAILED (not intact)");
+  return ok ? 0 : 1;
 }
 
 }  // namespace
@@ -217,6 +264,9 @@ int main(int argc, char** argv) {
   faulty.corrupt = 0.01;
   if (o.swarm) {
     faulty = link_config::swarm(o.seed);
+  }
+  if (o.tcp_bytes != 0) {
+    return run_tcp(o, faulty);
   }
   // Every NIC receives into its own pool, as a real one does.
   nic_config nic;
