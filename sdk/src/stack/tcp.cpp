@@ -189,7 +189,9 @@ tcp_layer::connection* tcp_layer::alloc_connection() noexcept {
   c.ts_recent_time = 0;
   c.srtt = c.rttvar = 0;
   c.rto = config_.rto_initial;
-  c.backoff = c.probes = 0;
+  c.backoff = c.probes = c.retries = 0;
+  c.arp_unresolved = false;
+  c.last_ack_sent = 0;
   c.rtt_timing = false;
   c.rtt_seq = 0;
   c.rtt_start = c.una_since = c.last_receive = c.close_deadline = c.arp_confirmed = 0;
@@ -346,6 +348,16 @@ std::uint16_t tcp_layer::pick_port(tcp_endpoint remote, const port_filter& filte
     return port;
   }
   return 0;
+}
+
+std::uint32_t tcp_layer::timestamp_offset(wire::ipv4_address remote, std::uint16_t remote_port,
+                                          std::uint16_t local_port) const noexcept {
+  // RFC 7323 5.4: a random offset per connection hides our clock; keyed on the 4-tuple (not
+  // drawn per connection) so a new incarnation of a tuple continues its old timestamps upward,
+  // which is what TIME-WAIT reuse (RFC 6191) and PAWS across incarnations rely on.
+  return static_cast<std::uint32_t>(siphash24(isn_key_,
+                                              (std::uint64_t{remote.value} << 32U) | 0x7473U,
+                                              (std::uint64_t{remote_port} << 16U) | local_port));
 }
 
 std::uint32_t tcp_layer::initial_sequence(wire::ipv4_address remote, std::uint16_t remote_port,
@@ -544,7 +556,7 @@ std::error_code tcp_layer::connect(socket_id id, tcp_endpoint remote, time_ns no
   c->sbuf_seq = c->iss + 1;
   c->state = tcp_state::syn_sent;
   ++connection_count_;
-  c->ts_offset = static_cast<std::uint32_t>(siphash24(isn_key_, c->iss, 0x75ULL));
+  c->ts_offset = timestamp_offset(a, remote.port, c->local_port);
   c->rcv_buffer =
       c->options.receive_buffer != 0 ? c->options.receive_buffer : config_.receive_buffer;
   c->rcv_scale = 0;
@@ -745,7 +757,7 @@ std::optional<tcp_info> tcp_layer::info(socket_id id) const noexcept {
   i.state = c->state;
   i.srtt = c->srtt;
   i.rttvar = c->rttvar;
-  i.rto = c->rto;
+  i.rto = std::min(c->rto << std::min(c->backoff, 20U), config_.rto_max);  // backed off
   i.cwnd = c->cc.cwnd;
   i.ssthresh = c->cc.ssthresh;
   i.send_window = c->snd_wnd;

@@ -167,7 +167,7 @@ void tcp_layer::segment_for_listener(connection& l, const tcp_segment_view& s, t
     c.ts_recent = o.timestamps->value;
     c.ts_recent_valid = true;
     c.ts_recent_time = now;
-    c.ts_offset = static_cast<std::uint32_t>(siphash24(isn_key_, c.iss, 0x75ULL));
+    c.ts_offset = timestamp_offset(c.remote, c.remote_port, c.local_port);
   }
   c.snd_wnd = s.h.window;  // never scaled in a SYN (RFC 7323 2.2)
   c.max_snd_wnd = c.snd_wnd;
@@ -229,12 +229,13 @@ void tcp_layer::segment_syn_sent(connection& c, const tcp_segment_view& s, time_
     if (c.ts_enabled && o.timestamps && o.timestamps->echo_reply != 0) {
       update_rtt(
           c, std::uint64_t{ts_clock(now) - (o.timestamps->echo_reply - c.ts_offset)} * millisecond);
-    } else if (c.backoff == 0 && c.retransmits == 0) {
+    } else if (c.retransmits == 0) {
       update_rtt(c, now - c.una_since);
     }
     c.snd_una = s.h.ack;
     c.retransmit_timer.cancel();
     c.backoff = 0;
+    c.retries = 0;
     established(c, now);
     if (c.fin_queued) {
       c.state = tcp_state::fin_wait_1;  // shut down while connecting: the FIN follows the data
@@ -280,14 +281,27 @@ void tcp_layer::segment_synchronized(connection& c, const tcp_segment_view& s_in
     want_output(c);
     return;
   }
+  if (c.state == tcp_state::syn_received && c.parent == no_slot && s.has(flag::syn) &&
+      s.has(flag::ack) && s.h.seq == c.irs) {
+    // Simultaneous open (RFC 9293 figure 8): the peer's SYN-ACK repeats the SYN we have and
+    // acknowledges ours. Its SYN is old news; its ACK completes the handshake.
+    s.h.seq += 1;
+    s.h.flags &= static_cast<std::uint8_t>(~flag::syn);
+  }
   // First: the sequence number (3.10.7.4, the four cases).
   const std::uint32_t len = s.length();
-  const std::uint32_t window = receive_window(c);
+  // RCV.WND: what the peer may use, i.e. what we advertised (or more, if the application read
+  // since); data is then cut to the free buffer (`free`) below.
+  const std::uint32_t free = receive_window(c);
+  const std::uint32_t advertised = seq_gt(c.rcv_adv, c.rcv_nxt) ? c.rcv_adv - c.rcv_nxt : 0;
+  const std::uint32_t window = std::max(free, advertised);
   const std::uint32_t seq = s.h.seq;
   bool acceptable = false;
   if (len == 0) {
+    // A pure ACK exactly at the right edge is taken (as Linux does): it is what a peer that has
+    // filled our window sends, and refusing it deadlocks two full windows.
     acceptable =
-        window == 0 ? seq == c.rcv_nxt : seq_le(c.rcv_nxt, seq) && seq_lt(seq, c.rcv_nxt + window);
+        window == 0 ? seq == c.rcv_nxt : seq_le(c.rcv_nxt, seq) && seq_le(seq, c.rcv_nxt + window);
   } else if (window != 0) {
     acceptable = (seq_le(c.rcv_nxt, seq) && seq_lt(seq, c.rcv_nxt + window)) ||
                  (seq_le(c.rcv_nxt, seq + len - 1) && seq_lt(seq + len - 1, c.rcv_nxt + window));
@@ -347,7 +361,7 @@ void tcp_layer::segment_synchronized(connection& c, const tcp_segment_view& s_in
     return;
   }
   // Timestamps: TS.Recent from segments that cover RCV.NXT (RFC 7323 4.3).
-  if (c.ts_enabled && o.timestamps && seq_le(seq, c.rcv_nxt)) {
+  if (c.ts_enabled && o.timestamps && seq_le(seq, c.last_ack_sent)) {
     if (!c.ts_recent_valid || seq_ge(o.timestamps->value, c.ts_recent)) {
       c.ts_recent = o.timestamps->value;
       c.ts_recent_valid = true;
@@ -363,6 +377,9 @@ void tcp_layer::segment_synchronized(connection& c, const tcp_segment_view& s_in
     c.max_snd_wnd = std::max(c.max_snd_wnd, c.snd_wnd);
     c.snd_wl1 = seq;
     c.snd_wl2 = s.h.ack;
+    if (!(c.ts_enabled && o.timestamps) && c.retransmits == 0) {
+      update_rtt(c, now - c.una_since);  // the SYN-ACK, sent once: a valid sample (as Linux)
+    }
     const bool fin_pending = c.fin_queued;
     established(c, now);
     if (fin_pending) {
@@ -385,9 +402,9 @@ void tcp_layer::segment_synchronized(connection& c, const tcp_segment_view& s_in
       ++counters_.spurious_rtx_data;
     }
   }
-  const std::uint32_t room = c.rcv_nxt + window - data_seq;
-  if (seq_gt(data_seq + static_cast<std::uint32_t>(data.size()), c.rcv_nxt + window)) {
-    data = data.first(seq_lt(data_seq, c.rcv_nxt + window) ? room : 0);
+  const std::uint32_t room = c.rcv_nxt + free - data_seq;
+  if (seq_gt(data_seq + static_cast<std::uint32_t>(data.size()), c.rcv_nxt + free)) {
+    data = data.first(seq_lt(data_seq, c.rcv_nxt + free) ? room : 0);
     fin = false;  // beyond the window: it comes again
   }
   if (!data.empty()) {
@@ -440,6 +457,7 @@ bool tcp_layer::process_ack(connection& c, const tcp_segment_view& s, time_ns no
       c.probes = 0;
       c.retransmit_timer.cancel();
       c.backoff = 0;
+      c.retries = 0;
     }
   }
   const std::uint32_t mss = send_mss(c);
@@ -491,18 +509,24 @@ bool tcp_layer::process_ack(connection& c, const tcp_segment_view& s, time_ns no
   // RTT (RFC 6298 with RFC 7323 4: every ACK of new data with a timestamp echo; without
   // timestamps one timed segment at a time, never a retransmitted one: Karn).
   const wire::tcp_options& o = s.h.options;
+  bool sampled = false;
   if (c.ts_enabled && o.timestamps && o.timestamps->echo_reply != 0) {
     const std::uint32_t sent = o.timestamps->echo_reply - c.ts_offset;
     update_rtt(c, std::uint64_t{ts_clock(now) - sent} * millisecond);
+    sampled = true;
   } else if (c.rtt_timing && seq_gt(ack, c.rtt_seq)) {
     c.rtt_timing = false;
     update_rtt(c, now - c.rtt_start);
+    sampled = true;
   }
   c.snd_una = ack;
   if (seq_lt(c.snd_nxt, c.snd_una)) {
     c.snd_nxt = c.snd_una;
   }
-  c.backoff = 0;
+  if (sampled) {
+    c.backoff = 0;  // Karn: the backed-off RTO stays until a valid sample (RFC 6298 5)
+  }
+  c.retries = 0;  // progress: the retry limit counts from here
   c.probes = 0;
   c.una_since = now;
   // Loss recovery (RFC 6582 3.2 (5)-(6)) or the controller's growth.

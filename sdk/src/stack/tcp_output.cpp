@@ -70,6 +70,7 @@ std::size_t tcp_layer::emit_connection(connection& c, std::span<packet> out, tim
     return 0;
   }
   tx_mac_ = *mac;
+  c.arp_unresolved = false;
   std::size_t count = 0;
   const auto room = [&] {
     if (count < out.size()) {
@@ -100,6 +101,9 @@ std::size_t tcp_layer::emit_connection(connection& c, std::span<packet> out, tim
     if (again) {
       ++c.retransmits;
       ++counters_.retransmits;
+    } else {
+      c.una_since = now;  // the handshake's RTT is timed from here (it may have waited for ARP)
+      arm_retransmit(c, now);
     }
     c.snd_nxt = c.iss + 1;
     c.snd_max = detail::seq_max(c.snd_max, c.snd_nxt);
@@ -222,11 +226,13 @@ std::size_t tcp_layer::emit_connection(connection& c, std::span<packet> out, tim
     c.send_probe = false;
   }
   // Duplicate ACKs are not coalesced: the sender counts them (fast retransmit needs three).
+  // A pure ACK carries SND.MAX, not SND.NXT: after an RTO wound SND.NXT back, an ACK with the
+  // retransmission point would be below the peer's window and refused (BSD does the same).
   while (c.dup_acks_owed > 1) {
     if (!room()) {
       return count;
     }
-    if (!build(c.snd_nxt, 0, flag::ack)) {
+    if (!build(c.snd_max, 0, flag::ack)) {
       return count;
     }
     --c.dup_acks_owed;
@@ -236,7 +242,7 @@ std::size_t tcp_layer::emit_connection(connection& c, std::span<packet> out, tim
     if (!room()) {
       return count;
     }
-    if (!build(c.snd_nxt, 0, flag::ack)) {
+    if (!build(c.snd_max, 0, flag::ack)) {
       return count;
     }
   }
@@ -320,6 +326,7 @@ bool tcp_layer::build_segment(connection& c, packet& out, std::uint32_t seq, std
   ++counters_.segments_out;
   if ((flags & flag::ack) != 0) {
     // Every segment with an ACK pays what was owed: no separate ACK, no delayed-ACK timer.
+    c.last_ack_sent = c.rcv_nxt;
     c.ack_now = false;
     c.unacked_bytes = 0;
     c.ack_timer.cancel();

@@ -75,7 +75,7 @@ void tcp_layer::retransmit_timeout(connection& c, time_ns now) noexcept {
     // Still no MAC for the next hop: try again now (a fresh resolution), and if the retries run
     // out, say why.
     arp_wait_.remove(slot);
-    c.soft_error = std::make_error_code(std::errc::host_unreachable);
+    c.arp_unresolved = true;
   }
   if (!handshake && c.flight() == 0) {
     return;  // everything was acknowledged meanwhile
@@ -84,14 +84,21 @@ void tcp_layer::retransmit_timeout(connection& c, time_ns now) noexcept {
                          : c.state == tcp_state::syn_received ? config_.synack_retries
                                                               : config_.data_retries;
   const time_ns user_timeout = c.options.user_timeout;
-  if (c.backoff >= limit || (user_timeout != 0 && now - c.una_since >= user_timeout)) {
+  if (c.retries >= limit || (user_timeout != 0 && now - c.una_since >= user_timeout)) {
     ++counters_.timeouts;
-    fail(c, c.soft_error ? c.soft_error : std::make_error_code(std::errc::timed_out), now);
+    const std::error_code why = c.arp_unresolved ? std::make_error_code(std::errc::host_unreachable)
+                                : c.soft_error   ? c.soft_error
+                                                 : std::make_error_code(std::errc::timed_out);
+    fail(c, why, now);
     return;
   }
-  ++c.backoff;
-  ++c.rto_expirations;
-  ++counters_.rto_expirations;
+  ++c.retries;
+  c.backoff = std::min(c.backoff + 1, 30U);
+  if (!(handshake && c.snd_max == c.iss)) {
+    // (A SYN still waiting for ARP was never sent: nothing expired on the wire.)
+    ++c.rto_expirations;
+    ++counters_.rto_expirations;
+  }
   if (!handshake) {
     // RFC 5681 3.1 (4): ssthresh from the flight, cwnd to the loss window; RFC 6582 4: recover
     // becomes the highest sequence sent, so the duplicate ACKs of the go-back do not start a

@@ -202,8 +202,19 @@ INSTANTIATE_TEST_SUITE_P(Rfc9293, TcpStateExactReset,
                          ::testing::Values(tcp_state::syn_received, tcp_state::established,
                                            tcp_state::fin_wait_1, tcp_state::fin_wait_2,
                                            tcp_state::close_wait, tcp_state::closing,
-                                           tcp_state::last_ack, tcp_state::time_wait),
+                                           tcp_state::last_ack),
                          state_name);
+
+// TIME-WAIT is the exception, by choice (docs/tcp.md): RFC 1337 (TIME-WAIT assassination) over
+// RFC 9293's "a RST at RCV.NXT closes it". The record stays for its 2 MSL, so old duplicates
+// cannot reach a new incarnation of the tuple.
+TEST_F(TcpStateBase, TimeWaitIgnoresAnExactResetRfc1337) {
+  const reached r = reach(tcp_state::time_wait);
+  ASSERT_EQ(tcp().time_wait_count(), 1U);
+  inject({.flags = "R", .seq = r.rcv_nxt});
+  expect_nothing();
+  EXPECT_EQ(tcp().time_wait_count(), 1U);
+}
 
 // RFC 9293 3.10.7.4 second (3), RFC 5961 3.2: a RST in the window but not at RCV.NXT gets a
 // challenge ACK and changes nothing; (1) a RST outside the window is dropped silently.

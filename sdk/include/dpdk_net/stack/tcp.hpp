@@ -294,6 +294,8 @@ class tcp_layer {
   void index_erase(connection& c) noexcept;
   std::uint16_t pick_port(tcp_endpoint remote, const port_filter& filter, time_ns now) noexcept;
   [[nodiscard]] bool port_in_use(std::uint16_t port) const noexcept;
+  [[nodiscard]] std::uint32_t timestamp_offset(wire::ipv4_address remote, std::uint16_t remote_port,
+                                               std::uint16_t local_port) const noexcept;
   std::uint32_t initial_sequence(wire::ipv4_address remote, std::uint16_t remote_port,
                                  std::uint16_t local_port, time_ns now) const noexcept;
   void notify(connection& c, std::uint8_t events) noexcept;

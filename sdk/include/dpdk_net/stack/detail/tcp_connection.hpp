@@ -119,6 +119,7 @@ struct tcp_connection {
   // receive sequence space
   std::uint32_t irs = 0, rcv_nxt = 0, read_seq = 0;  // read_seq: next byte the app reads
   std::uint32_t rcv_adv = 0;                         // right edge we advertised (never moved left)
+  std::uint32_t last_ack_sent = 0;                   // RFC 7323 4.3 Last.ACK.sent
   std::uint32_t rcv_buffer = 0;     // capacity promised (the ring is allocated up to it)
   std::uint32_t unacked_bytes = 0;  // received since our last ACK (delayed-ACK rule)
   std::uint32_t rcv_mss = 536;      // largest segment seen from the peer ("full-sized")
@@ -141,9 +142,11 @@ struct tcp_connection {
 
   // timing
   time_ns srtt = 0, rttvar = 0, rto = 0;
-  unsigned backoff = 0;     // consecutive RTOs (exponent)
-  unsigned probes = 0;      // persist or keepalive probes without an answer
-  bool rtt_timing = false;  // Karn: timing one segment (no timestamps)
+  unsigned backoff = 0;         // RTO exponent: kept until a valid RTT sample (Karn, RFC 6298 5)
+  unsigned retries = 0;         // consecutive RTOs without progress (the retry limit)
+  bool arp_unresolved = false;  // an RTO found the next hop still unresolved
+  unsigned probes = 0;          // persist or keepalive probes without an answer
+  bool rtt_timing = false;      // Karn: timing one segment (no timestamps)
   std::uint32_t rtt_seq = 0;
   time_ns rtt_start = 0;
   time_ns una_since = 0;       // when the oldest unacknowledged data was first sent
