@@ -33,6 +33,15 @@ std::uint64_t stream_generator::word(std::uint64_t index) const noexcept {
 void stream_generator::fill(std::uint64_t offset, std::span<std::byte> out) const noexcept {
   std::size_t i = 0;
   while (i < out.size()) {
+    if ((offset + i) % 8 == 0 && out.size() - i >= 8) {
+      // Whole words, in the byte order below (the common case, kept cheap).
+      const std::uint64_t w = word((offset + i) / 8);
+      for (unsigned k = 0; k < 8; ++k) {
+        out[i + k] = static_cast<std::byte>(w >> (8U * k));
+      }
+      i += 8;
+      continue;
+    }
     const std::uint64_t at = offset + i;
     const std::uint64_t w = word(at / 8);
     const auto first = static_cast<unsigned>(at % 8);
@@ -389,8 +398,11 @@ bool tcp_app::write_some(stream_record& r, time_ns now) {
   } else {
     const stream_generator source(r.role.send_seed);
     while (r.sent < r.role.send_bytes && !r.error) {
-      const auto n =
-          static_cast<std::size_t>(std::min<std::uint64_t>(io_.size(), r.role.send_bytes - r.sent));
+      // No more than the stack takes now (at least one byte, to hear try_again): generating a
+      // whole chunk for a send that takes a few bytes would cost more than the stack does.
+      const std::size_t room = std::max<std::size_t>(tcp().writable_bytes(r.socket), 1);
+      const auto n = static_cast<std::size_t>(
+          std::min<std::uint64_t>(std::min(io_.size(), room), r.role.send_bytes - r.sent));
       const auto chunk = std::span(io_).first(n);
       source.fill(r.sent, chunk);
       const io_result res = tcp().send(r.socket, chunk);
