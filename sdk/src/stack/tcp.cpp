@@ -194,6 +194,8 @@ tcp_layer::connection* tcp_layer::alloc_connection() noexcept {
   c.last_ack_sent = 0;
   c.rtt_timing = false;
   c.rtt_seq = 0;
+  c.rtx_ambiguous = false;
+  c.rtx_high = c.rtx_tsval = 0;
   c.rtt_start = c.una_since = c.last_receive = c.close_deadline = c.arp_confirmed = 0;
   c.persist = false;
   c.cc = {};

@@ -510,7 +510,13 @@ bool tcp_layer::process_ack(connection& c, const tcp_segment_view& s, time_ns no
   // timestamps one timed segment at a time, never a retransmitted one: Karn).
   const wire::tcp_options& o = s.h.options;
   bool sampled = false;
-  if (c.ts_enabled && o.timestamps && o.timestamps->echo_reply != 0) {
+  const bool ambiguous = c.rtx_ambiguous && o.timestamps &&
+                         seq_lt(o.timestamps->echo_reply, c.rtx_tsval) &&
+                         seq_lt(c.snd_una, c.rtx_high);
+  if (c.rtx_ambiguous && seq_ge(ack, c.rtx_high)) {
+    c.rtx_ambiguous = false;  // everything retransmitted is acknowledged
+  }
+  if (c.ts_enabled && o.timestamps && o.timestamps->echo_reply != 0 && !ambiguous) {
     const std::uint32_t sent = o.timestamps->echo_reply - c.ts_offset;
     update_rtt(c, std::uint64_t{ts_clock(now) - sent} * millisecond);
     sampled = true;

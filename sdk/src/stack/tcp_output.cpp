@@ -40,6 +40,12 @@ std::uint32_t tcp_layer::send_mss(const connection& c) const noexcept {
   return std::max<std::uint32_t>(mss, config_.min_mss > 12 ? config_.min_mss - 12 : 1);
 }
 
+void tcp_layer::note_retransmission(connection& c, std::uint32_t end, time_ns now) noexcept {
+  c.rtx_tsval = ts_clock(now) + c.ts_offset;
+  c.rtx_high = c.rtx_ambiguous ? detail::seq_max(c.rtx_high, end) : end;
+  c.rtx_ambiguous = true;
+}
+
 std::size_t tcp_layer::emit(std::span<packet> out, time_ns now) noexcept {
   retry_at_ = UINT64_MAX;
   std::size_t n = 0;
@@ -134,6 +140,7 @@ std::size_t tcp_layer::emit_connection(connection& c, std::span<packet> out, tim
       c.retransmit_one = false;
       ++c.retransmits;
       ++counters_.retransmits;
+      note_retransmission(c, c.snd_una + len, now);
       if (!c.retransmit_timer.armed()) {
         arm_retransmit(c, now);
       }
@@ -182,6 +189,7 @@ std::size_t tcp_layer::emit_connection(connection& c, std::span<packet> out, tim
       if (rtx) {
         ++c.retransmits;
         ++counters_.retransmits;
+        note_retransmission(c, c.snd_nxt + len, now);
       } else {
         c.bytes_sent += len;
         counters_.bytes_out += len;

@@ -326,6 +326,7 @@ class tcp_layer {
 
   // output (tcp_output.cpp)
   std::size_t emit_connection(connection& c, std::span<packet> out, time_ns now) noexcept;
+  void note_retransmission(connection& c, std::uint32_t end, time_ns now) noexcept;
   bool build_segment(connection& c, packet& out, std::uint32_t seq, std::uint32_t len,
                      std::uint8_t flags, time_ns now) noexcept;
   bool send_control(wire::ipv4_address dst, std::uint16_t src_port, std::uint16_t dst_port,

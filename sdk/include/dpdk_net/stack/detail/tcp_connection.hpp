@@ -147,6 +147,11 @@ struct tcp_connection {
   bool arp_unresolved = false;  // an RTO found the next hop still unresolved
   unsigned probes = 0;          // persist or keepalive probes without an answer
   bool rtt_timing = false;      // Karn: timing one segment (no timestamps)
+  // Karn for timestamps: data below rtx_high was retransmitted at TSval rtx_tsval; an ACK of it
+  // echoing an older TSval may answer either transmission (or echo a stale TS.Recent after a
+  // lost ACK), so it gives no sample.
+  bool rtx_ambiguous = false;
+  std::uint32_t rtx_high = 0, rtx_tsval = 0;
   std::uint32_t rtt_seq = 0;
   time_ns rtt_start = 0;
   time_ns una_since = 0;       // when the oldest unacknowledged data was first sent
