@@ -716,7 +716,7 @@ std::error_code tcp_layer::close(socket_id id, time_ns now) {
     c->close_deadline = c->close_deadline == 0 ? linger : std::min(c->close_deadline, linger);
   }
   if (c->close_deadline != 0) {
-    timers_->arm(c->idle_timer, c->close_deadline);
+    arm_idle(*c, now);
   }
   return {};
 }

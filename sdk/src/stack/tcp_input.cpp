@@ -579,7 +579,7 @@ bool tcp_layer::process_ack(connection& c, const tcp_segment_view& s, time_ns no
         c.state = tcp_state::fin_wait_2;
         if (!c.attached) {
           c.close_deadline = now + config_.fin_wait_2;  // orphaned: do not wait forever
-          timers_->arm(c.idle_timer, c.close_deadline);
+          arm_idle(c, now);
         }
         break;
       case tcp_state::closing:

@@ -18,6 +18,12 @@ namespace {
   }
   return std::min(rto << backoff, max);
 }
+/// Keepalive runs wherever the peer may go silent while we still care: established, and both
+/// half-closed states (a FIN-WAIT-2 receiver waiting for the peer's data would otherwise never
+/// learn that the peer died, as Linux's keepalive also covers).
+[[nodiscard]] bool keepalive_state(tcp_state s) noexcept {
+  return s == tcp_state::established || s == tcp_state::close_wait || s == tcp_state::fin_wait_2;
+}
 }  // namespace
 
 void tcp_layer::arm_retransmit(connection& c, time_ns now) noexcept {
@@ -35,8 +41,7 @@ void tcp_layer::arm_idle(connection& c, time_ns now) noexcept {
   if (c.close_deadline != 0) {
     at = c.close_deadline;
   }
-  if (c.options.keepalive_idle != 0 &&
-      (c.state == tcp_state::established || c.state == tcp_state::close_wait)) {
+  if (c.options.keepalive_idle != 0 && keepalive_state(c.state)) {
     at = std::min(at, std::max(now, c.last_receive) + c.options.keepalive_idle);
   }
   if (at != UINT64_MAX) {
@@ -136,8 +141,7 @@ void tcp_layer::on_idle_timer(timer& t, time_ns now) noexcept {
     self.abort_connection(c, now);
     return;
   }
-  if (c.options.keepalive_idle == 0 ||
-      (c.state != tcp_state::established && c.state != tcp_state::close_wait)) {
+  if (c.options.keepalive_idle == 0 || !keepalive_state(c.state)) {
     self.arm_idle(c, now);
     return;
   }
