@@ -68,6 +68,10 @@ struct variant {
   void (*apply)(sim::link_config& both_ways, transfer_spec& spec);
   /// What the run must show happened (the factor was really there), beyond being intact.
   void (*evidence)(const transfer_outcome& o) = nullptr;
+  /// Non-zero: so harsh that completing is not promised. Both ends get this user timeout and
+  /// each connection must complete intact or fail with timed_out by then (the issue's bar:
+  /// "completes intact or fails with a defined error within its user timeout").
+  time_ns user_timeout = 0;
 };
 
 void PrintTo(const variant& v, std::ostream* os) {
@@ -107,8 +111,13 @@ const variant variants[] = {
      [](sim::link_config& c, transfer_spec&) { c.burst_loss = bursts(0.01); }, retransmitted},
     {"BurstLoss5", transfer_spec::pattern::echo,
      [](sim::link_config& c, transfer_spec&) { c.burst_loss = bursts(0.05); }, retransmitted},
+    // Gilbert-Elliott state moves per frame, not per unit of time: after a loss a sparse
+    // sender's next frame (one retransmission per RTO) is lost with p = 0.75, so consecutive
+    // RTOs back off to seconds. Without SACK (the defences issue) completing 8 MiB each way is
+    // not promised here; failing cleanly on time is.
     {"BurstLoss20", transfer_spec::pattern::both,
-     [](sim::link_config& c, transfer_spec&) { c.burst_loss = bursts(0.20); }, retransmitted},
+     [](sim::link_config& c, transfer_spec&) { c.burst_loss = bursts(0.20); }, retransmitted,
+     120 * second},
     {"Duplicate10", transfer_spec::pattern::echo,
      [](sim::link_config& c, transfer_spec&) { c.duplicate = 0.10; },
      [](const transfer_outcome& o) {
@@ -165,6 +174,22 @@ TEST_P(TcpSimFactor, EightMiBArriveIntact) {
         sim::link_config link = swarm ? sim::link_config::swarm(seed) : sim::link_config{};
         v.apply(link, spec);
         spec.to_server = spec.to_client = link;
+        if (v.user_timeout != 0) {
+          spec.client.socket.user_timeout = spec.server.socket.user_timeout = v.user_timeout;
+          const transfer_outcome o = run_transfer(seed, spec);
+          expect_sound(o);  // nothing hung, nothing corrupted
+          for (const auto* side : {&o.client, &o.server}) {
+            for (const stream_record& r : *side) {
+              EXPECT_TRUE(r.complete() || r.error == std::make_error_code(std::errc::timed_out) ||
+                          r.error == std::make_error_code(std::errc::connection_reset))
+                  << o.describe();
+            }
+          }
+          if (v.evidence != nullptr && !swarm) {
+            v.evidence(o);
+          }
+          return;
+        }
         const transfer_outcome o = run_transfer(seed, spec);
         expect_intact(spec, o);
         if (v.evidence != nullptr && !swarm) {
