@@ -3,6 +3,7 @@
 // tcp_output.cpp, timers in tcp_timers.cpp.
 #include <algorithm>
 #include <bit>
+#include <cstdlib>
 #include <new>
 
 #include "dpdk_net/stack/detail/tcp_connection.hpp"
@@ -71,6 +72,9 @@ bool byte_ring::allocate(std::uint32_t size) noexcept {
 }
 
 void byte_ring::write(std::uint32_t seq, std::span<const std::byte> in) noexcept {
+  if (in.size() > size_) {
+    std::abort();  // a caller bug (input is trimmed to the window): never write past the ring
+  }
   const std::uint32_t at = seq & (size_ - 1);
   const std::size_t first = std::min<std::size_t>(in.size(), size_ - at);
   std::memcpy(data_.get() + at, in.data(), first);
@@ -78,6 +82,9 @@ void byte_ring::write(std::uint32_t seq, std::span<const std::byte> in) noexcept
 }
 
 void byte_ring::read(std::uint32_t seq, std::span<std::byte> out) const noexcept {
+  if (out.size() > size_) {
+    std::abort();  // a caller bug: never read past the ring
+  }
   const std::uint32_t at = seq & (size_ - 1);
   const std::size_t first = std::min<std::size_t>(out.size(), size_ - at);
   std::memcpy(out.data(), data_.get() + at, first);
@@ -180,6 +187,10 @@ tcp_layer::connection* tcp_layer::alloc_connection() noexcept {
   c.ooo_count = 0;
   c.fin_received = c.ooo_fin = c.read_shut = c.ack_now = false;
   c.dup_acks_owed = 0;
+  c.rcv_mss = 536;
+  c.used = false;
+  c.force_send = false;
+  c.orphan_probes = 0;
   c.ooo_fin_seq = 0;
   c.snd_scale = c.rcv_scale = 0;
   c.ws_ok = c.send_probe = false;
@@ -443,7 +454,7 @@ std::error_code tcp_layer::listen(socket_id id, std::uint32_t backlog) {
   if (c == nullptr) {
     return std::make_error_code(std::errc::bad_file_descriptor);
   }
-  if (c->state != tcp_state::closed && c->state != tcp_state::listen) {
+  if ((c->state != tcp_state::closed && c->state != tcp_state::listen) || c->used) {
     return std::make_error_code(std::errc::invalid_argument);
   }
   if (!c->bound) {
@@ -518,8 +529,10 @@ std::error_code tcp_layer::connect(socket_id id, tcp_endpoint remote, time_ns no
     default:
       return std::make_error_code(std::errc::already_connected);
   }
-  if (c->error) {
-    return std::make_error_code(std::errc::invalid_argument);  // a failed socket: open a new one
+  if (c->error || c->used) {
+    // A socket connects once (failed or finished: open a new one); reusing one would carry the
+    // old connection's state into the new.
+    return std::make_error_code(std::errc::invalid_argument);
   }
   const stack_config& ipc = ip_->config();
   const wire::ipv4_address a = remote.address;
@@ -557,6 +570,7 @@ std::error_code tcp_layer::connect(socket_id id, tcp_endpoint remote, time_ns no
   c->snd_una = c->snd_nxt = c->snd_max = c->recover = c->iss;
   c->sbuf_seq = c->iss + 1;
   c->state = tcp_state::syn_sent;
+  c->used = true;
   ++connection_count_;
   c->ts_offset = timestamp_offset(a, remote.port, c->local_port);
   c->rcv_buffer =
@@ -664,7 +678,9 @@ std::error_code tcp_layer::shutdown(socket_id id, shutdown_type how, time_ns now
   }
   if (how != shutdown_type::send) {
     c->read_shut = true;
-    c->read_seq = c->rcv_nxt;  // discard what is unread
+    c->read_seq = c->rcv_nxt;  // discard what is unread, and what was held out of order
+    c->ooo_count = 0;
+    c->ooo_fin = false;
     notify(*c, socket_events::readable);
   }
   if (how != shutdown_type::receive) {
@@ -763,7 +779,7 @@ std::optional<tcp_info> tcp_layer::info(socket_id id) const noexcept {
   i.cwnd = c->cc.cwnd;
   i.ssthresh = c->cc.ssthresh;
   i.send_window = c->snd_wnd;
-  i.receive_window = c->rcv_adv - c->rcv_nxt;
+  i.receive_window = detail::seq_gt(c->rcv_adv, c->rcv_nxt) ? c->rcv_adv - c->rcv_nxt : 0;
   i.mss = c->synchronized() ? send_mss(*c) : 0;
   i.in_flight = c->synchronized() ? c->flight() : 0;
   i.send_scale = c->snd_scale;
@@ -829,9 +845,11 @@ bool tcp_layer::shutdown_internal(connection& c) noexcept {
 }
 
 void tcp_layer::abort_connection(connection& c, time_ns now) noexcept {
-  // RFC 9293 3.10.4 ABORT: a RST in SYN-RECEIVED and the synchronized states, none before.
+  // RFC 9293 3.10.4 ABORT: a RST in SYN-RECEIVED and the synchronized states, none before. At
+  // SND.MAX, not SND.NXT (an RTO may have wound that back): the peer takes a RST only at exactly
+  // its RCV.NXT (RFC 5961 3.2).
   if (c.synchronized() && c.state != tcp_state::time_wait) {
-    send_control(c.remote, c.local_port, c.remote_port, c.snd_nxt, 0, wire::tcp_flag::rst, 0,
+    send_control(c.remote, c.local_port, c.remote_port, c.snd_max, 0, wire::tcp_flag::rst, 0,
                  nullptr, now);
   }
   become_closed(c, now);

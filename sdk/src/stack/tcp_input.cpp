@@ -174,11 +174,15 @@ void tcp_layer::segment_for_listener(connection& l, const tcp_segment_view& s, t
   c.snd_wl1 = s.h.seq;
   c.snd_wl2 = c.iss;
   c.state = tcp_state::syn_received;
+  c.used = true;
   c.last_receive = now;
   c.una_since = now;
   ++connection_count_;
   ++counters_.passive_opens;
   index_insert(c);
+  // The SYN-ACK's timer runs from now, even if it waits for ARP: a child whose peer never
+  // resolves gives up after the SYN-ACK retries and frees its backlog place.
+  arm_retransmit(c, now);
   want_output(c);  // the SYN-ACK (data in the SYN is not accepted: it is sent again)
 }
 
@@ -240,11 +244,23 @@ void tcp_layer::segment_syn_sent(connection& c, const tcp_segment_view& s, time_
     if (c.fin_queued) {
       c.state = tcp_state::fin_wait_1;  // shut down while connecting: the FIN follows the data
     }
+    if (seq_lt(c.snd_nxt, c.snd_una)) {
+      c.snd_nxt = c.snd_una;  // an RTO wound it back to the ISN before this SYN-ACK came
+    }
     c.ack_now = true;
     want_output(c);
     if (!s.payload.empty() || s.has(flag::fin)) {
-      process_data(c, s, now);
-      if (s.has(flag::fin) && c.rcv_nxt == s.h.seq + 1 + s.payload.size()) {
+      // Text on a SYN-ACK is taken as from 3.10.7.4's sixth step: only what fits our window.
+      tcp_segment_view d = s;
+      const std::uint32_t room = receive_window(c);
+      bool fin = s.has(flag::fin);
+      if (d.payload.size() > room) {
+        d.payload = d.payload.first(room);
+        d.h.flags &= static_cast<std::uint8_t>(~flag::fin);
+        fin = false;
+      }
+      process_data(c, d, now);
+      if (fin && c.in_use && c.rcv_nxt == s.h.seq + 1 + s.payload.size()) {
         process_fin(c, now);
       }
     }
@@ -412,6 +428,9 @@ void tcp_layer::segment_synchronized(connection& c, const tcp_segment_view& s_in
     d.h.seq = data_seq;
     d.payload = data;
     process_data(c, d, now);
+    if (!c.in_use || c.state == tcp_state::closed) {
+      return;  // a remembered FIN completed the close (the slot may be free now)
+    }
   }
   // Eighth: FIN (in order only; an early one is remembered until the gap fills).
   if (fin && c.can_receive_data() && !c.fin_received) {
@@ -470,7 +489,9 @@ bool tcp_layer::process_ack(connection& c, const tcp_segment_view& s, time_ns no
     if (duplicate) {
       ++counters_.duplicate_acks;
       ++c.dup_acks;
-      if (!c.in_recovery && c.dup_acks == config_.dup_ack_threshold && seq_gt(ack, c.recover - 1)) {
+      // RFC 6582 3.2 (2): only if the ACK covers more than `recover` (ours is one past the
+      // highest sequence sent, so "covers more than" is ack >= recover).
+      if (!c.in_recovery && c.dup_acks == config_.dup_ack_threshold && seq_ge(ack, c.recover)) {
         // RFC 6582 3.2 (2)-(3): fast retransmit, then fast recovery.
         c.cc_algo->on_fast_retransmit(c.cc, c.flight(), mss, now);
         c.recover = c.snd_max;
@@ -549,7 +570,8 @@ bool tcp_layer::process_ack(connection& c, const tcp_segment_view& s, time_ns no
     } else {
       ++counters_.recovery_partial_acks;
       c.retransmit_one = true;  // the next hole
-      c.cc.cwnd = (c.cc.cwnd > acked ? c.cc.cwnd - acked : 0) + mss;
+      // Deflate by what was acknowledged; add one SMSS back if at least that much was.
+      c.cc.cwnd = (c.cc.cwnd > acked ? c.cc.cwnd - acked : 0) + (acked >= mss ? mss : 0);
       c.cc.cwnd = std::max(c.cc.cwnd, mss);
     }
   } else {
@@ -567,6 +589,7 @@ bool tcp_layer::process_ack(connection& c, const tcp_segment_view& s, time_ns no
     arm_retransmit(c, now);  // backoff is 0 again: now + RTO (or the user timeout, if sooner)
   }
   if (data_acked != 0) {
+    c.orphan_probes = 0;  // the peer reads: an orphan's zero-window wait is making progress
     notify(c, socket_events::writable);
     if (now - c.arp_confirmed >= second) {
       // RFC 1122 2.3.2.1 (1): progress proves the next hop reachable (at most once a second).
@@ -714,10 +737,11 @@ void tcp_layer::process_fin(connection& c, time_ns now) {
     case tcp_state::fin_wait_2: {
       // The last ACK goes now (the record, not the connection, answers retransmitted FINs).
       wire::tcp_timestamps ts{ts_clock(now) + c.ts_offset, c.ts_recent};
-      send_control(c.remote, c.local_port, c.remote_port, c.snd_nxt, c.rcv_nxt, flag::ack,
-                   static_cast<std::uint16_t>(
-                       std::min<std::uint32_t>((c.rcv_adv - c.rcv_nxt) >> c.rcv_scale, 65535)),
-                   c.ts_enabled ? &ts : nullptr, now);
+      send_control(
+          c.remote, c.local_port, c.remote_port, c.snd_nxt, c.rcv_nxt, flag::ack,
+          static_cast<std::uint16_t>(std::min<std::uint32_t>(
+              (seq_gt(c.rcv_adv, c.rcv_nxt) ? c.rcv_adv - c.rcv_nxt : 0) >> c.rcv_scale, 65535)),
+          c.ts_enabled ? &ts : nullptr, now);
       c.ack_now = false;
       enter_time_wait(c, now);
       return;

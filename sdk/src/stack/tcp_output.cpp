@@ -73,6 +73,9 @@ std::size_t tcp_layer::emit_connection(connection& c, std::span<packet> out, tim
     pending_.remove(slot);
     arp_wait_.push_back(slot);
     ++counters_.waiting_for_arp;
+    if (!c.retransmit_timer.armed()) {
+      arm_retransmit(c, now);  // bounded: the retries (or user timeout) end a wait that never ends
+    }
     return 0;
   }
   tx_mac_ = *mac;
@@ -168,7 +171,7 @@ std::size_t tcp_layer::emit_connection(connection& c, std::span<packet> out, tim
         // outstanding (or Nagle is off), or it fills half the largest window seen.
         const bool all = len == avail;
         const bool ok = (all && (c.flight() == 0 || c.options.no_delay || c.fin_queued)) ||
-                        len >= c.max_snd_wnd / 2;
+                        len >= c.max_snd_wnd / 2 || c.force_send;
         if (!ok) {
           break;
         }
@@ -208,6 +211,7 @@ std::size_t tcp_layer::emit_connection(connection& c, std::span<packet> out, tim
         c.persist = false;
         arm_retransmit(c, now);
       }
+      c.force_send = false;
       if (fin) {
         break;
       }
@@ -216,7 +220,9 @@ std::size_t tcp_layer::emit_connection(connection& c, std::span<packet> out, tim
     const std::uint32_t unsent = seq_lt(c.snd_nxt, data_end) ? data_end - c.snd_nxt : 0;
     // (Also after an RTO wound SND.NXT back into a window the peer has since closed: nothing can
     // be resent, so probing, not retransmitting, is what keeps the connection alive.)
-    if (unsent != 0 && c.snd_wnd == 0 && c.snd_nxt == c.snd_una && !c.persist &&
+    // And the same timer is RFC 1122 4.2.3.4's override: data held back by silly-window
+    // avoidance with nothing in flight must not wait for a window update that may be lost.
+    if (unsent != 0 && c.snd_nxt == c.snd_una && !c.persist &&
         (c.flight() != 0 || !c.retransmit_timer.armed())) {
       c.persist = true;
       arm_retransmit(c, now);

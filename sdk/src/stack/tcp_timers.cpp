@@ -62,9 +62,20 @@ void tcp_layer::on_retransmit_timer(timer& t, time_ns now) noexcept {
       self.fail(c, std::make_error_code(std::errc::timed_out), now);
       return;
     }
+    if (!c.attached && ++c.orphan_probes > self.config_.data_retries) {
+      // Closed by the application and held open only by a peer that never reads: do not keep
+      // its slot and buffers forever (as Linux's orphan retries).
+      ++self.counters_.timeouts;
+      self.abort_connection(c, now);
+      return;
+    }
     ++c.probes;
-    ++self.counters_.window_probes;
-    c.send_probe = true;
+    if (c.snd_wnd != 0) {
+      c.force_send = true;  // a small window: the override sends into it
+    } else {
+      ++self.counters_.window_probes;
+      c.send_probe = true;
+    }
     c.backoff = std::min(c.backoff + 1, 16U);
     self.arm_retransmit(c, now);
     self.want_output(c);
@@ -76,13 +87,14 @@ void tcp_layer::on_retransmit_timer(timer& t, time_ns now) noexcept {
 void tcp_layer::retransmit_timeout(connection& c, time_ns now) noexcept {
   const bool handshake = c.state == tcp_state::syn_sent || c.state == tcp_state::syn_received;
   const auto slot = static_cast<std::uint32_t>(&c - slab_.data());
-  if (arp_wait_.contains(slot)) {
+  const bool waiting_for_arp = arp_wait_.contains(slot);
+  if (waiting_for_arp) {
     // Still no MAC for the next hop: try again now (a fresh resolution), and if the retries run
     // out, say why.
     arp_wait_.remove(slot);
     c.arp_unresolved = true;
   }
-  if (!handshake && c.flight() == 0) {
+  if (!handshake && c.flight() == 0 && !waiting_for_arp) {
     return;  // everything was acknowledged meanwhile
   }
   const unsigned limit = c.state == tcp_state::syn_sent       ? config_.syn_retries
@@ -104,7 +116,9 @@ void tcp_layer::retransmit_timeout(connection& c, time_ns now) noexcept {
     ++c.rto_expirations;
     ++counters_.rto_expirations;
   }
-  if (!handshake) {
+  if (!handshake && c.flight() == 0) {
+    // Data that never left (waiting for ARP): nothing to take back, just try again.
+  } else if (!handshake) {
     // RFC 5681 3.1 (4): ssthresh from the flight, cwnd to the loss window; RFC 6582 4: recover
     // becomes the highest sequence sent, so the duplicate ACKs of the go-back do not start a
     // second fast retransmit.

@@ -68,7 +68,7 @@ TEST_F(TcpReview, SynAckAfterSynRtoBeforeDrainSendsFromSndUna) {
   expect_nothing();
   st().advance(now() + 2 * millisecond);  // the SYN's RTO (1 s) runs; nothing drained yet
   inject({.flags = "S.", .seq = 0, .ack = 1, .win = 65535, .mss = 1460});
-  const observed o = expect({.flags = ".", .seq = 1, .ack = 1});
+  const observed o = expect({.flags = "P.", .seq = 1, .ack = 1, .data = "hello"});
   EXPECT_EQ(o.text(), "hello") << o.str();
 }
 

@@ -158,8 +158,11 @@ struct tcp_connection {
   time_ns last_receive = 0;    // keepalive
   time_ns close_deadline = 0;  // linger or FIN-WAIT-2 (0: none)
   time_ns arp_confirmed = 0;
-  bool persist = false;     // the retransmit timer runs as the persist timer
-  bool send_probe = false;  // a window or keepalive probe is owed
+  bool persist = false;        // the retransmit timer runs as the persist timer
+  bool send_probe = false;     // a window or keepalive probe is owed
+  bool force_send = false;     // RFC 1122 4.2.3.4 override: send into a small window now
+  bool used = false;           // connected (or accepted) once: a socket connects only once
+  unsigned orphan_probes = 0;  // persist probes since close(): answered or not, they run out
   unsigned keepalive_probes = 0;
   tcp_layer* owner = nullptr;
   cc_state cc{};
