@@ -222,6 +222,40 @@ void TcpScript::inject(const seg& s, where w) {
   deliver_ip(wire::ip_protocol::tcp, l4, peer_ip);
 }
 
+void TcpScript::inject_fragmented(const seg& s, std::size_t first, bool reversed, where w) {
+  (void)w;
+  const std::uint16_t port = s.port != 0 ? s.port : peer_port_;
+  flow& f = flow_for(port);
+  st();
+  const std::vector<std::byte> l4 = build_segment(s, f, port);
+  ASSERT_EQ(first % 8, 0U);
+  ASSERT_LT(first, l4.size());
+  const auto fragment = [&](std::size_t at, std::size_t n, bool more) {
+    packet p = pool_.alloc();
+    std::byte* d = p.append(34 + n);
+    wire::write_ethernet(std::span(d, 14),
+                         wire::ethernet_header{our_mac, peer_mac, wire::ethertype::ipv4, false, 0});
+    wire::ipv4_header h;
+    h.protocol = wire::ip_protocol::tcp;
+    h.src = peer_ip;
+    h.dst = our_ip;
+    h.id = 0x4242;
+    h.more_fragments = more;
+    h.fragment_offset = static_cast<std::uint16_t>(at / 8);
+    h.total_length = static_cast<std::uint16_t>(20 + n);
+    wire::write_ipv4(std::span(d + 14, 20), h);
+    std::memcpy(d + 34, l4.data() + at, n);
+    st().receive(std::move(p), now());
+  };
+  if (reversed) {
+    fragment(first, l4.size() - first, false);
+    fragment(0, first, true);
+  } else {
+    fragment(0, first, true);
+    fragment(first, l4.size() - first, false);
+  }
+}
+
 void TcpScript::inject_icmp(std::uint8_t type, std::uint8_t code, std::uint32_t quoted_rel_seq,
                             std::uint16_t mtu, std::optional<ipv4_address> from,
                             std::uint16_t port) {

@@ -161,6 +161,10 @@ class TcpScript : public ::testing::Test {
 
   // --- the peer ---------------------------------------------------------------------------
   void inject(const seg& s, where w = where::current());
+  /// The same segment, sent as two IPv4 fragments (the first carrying `first` bytes of the TCP
+  /// segment, a multiple of 8), second fragment first when `reversed`.
+  void inject_fragmented(const seg& s, std::size_t first, bool reversed = false,
+                         where w = where::current());
   /// An ICMP error from the peer (or from `from`) quoting a segment of ours on the current flow
   /// with relative sequence number `quoted_rel_seq`.
   void inject_icmp(std::uint8_t type, std::uint8_t code, std::uint32_t quoted_rel_seq,

@@ -226,6 +226,22 @@ TEST_F(TcpData, ReadableWhenDataArrives) {
   EXPECT_EQ(tcp().readable_bytes(c), 1U);
 }
 
+// Issue 9 / RFC 791: a TCP segment that arrives in IP fragments (in order or not) is reassembled
+// and delivered like any other - here a single-buffer datagram and, with a 1400-byte segment, one
+// that spans two buffers of the reassembly (made contiguous for TCP).
+TEST_F(TcpData, FragmentedSegmentsAreReassembledAndDelivered) {
+  const socket_id c = passive_open();
+  inject_fragmented({.flags = ".", .seq = 1, .ack = 1, .data = "fragmented-payload-01234567"}, 24);
+  EXPECT_EQ(read(c), "fragmented-payload-01234567");
+  at(200);  // the delayed ACK
+  expect({.flags = ".", .ack = 28});
+  const std::string big(1400, 'z');
+  inject_fragmented({.flags = "P.", .seq = 28, .ack = 1, .data = big}, 704, /*reversed=*/true);
+  at(200);
+  EXPECT_EQ(read(c), big);
+  EXPECT_GE(st().counters().reassembly.reassembled, 2U);
+}
+
 // The API refuses what it must: stale and unknown ids (bad_file_descriptor), operations in the
 // wrong state, bad remotes, busy ports (tcp.hpp's documented errors).
 TEST_F(TcpData, ApiErrors) {
