@@ -12,6 +12,7 @@
 
 #include "dpdk_net/pcap_file.hpp"
 #include "dpdk_net/stack/stack.hpp"
+#include "dpdk_net/wire/bytes.hpp"
 #include "dpdk_net/wire/checksum.hpp"
 #include "dpdk_net/wire/frame.hpp"
 
@@ -215,6 +216,15 @@ bool split_pseudo(std::span<const std::byte> in, pseudo_header& ph,
     stack::stack st(c, pool, stack::stack_secret{42, 1});
     stack::stack::socket_id sock = 0;
     FUZZ_CHECK(!st.udp_bind(7, sock));
+    // TCP: a listener on 80 whose connections echo, and one connect towards the peer (its SYN
+    // and the ARP it waits for go out; a SYN-ACK the fuzzer forges meets SYN-SENT).
+    stack::tcp_layer& tcp = st.tcp();
+    stack::tcp_layer::socket_id listener = 0, client = 0;
+    FUZZ_CHECK(!tcp.open(listener) && !tcp.bind(listener, 80) && !tcp.listen(listener, 8));
+    FUZZ_CHECK(!tcp.open(client));
+    FUZZ_CHECK(!tcp.connect(
+        client, stack::tcp_endpoint{wire::ipv4_address::from_octets(198, 18, 0, 2), 80}, 0));
+    std::vector<stack::tcp_layer::socket_id> accepted;
     time_ns now = 0;
     std::array<packet, 16> out;
     // Input: [len_hi len_lo frame...]*, each frame's destination MAC forced to ours half the time.
@@ -245,6 +255,14 @@ bool split_pseudo(std::span<const std::byte> in, pseudo_header& ph,
               wire::internet_checksum(std::span<const std::byte>(d + 14, ihl));
           d[24] = static_cast<std::byte>(sum >> 8U);
           d[25] = static_cast<std::byte>(sum & 0xffU);
+          // TCP too (the same half), so segments reach the state machine.
+          const std::size_t total =
+              std::to_integer<std::size_t>(d[16]) << 8U | std::to_integer<std::size_t>(d[17]);
+          if (d[23] == std::byte{6} && total >= ihl + 20 && 14 + total <= n) {
+            const wire::pseudo_header ph{wire::ipv4_address{wire::load32(d + 26)},
+                                         wire::ipv4_address{wire::load32(d + 30)}};
+            wire::set_tcp_checksum(std::span(d + 14 + ihl, total - ihl), ph);
+          }
         }
       }
       at += n;
@@ -258,8 +276,27 @@ bool split_pseudo(std::span<const std::byte> in, pseudo_header& ph,
         (void)st.udp_send_to(sock, dgram->source, dgram->source_port, std::span(copy.data(), got),
                              now);
       }
+      std::array<stack::socket_event, 16> events{};
+      const std::size_t ne = st.poll_events(events);
+      for (std::size_t e = 0; e < ne; ++e) {
+        FUZZ_CHECK(events[e].events != 0);
+      }
+      stack::tcp_layer::socket_id child = 0;
+      while (accepted.size() < 8 && !tcp.accept(listener, child)) {
+        accepted.push_back(child);
+      }
+      for (const auto id : accepted) {
+        std::array<std::byte, 4096> buf{};
+        const stack::io_result r = tcp.receive(id, buf);
+        FUZZ_CHECK(r.bytes <= buf.size());
+        if (r.bytes != 0) {
+          (void)tcp.send(id, std::span(buf.data(), r.bytes));
+        } else if (r.error == stack::make_error_code(stack::tcp_errc::end_of_stream)) {
+          (void)tcp.shutdown(id, stack::shutdown_type::send, now);
+        }
+      }
       std::size_t k = 0;
-      while ((k = st.drain_tx(out)) != 0) {
+      while ((k = st.drain_tx(out, now)) != 0) {
         for (std::size_t i = 0; i < k; ++i) {
           FUZZ_CHECK(decode_frame(out[i].front(), decode_options{true}).accepted());
         }
