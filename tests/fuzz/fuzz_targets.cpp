@@ -213,6 +213,9 @@ bool split_pseudo(std::span<const std::byte> in, pseudo_header& ph,
     c.mac = mac_address{{0x02, 0, 0, 0, 0, 1}};
     c.address = wire::ipv4_address::from_octets(198, 18, 0, 1);
     c.udp_queue = 8;
+    c.tcp.sockets = 16;  // small tables: construction per input stays cheap
+    c.tcp.time_wait_records = 16;
+    c.tcp.send_buffer = c.tcp.receive_buffer = 16 * 1024;
     stack::stack st(c, pool, stack::stack_secret{42, 1});
     stack::stack::socket_id sock = 0;
     FUZZ_CHECK(!st.udp_bind(7, sock));
