@@ -330,30 +330,18 @@ std::uint16_t tcp_layer::pick_port(tcp_endpoint remote, const port_filter& filte
     if (filter.accept != nullptr && !filter.accept(filter.context, port, remote)) {
       continue;
     }
-    const std::uint64_t h = tuple_hash(remote.address, remote.port, port);
-    const std::uint32_t found = index_.find(h, [&](std::uint32_t s) {
-      if (s < slab_.size()) {
-        const connection& o = slab_[s];
-        return o.remote == remote.address && o.remote_port == remote.port && o.local_port == port;
-      }
-      const detail::time_wait_record& r = tw_[s - slab_.size()];
-      return r.remote == remote.address && r.remote_port == remote.port && r.local_port == port;
-    });
+    const std::uint32_t found = find_tuple(remote.address, remote.port, port);
     if (found != no_slot) {
       if (found < slab_.size()) {
         continue;
       }
       // RFC 6191: a TIME-WAIT tuple may be reused when timestamps protect the new connection
       // from the old one's duplicates (our ISN is clock-driven and above the old SND.NXT).
-      detail::time_wait_record& r = tw_[found - slab_.size()];
-      if (!r.ts_enabled || !config_.timestamps) {
+      const auto record = found - static_cast<std::uint32_t>(slab_.size());
+      if (!tw_[record].ts_enabled || !config_.timestamps) {
         continue;
       }
-      index_.erase(r.hash, found);
-      tw_order_.remove(found - static_cast<std::uint32_t>(slab_.size()));
-      r.in_use = false;
-      tw_free_.push_back(found - static_cast<std::uint32_t>(slab_.size()));
-      --tw_used_;
+      free_time_wait(record);
       ++counters_.time_wait_reused;
     }
     port_counter_ += i + 1;
@@ -554,15 +542,7 @@ std::error_code tcp_layer::connect(socket_id id, tcp_endpoint remote, time_ns no
     c->bound = true;
     ++port_users_[port];
   } else {
-    const std::uint64_t h = tuple_hash(a, remote.port, c->local_port);
-    if (index_.find(h, [&](std::uint32_t s) {
-          if (s < slab_.size()) {
-            const connection& o = slab_[s];
-            return o.remote == a && o.remote_port == remote.port && o.local_port == c->local_port;
-          }
-          const detail::time_wait_record& r = tw_[s - slab_.size()];
-          return r.remote == a && r.remote_port == remote.port && r.local_port == c->local_port;
-        }) != no_slot) {
+    if (find_tuple(a, remote.port, c->local_port) != no_slot) {
       return std::make_error_code(std::errc::address_in_use);
     }
   }
@@ -923,13 +903,7 @@ void tcp_layer::enter_time_wait(connection& c, time_ns now) noexcept {
   ++counters_.time_wait_entered;
   if (tw_free_.empty()) {
     // Full: the oldest record goes (it has waited longest).
-    const std::uint32_t oldest = tw_order_.front();
-    detail::time_wait_record& r = tw_[oldest];
-    index_.erase(r.hash, static_cast<std::uint32_t>(slab_.size()) + oldest);
-    tw_order_.remove(oldest);
-    r.in_use = false;
-    tw_free_.push_back(oldest);
-    --tw_used_;
+    free_time_wait(tw_order_.front());
     ++counters_.time_wait_evicted;
   }
   const std::uint32_t t = tw_free_.back();
