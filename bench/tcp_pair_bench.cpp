@@ -10,9 +10,7 @@
 
 #include "dpdk_net/stack/stack.hpp"
 
-using namespace dpdk_net;
-using namespace dpdk_net::stack;
-
+namespace dpdk_net::stack {
 namespace {
 
 stack_config make_config(std::uint8_t last) {
@@ -23,9 +21,7 @@ stack_config make_config(std::uint8_t last) {
   return c;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
   const std::uint64_t total = (argc > 1 ? std::strtoull(argv[1], nullptr, 10) : 512) << 20;
   packet_pool pool_a{packet_pool_config{"a", 8192}};
   packet_pool pool_b{packet_pool_config{"b", 8192}};
@@ -99,4 +95,11 @@ int main(int argc, char** argv) {
   std::printf("tcp_pair_bench: retransmits %llu, bytes per idle connection (slot) %zu\n",
               static_cast<unsigned long long>(ca.retransmits), tcp_layer::idle_connection_bytes());
   return 0;
+}
+
+}  // namespace
+}  // namespace dpdk_net::stack
+
+int main(int argc, char** argv) {
+  return dpdk_net::stack::run(argc, argv);
 }
