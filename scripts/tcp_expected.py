@@ -128,6 +128,11 @@ def main():
         cwnd += min(1460, 1460)
     print("cwnd", cwnd)  # 29200
 
+    section("RFC 3465 2.2 slow start with L = 2 SMSS: IW 14600, one stretch ACK of 4 MSS")
+    cwnd = 14600 + min(4 * 1460, 2 * 1460)
+    print("cwnd", cwnd, "segments allowed", cwnd // 1460, "in flight after the ACK", 10 - 4)
+    # 17520: 12 allowed, 6 in flight -> 6 new segments
+
     section("RFC 5681 3.1 RTO: 10 segments (14600) in flight")
     print("ssthresh", max(14600 // 2, 2 * 1460), "cwnd (LW)", 1460)
 

@@ -26,8 +26,10 @@ class new_reno_controller final : public congestion_controller {
   void on_ack(cc_state& s, std::uint32_t acked, std::uint32_t mss, time_ns /*now*/,
               time_ns /*srtt*/) const noexcept override {
     if (s.cwnd < s.ssthresh) {
-      // Slow start: cwnd += min(N, SMSS) (RFC 5681 (2)).
-      s.cwnd += std::min(acked, mss);
+      // Slow start: cwnd += min(N, L) with RFC 3465's L = 2 SMSS rather than RFC 5681's 1 SMSS:
+      // receivers that coalesce ACKs per burst (ours, Linux with GRO) send stretch ACKs, and a
+      // 1-SMSS limit would then grow the window by far less than once per RTT.
+      s.cwnd += std::min(acked, 2 * mss);
       return;
     }
     // Congestion avoidance: one SMSS per cwnd of acknowledged bytes (RFC 5681 3.1, RFC 3465).

@@ -146,6 +146,19 @@ TEST_F(TcpData, SlowStartAddsOneSegmentPerAck) {
   EXPECT_EQ(info(c).cwnd, 29200U);
 }
 
+// RFC 3465 2.2 (L = 2 SMSS, our choice over RFC 5681's 1 SMSS, docs/tcp.md): a stretch ACK
+// covering four segments grows the window by two segments, not four and not one.
+TEST_F(TcpData, SlowStartStretchAckGrowsByAtMostTwoSegments) {
+  const socket_id c = passive_open(no_ts);
+  send_stream(c, 100000);
+  EXPECT_EQ(drain().size(), 10U);
+  at(210);
+  inject({.flags = ".", .seq = 1, .ack = 1 + 4 * 1460});
+  // cwnd 14600 + 2920 = 17520: 12 segments may be in flight, 6 are: 6 new segments go.
+  EXPECT_EQ(drain().size(), 6U);
+  EXPECT_EQ(info(c).cwnd, 17520U);
+}
+
 // RFC 1122 4.2.3.4 / RFC 9293 3.7.4 (Nagle, on by default): while data is unacknowledged, small
 // writes wait and are sent together when the ACK arrives.
 TEST_F(TcpData, NagleHoldsSmallSegmentsWhileDataIsUnacknowledged) {

@@ -39,8 +39,9 @@ class congestion_controller {
                           time_ns now) const noexcept = 0;
 };
 
-/// RFC 5681 + RFC 6582's window rules: slow start by min(acked, MSS) per ACK, congestion
-/// avoidance by one MSS per cwnd acknowledged (byte counting, RFC 3465 with L = 1 MSS),
+/// RFC 5681 + RFC 6582's window rules: slow start by min(acked, 2 MSS) per ACK (RFC 3465's
+/// L = 2 SMSS: stretch ACKs from coalescing receivers), congestion avoidance by one MSS per cwnd
+/// acknowledged (byte counting, RFC 3465),
 /// ssthresh = max(flight / 2, 2 MSS) on loss.
 [[nodiscard]] const congestion_controller& new_reno() noexcept;
 
