@@ -4,6 +4,7 @@
 // idle connections never visited).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <deque>
 #include <optional>
 #include <vector>
@@ -254,6 +255,37 @@ TEST_F(TcpPair, SteadyStateTransferAllocatesNothing) {
   EXPECT_FALSE(up.wrong);
   EXPECT_GT(b_.counters().tcp.segments_in - segments_before, 2000U);
   EXPECT_EQ(allocations, 0U) << "mode " << test::allocation_counting_mode();
+}
+
+TEST_F(TcpPair, EphemeralPortsHonourTheFilterAndDependOnTheSecret) {
+  // RFC 6056: ports come from the ephemeral range, keyed by the stack's secret (another secret,
+  // another sequence), never repeat for one destination while in use, and only ports the
+  // caller's predicate accepts are taken (the runtime's "lands on my core" filter).
+  const auto ports = [](stack& st, int n, const port_filter& f) {
+    std::vector<std::uint16_t> out;
+    for (int i = 0; i < n; ++i) {
+      tcp_layer::socket_id s = 0;
+      EXPECT_FALSE(st.tcp().open(s));
+      EXPECT_FALSE(st.tcp().connect(s, tcp_endpoint{b_ip, 80}, 0, f));
+      out.push_back(st.tcp().local_endpoint(s)->port);
+    }
+    return out;
+  };
+  const port_filter even{[](const void*, std::uint16_t p, tcp_endpoint remote) {
+                           return p % 2 == 0 && remote.port == 80;
+                         },
+                         nullptr};
+  const std::vector<std::uint16_t> mine = ports(a_, 50, even);
+  for (const std::uint16_t p : mine) {
+    EXPECT_EQ(p % 2, 0) << p;
+    EXPECT_GE(p, a_.config().ephemeral_first);
+  }
+  std::vector<std::uint16_t> sorted = mine;
+  std::sort(sorted.begin(), sorted.end());
+  EXPECT_EQ(std::unique(sorted.begin(), sorted.end()), sorted.end()) << "a port was reused";
+  packet_pool pool{packet_pool_config{"c", 256}};
+  stack other{pair_config(a_ip, 1), pool, stack_secret{99, 98}};
+  EXPECT_NE(ports(other, 50, even), mine) << "the port sequence does not depend on the secret";
 }
 
 TEST(TcpConfig, ValidateNamesTheFieldAndTheConstructorRefuses) {
