@@ -234,6 +234,7 @@ void tcp_layer::free_connection(connection& c) noexcept {
   if (c.state != tcp_state::closed && c.state != tcp_state::listen && connection_count_ > 0) {
     --connection_count_;
   }
+  counters_.buffer_bytes -= c.sbuf.capacity() + c.rbuf.capacity();
   c.sbuf.release();
   c.rbuf.release();
   c.in_use = false;
@@ -596,8 +597,11 @@ io_result tcp_layer::send(socket_id id, std::span<const std::byte> data) {
   }
   const std::uint32_t limit =
       c->options.send_buffer != 0 ? c->options.send_buffer : config_.send_buffer;
-  if (!c->sbuf.allocated() && !c->sbuf.allocate(limit)) {
-    return {0, std::make_error_code(std::errc::not_enough_memory)};
+  if (!c->sbuf.allocated()) {
+    if (!c->sbuf.allocate(limit)) {
+      return {0, std::make_error_code(std::errc::not_enough_memory)};
+    }
+    counters_.buffer_bytes += c->sbuf.capacity();
   }
   const std::uint32_t room = std::min(limit, c->sbuf.capacity()) - c->sbuf_len;
   const auto n = static_cast<std::uint32_t>(std::min<std::size_t>(room, data.size()));

@@ -646,9 +646,12 @@ void tcp_layer::process_data(connection& c, const tcp_segment_view& s, time_ns n
     want_output(c);
     return;
   }
-  if (!c.rbuf.allocated() && !c.rbuf.allocate(c.rcv_buffer)) {
-    ++counters_.out_of_order_dropped;
-    return;
+  if (!c.rbuf.allocated()) {
+    if (!c.rbuf.allocate(c.rcv_buffer)) {
+      ++counters_.out_of_order_dropped;
+      return;
+    }
+    counters_.buffer_bytes += c.rbuf.capacity();
   }
   c.rbuf.write(seq, s.payload);
   if (seq == c.rcv_nxt) {

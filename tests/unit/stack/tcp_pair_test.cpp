@@ -173,6 +173,9 @@ TEST_F(TcpPair, HandshakeTransferCloseBothWays) {
   EXPECT_FALSE(down.wrong) << "b->a byte " << *down.wrong;
   EXPECT_EQ(up.got, total);
   EXPECT_EQ(down.got, total / 2);
+  // Each side holds one send and one receive ring of 256 KiB (the defaults), no more.
+  EXPECT_EQ(a_.counters().tcp.buffer_bytes, 2U * 256 * 1024);
+  EXPECT_EQ(b_.counters().tcp.buffer_bytes, 2U * 256 * 1024);
   EXPECT_TRUE(up.eof);
   EXPECT_TRUE(down.eof);
   const auto cb = b_.counters().tcp;
@@ -191,6 +194,8 @@ TEST_F(TcpPair, HandshakeTransferCloseBothWays) {
   EXPECT_EQ(b_.tcp().connections(), 0U);
   run(now_ + 61 * second);
   EXPECT_EQ(a_.tcp().time_wait_count() + b_.tcp().time_wait_count(), 0U);
+  // What TCP held in memory went back with the connections.
+  EXPECT_EQ(a_.counters().tcp.buffer_bytes + b_.counters().tcp.buffer_bytes, 0U);
 }
 
 TEST_F(TcpPair, ConnectToAClosedPortIsRefused) {

@@ -146,6 +146,9 @@ struct tcp_counters {
   std::uint64_t no_buffer = 0;        ///< segment not built: the pool was empty (retried)
   std::uint64_t urgent_ignored = 0;   ///< segments with URG (urgent data is ordinary data)
   std::uint64_t bytes_in = 0, bytes_out = 0;
+  /// Gauge: bytes of send and receive rings allocated now (what TCP holds in memory; device
+  /// buffers are never held: received data is copied).
+  std::uint64_t buffer_bytes = 0;
 };
 
 /// Errors that std::errc has no value for.
