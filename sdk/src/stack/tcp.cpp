@@ -883,6 +883,7 @@ void tcp_layer::established(connection& c, time_ns now) noexcept {
   ++counters_.established;
   c.last_receive = now;
   const std::uint32_t mss = send_mss(c);
+  c.cc_algo = c.options.congestion == congestion_algorithm::cubic ? &cubic() : &new_reno();
   c.cc_algo->init(c.cc, mss, config_.initial_window);
   if (c.parent != no_slot) {
     // Passive: half-open -> the accept queue.

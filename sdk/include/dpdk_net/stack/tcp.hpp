@@ -64,6 +64,12 @@ struct tcp_config {
 };
 
 /// Per-socket options (set before or after connect; buffers only before).
+/// Congestion controllers a socket can choose (congestion.hpp).
+enum class congestion_algorithm : std::uint8_t {
+  new_reno,  ///< RFC 5681 / 6582
+  cubic,     ///< RFC 9438
+};
+
 struct tcp_socket_options {
   bool no_delay = false;  ///< true: Nagle off (RFC 1122 4.2.3.4)
   /// close(): nullopt: graceful, finished in the background; 0: abort (RST) at once;
@@ -77,6 +83,9 @@ struct tcp_socket_options {
   time_ns user_timeout = 0;
   std::uint32_t send_buffer = 0;     ///< 0: tcp_config::send_buffer
   std::uint32_t receive_buffer = 0;  ///< 0: tcp_config::receive_buffer
+  /// The congestion controller (congestion.hpp), taken when the connection is established;
+  /// accepted connections inherit the listener's.
+  congestion_algorithm congestion = congestion_algorithm::new_reno;
 };
 
 /// RFC 9293 states (listen is a socket's, the rest a connection's).
