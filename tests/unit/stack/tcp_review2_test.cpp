@@ -200,6 +200,24 @@ TEST_F(TcpReview2DeathTest, HugeReceiveBufferOptionIsRefusedOrWorks) {
       ::testing::ExitedWithCode(0), "");
 }
 
+// process_ack (and segment_syn_sent) take every timestamp echo as an RTT sample:
+// ts_clock(now) - (TSecr - offset), in unsigned 32-bit arithmetic. An echo of a TSval we never
+// sent - "from the future", from a buggy peer or a middlebox rewriting timestamps - wraps to
+// ~49 days; update_rtt takes it, SRTT becomes days and the RTO sits at rto_max (60 s), so every
+// later loss stalls the connection a minute. RFC 7323 4.1/RFC 6298: a sample must measure a
+// round trip; an echo newer than our clock cannot be one (Linux drops such samples:
+// tcp_rtt_tsopt_us rejects a negative or absurd delta). Here an RTT of 100 ms, then one ACK
+// echoing a TSval 1000 s ahead of ours.
+TEST_F(TcpReview2, TimestampEchoFromTheFutureIsNoRttSample) {
+  const socket_id c = active_open();  // timestamps, RTT 100 ms
+  send(c, "hello");
+  const observed d = expect({.flags = "P.", .seq = 1, .data = "hello"});
+  at(200);
+  inject({.flags = ".", .seq = 1, .ack = 6, .ts = tsopt(peer_tsval(), d.tsval() + 1000000)});
+  EXPECT_LE(info(c).srtt, 1 * second) << "srtt " << info(c).srtt / millisecond << " ms";
+  EXPECT_LE(info(c).rto, 2 * second) << "rto " << info(c).rto / millisecond << " ms";
+}
+
 // An ICMP soft error (RFC 5927 / RFC 1122 4.2.3.9: host unreachable on an established
 // connection) is kept in soft_error forever and reported if the connection ever times out,
 // however long after the path recovered and the peer acknowledged data. Linux clears it on every
