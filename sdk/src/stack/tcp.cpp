@@ -395,13 +395,18 @@ std::error_code tcp_layer::set_options(socket_id id, const tcp_socket_options& o
   if (o.keepalive_idle != 0 && (o.keepalive_interval == 0 || o.keepalive_probes == 0)) {
     return std::make_error_code(std::errc::invalid_argument);
   }
+  // Buffers: 0 (the config's) or what the config allows (RFC 7323 caps a window at 2^30).
+  const auto buffer_ok = [](std::uint32_t b) { return b == 0 || (b >= 1024 && b <= (1U << 30U)); };
+  if (!buffer_ok(o.send_buffer) || !buffer_ok(o.receive_buffer)) {
+    return std::make_error_code(std::errc::invalid_argument);
+  }
   const bool nagle_turned_off = o.no_delay && !c->options.no_delay;
   c->options = o;
   if (nagle_turned_off) {
     want_output(*c);  // data Nagle was holding may go now
   }
-  if (c->state == tcp_state::established) {
-    arm_idle(*c, c->last_receive);
+  if (c->synchronized()) {
+    arm_idle(*c, c->last_receive);  // keepalive on or off, in whichever state it applies
   }
   return {};
 }
@@ -532,8 +537,6 @@ std::error_code tcp_layer::connect(socket_id id, tcp_endpoint remote, time_ns no
   if (!ip_->next_hop(a)) {
     return std::make_error_code(std::errc::network_unreachable);
   }
-  c->remote = a;
-  c->remote_port = remote.port;
   if (!c->bound) {
     const std::uint16_t port = pick_port(remote, filter, now);
     if (port == 0) {
@@ -547,6 +550,8 @@ std::error_code tcp_layer::connect(socket_id id, tcp_endpoint remote, time_ns no
       return std::make_error_code(std::errc::address_in_use);
     }
   }
+  c->remote = a;  // only now: a refused connect leaves no remote behind
+  c->remote_port = remote.port;
   c->iss = initial_sequence(a, remote.port, c->local_port, now);
   c->snd_una = c->snd_nxt = c->snd_max = c->recover = c->iss;
   c->sbuf_seq = c->iss + 1;

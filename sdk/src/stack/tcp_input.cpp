@@ -26,6 +26,17 @@ constexpr time_ns paws_idle_limit = 24ULL * 24 * 3600 * second;  // RFC 7323 5.5
 }
 }  // namespace
 
+std::optional<time_ns> tcp_layer::timestamp_rtt(const connection& c, std::uint32_t echo,
+                                                time_ns now) const noexcept {
+  // The echo is one of our TSvals: at most "now" on our clock. One from the future (a broken
+  // or rewriting peer) would wrap into a days-long sample: none is taken.
+  const auto elapsed = static_cast<std::int32_t>(ts_clock(now) + c.ts_offset - echo);
+  if (elapsed < 0) {
+    return std::nullopt;
+  }
+  return static_cast<time_ns>(elapsed) * millisecond;
+}
+
 std::uint32_t tcp_layer::find_tuple(wire::ipv4_address remote, std::uint16_t remote_port,
                                     std::uint16_t local_port) const noexcept {
   return index_.find(tuple_hash(remote, remote_port, local_port), [&](std::uint32_t s) {
@@ -231,8 +242,9 @@ void tcp_layer::segment_syn_sent(connection& c, const tcp_segment_view& s, time_
     // SYN-ACK: established. RTT from the handshake (timestamps, or the SYN's send time unless
     // the SYN was retransmitted: Karn).
     if (c.ts_enabled && o.timestamps && o.timestamps->echo_reply != 0) {
-      update_rtt(
-          c, std::uint64_t{ts_clock(now) - (o.timestamps->echo_reply - c.ts_offset)} * millisecond);
+      if (const auto rtt = timestamp_rtt(c, o.timestamps->echo_reply, now)) {
+        update_rtt(c, *rtt);
+      }
     } else if (c.retransmits == 0) {
       update_rtt(c, now - c.una_since);
     }
@@ -473,6 +485,7 @@ bool tcp_layer::process_ack(connection& c, const tcp_segment_view& s, time_ns no
     c.snd_wl2 = ack;
     if (c.snd_wnd != 0 && c.persist) {
       c.persist = false;
+      c.force_send = false;
       c.probes = 0;
       c.retransmit_timer.cancel();
       c.backoff = 0;
@@ -503,7 +516,9 @@ bool tcp_layer::process_ack(connection& c, const tcp_segment_view& s, time_ns no
         ++counters_.fast_retransmits;
         want_output(c);
       } else if (c.in_recovery) {
-        c.cc.cwnd += mss;  // (4): each further duplicate inflates the window
+        // (4): each further duplicate inflates the window (bounded: a flood of duplicates
+        // must not wrap it).
+        c.cc.cwnd = std::min(c.cc.cwnd + mss, std::uint32_t{1} << 30U);
         want_output(c);
       } else if (c.dup_acks < config_.dup_ack_threshold) {
         want_output(c);  // RFC 3042 limited transmit: a new segment per early duplicate
@@ -543,9 +558,10 @@ bool tcp_layer::process_ack(connection& c, const tcp_segment_view& s, time_ns no
     c.rtx_ambiguous = false;  // everything retransmitted is acknowledged
   }
   if (c.ts_enabled && o.timestamps && o.timestamps->echo_reply != 0 && !ambiguous) {
-    const std::uint32_t sent = o.timestamps->echo_reply - c.ts_offset;
-    update_rtt(c, std::uint64_t{ts_clock(now) - sent} * millisecond);
-    sampled = true;
+    if (const auto rtt = timestamp_rtt(c, o.timestamps->echo_reply, now)) {
+      update_rtt(c, *rtt);
+      sampled = true;
+    }
   } else if (c.rtt_timing && seq_gt(ack, c.rtt_seq)) {
     c.rtt_timing = false;
     update_rtt(c, now - c.rtt_start);
@@ -589,6 +605,7 @@ bool tcp_layer::process_ack(connection& c, const tcp_segment_view& s, time_ns no
     arm_retransmit(c, now);  // backoff is 0 again: now + RTO (or the user timeout, if sooner)
   }
   if (data_acked != 0) {
+    c.soft_error = {};    // the peer is reachable after all: an old ICMP error is no longer news
     c.orphan_probes = 0;  // the peer reads: an orphan's zero-window wait is making progress
     notify(c, socket_events::writable);
     if (now - c.arp_confirmed >= second) {
@@ -607,8 +624,8 @@ bool tcp_layer::process_ack(connection& c, const tcp_segment_view& s, time_ns no
         c.state = tcp_state::fin_wait_2;
         if (!c.attached) {
           c.close_deadline = now + config_.fin_wait_2;  // orphaned: do not wait forever
-          arm_idle(c, now);
         }
+        arm_idle(c, now);  // the orphan's deadline, or keepalive (which FIN-WAIT-1 paused)
         break;
       case tcp_state::closing:
         enter_time_wait(c, now);
@@ -730,6 +747,7 @@ void tcp_layer::process_fin(connection& c, time_ns now) {
     case tcp_state::syn_received:
     case tcp_state::established:
       c.state = tcp_state::close_wait;
+      arm_idle(c, now);
       break;
     case tcp_state::fin_wait_1:
       if (!c.fin_acked) {

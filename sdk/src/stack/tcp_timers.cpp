@@ -95,7 +95,11 @@ void tcp_layer::retransmit_timeout(connection& c, time_ns now) noexcept {
     c.arp_unresolved = true;
   }
   if (!handshake && c.flight() == 0 && !waiting_for_arp) {
-    return;  // everything was acknowledged meanwhile
+    // Everything was acknowledged meanwhile. Data may still wait (a closed or small window
+    // after an ARP wait): output then starts the persist / override timer, so a lost window
+    // update cannot leave the connection with no timer at all.
+    want_output(c);
+    return;
   }
   const unsigned limit = c.state == tcp_state::syn_sent       ? config_.syn_retries
                          : c.state == tcp_state::syn_received ? config_.synack_retries

@@ -334,6 +334,8 @@ class tcp_layer {
   void process_data(connection& c, const detail::tcp_segment_view& s, time_ns now);
   void process_fin(connection& c, time_ns now);
   void update_rtt(connection& c, time_ns sample) noexcept;
+  [[nodiscard]] std::optional<time_ns> timestamp_rtt(const connection& c, std::uint32_t echo,
+                                                     time_ns now) const noexcept;
   void send_reset_for(const detail::tcp_segment_view& s, time_ns now) noexcept;
 
   // output (tcp_output.cpp)
