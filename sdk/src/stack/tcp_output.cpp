@@ -52,6 +52,7 @@ std::size_t tcp_layer::emit(std::span<packet> out, time_ns now) noexcept {
   while (n < out.size() && !pending_.empty()) {
     const std::uint32_t slot = pending_.front();
     blocked_ = false;
+    ++counters_.output_visits;
     n += emit_connection(slab_[slot], out.subspan(n), now);
     if (blocked_) {
       break;  // out of room or buffers: it stays first in line

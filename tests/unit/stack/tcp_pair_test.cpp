@@ -89,10 +89,10 @@ class TcpPair : public ::testing::Test {
   std::function<void()> app_;
 
   /// b listens on 80, a connects to it.
-  void open_pair() {
+  void open_pair(std::uint32_t backlog = 16) {
     ASSERT_FALSE(b_.tcp().open(listener_));
     ASSERT_FALSE(b_.tcp().bind(listener_, 80));
-    ASSERT_FALSE(b_.tcp().listen(listener_, 16));
+    ASSERT_FALSE(b_.tcp().listen(listener_, backlog));
     ASSERT_FALSE(a_.tcp().open(client_));
     ASSERT_FALSE(a_.tcp().connect(client_, tcp_endpoint{b_ip, 80}, now_));
   }
@@ -291,6 +291,50 @@ TEST_F(TcpPair, EphemeralPortsHonourTheFilterAndDependOnTheSecret) {
   packet_pool pool{packet_pool_config{"c", 256}};
   stack other{pair_config(a_ip, 1), pool, stack_secret{99, 98}};
   EXPECT_NE(ports(other, 50, even), mine) << "the port sequence does not depend on the secret";
+}
+
+TEST_F(TcpPair, IdleConnectionsAreNeverVisited) {
+  // Pull-based egress: 200 idle established connections beside one busy one cost nothing per
+  // segment - output visits only connections on the pending list (each visit yields segments).
+  open_pair(/*backlog=*/256);
+  std::vector<tcp_layer::socket_id> idle_clients, idle_servers;
+  for (int i = 0; i < 200; ++i) {
+    tcp_layer::socket_id s = 0;
+    ASSERT_FALSE(a_.tcp().open(s));
+    ASSERT_FALSE(a_.tcp().connect(s, tcp_endpoint{b_ip, 80}, now_));
+    idle_clients.push_back(s);
+  }
+  app_ = [&] {
+    poll_and_accept();
+    tcp_layer::socket_id s = 0;
+    while (!b_.tcp().accept(listener_, s)) {
+      idle_servers.push_back(s);
+    }
+  };
+  run(now_ + 2 * second, [&] { return idle_servers.size() == 200; });
+  ASSERT_EQ(idle_servers.size(), 200U);
+  ASSERT_NE(server_, tcp_layer::invalid_socket);
+  checked_stream up{11, 2 << 20};
+  std::vector<std::byte> buf(16 * 1024);
+  app_ = [&] {
+    poll_and_accept();
+    up.send(a_.tcp(), client_, buf, now_, /*finish=*/false);
+    up.receive(b_.tcp(), server_, buf);
+  };
+  const auto before_a = a_.counters().tcp;
+  const auto before_b = b_.counters().tcp;
+  run(now_ + 30 * second, [&] { return up.got == up.total; });
+  ASSERT_EQ(up.got, up.total);
+  const auto after_a = a_.counters().tcp;
+  const auto after_b = b_.counters().tcp;
+  const std::uint64_t visits = (after_a.output_visits - before_a.output_visits) +
+                               (after_b.output_visits - before_b.output_visits);
+  const std::uint64_t segments = (after_a.segments_out - before_a.segments_out) +
+                                 (after_b.segments_out - before_b.segments_out);
+  EXPECT_GT(segments, 1000U);
+  EXPECT_LE(visits, segments) << "visits " << visits << " for " << segments << " segments";
+  EXPECT_EQ(after_b.demux_lookups - before_b.demux_lookups,
+            after_b.segments_in - before_b.segments_in);
 }
 
 TEST(TcpConfig, ValidateNamesTheFieldAndTheConstructorRefuses) {

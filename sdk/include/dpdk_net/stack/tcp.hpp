@@ -130,6 +130,9 @@ struct tcp_info {
 struct tcp_counters {
   std::uint64_t segments_in = 0, segments_out = 0, retransmits = 0;
   std::uint64_t demux_lookups = 0;  ///< exactly one per received segment
+  /// Connections visited to generate output (only those on the pending-output list: an idle
+  /// connection is never visited).
+  std::uint64_t output_visits = 0;
   std::uint64_t active_opens = 0, passive_opens = 0, established = 0;
   std::uint64_t connect_failed = 0;  ///< refused, timed out or unreachable before established
   std::uint64_t resets_sent = 0, resets_received = 0;
