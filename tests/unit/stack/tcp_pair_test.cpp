@@ -181,6 +181,7 @@ TEST_F(TcpPair, HandshakeTransferCloseBothWays) {
   const auto cb = b_.counters().tcp;
   const auto ca = a_.counters().tcp;
   EXPECT_EQ(ca.retransmits + cb.retransmits, 0U);
+  EXPECT_EQ(ca.out_of_order + cb.out_of_order, 0U) << "nothing was reordered or lost";
   EXPECT_EQ(cb.demux_lookups, cb.segments_in);
   EXPECT_EQ(ca.demux_lookups, ca.segments_in);
   // Delayed ACKs: about one ACK per two full segments.
