@@ -110,7 +110,8 @@ tcp_layer::tcp_layer(stack& ip, const tcp_config& config, buffer_pool& pool, tim
       arp_wait_(config.sockets),
       events_(config.sockets),
       tw_(config.time_wait_records),
-      tw_order_(config.time_wait_records) {
+      tw_order_(config.time_wait_records),
+      tw_acks_(config.time_wait_records) {
   free_slots_.reserve(slab_.size());
   for (std::size_t i = slab_.size(); i-- > 0;) {
     free_slots_.push_back(static_cast<std::uint32_t>(i));
@@ -909,7 +910,7 @@ void tcp_layer::established(connection& c, time_ns now) noexcept {
   arm_idle(c, now);
 }
 
-void tcp_layer::enter_time_wait(connection& c, time_ns now) noexcept {
+void tcp_layer::enter_time_wait(connection& c, time_ns now, bool owe_ack) noexcept {
   ++counters_.time_wait_entered;
   if (tw_free_.empty()) {
     // Full: the oldest record goes (it has waited longest).
@@ -928,6 +929,8 @@ void tcp_layer::enter_time_wait(connection& c, time_ns now) noexcept {
   r.ts_recent = c.ts_recent;
   r.ts_offset = c.ts_offset;
   r.rcv_scale = c.rcv_scale;
+  r.window = static_cast<std::uint16_t>(std::min<std::uint32_t>(
+      (detail::seq_gt(c.rcv_adv, c.rcv_nxt) ? c.rcv_adv - c.rcv_nxt : 0) >> c.rcv_scale, 65535));
   r.in_use = true;
   r.expiry = now + config_.time_wait;
   // The connection's slot is free from here: the record answers for the tuple.
@@ -937,6 +940,9 @@ void tcp_layer::enter_time_wait(connection& c, time_ns now) noexcept {
   index_.insert(h, static_cast<std::uint32_t>(slab_.size()) + t);
   tw_order_.push_back(t);
   ++tw_used_;
+  if (owe_ack || c.ack_now) {
+    tw_acks_.push_back(t);  // the last ACK, built at the next drain like any other output
+  }
   if (!tw_timer_.armed()) {
     timers_->arm(tw_timer_, r.expiry);
   }

@@ -616,7 +616,13 @@ bool tcp_layer::process_ack(connection& c, const tcp_segment_view& s, time_ns no
       }
     }
   }
-  want_output(c);  // the window slid: more may go
+  // The window slid: more may go - if there is more (an ACK of everything must not put an
+  // idle connection on the output list: output visits cost per connection, not per segment).
+  const std::uint32_t data_end = c.sbuf_seq + c.sbuf_len;
+  if (c.retransmit_one || seq_lt(c.snd_nxt, data_end) ||
+      (c.fin_queued && !c.fin_acked && seq_le(c.snd_nxt, data_end))) {
+    want_output(c);
+  }
   // Our FIN acknowledged: the closing states move on.
   if (c.fin_acked) {
     switch (c.state) {
@@ -628,7 +634,7 @@ bool tcp_layer::process_ack(connection& c, const tcp_segment_view& s, time_ns no
         arm_idle(c, now);  // the orphan's deadline, or keepalive (which FIN-WAIT-1 paused)
         break;
       case tcp_state::closing:
-        enter_time_wait(c, now);
+        enter_time_wait(c, now, false);
         return false;
       case tcp_state::last_ack:
         become_closed(c, now);
@@ -756,15 +762,9 @@ void tcp_layer::process_fin(connection& c, time_ns now) {
       }
       [[fallthrough]];
     case tcp_state::fin_wait_2: {
-      // The last ACK goes now (the record, not the connection, answers retransmitted FINs).
-      wire::tcp_timestamps ts{ts_clock(now) + c.ts_offset, c.ts_recent};
-      send_control(
-          c.remote, c.local_port, c.remote_port, c.snd_nxt, c.rcv_nxt, flag::ack,
-          static_cast<std::uint16_t>(std::min<std::uint32_t>(
-              (seq_gt(c.rcv_adv, c.rcv_nxt) ? c.rcv_adv - c.rcv_nxt : 0) >> c.rcv_scale, 65535)),
-          c.ts_enabled ? &ts : nullptr, now);
-      c.ack_now = false;
-      enter_time_wait(c, now);
+      // The last ACK is owed by the record (which also answers retransmitted FINs): built at
+      // the next drain, so a burst of closing connections cannot overflow the tx queue.
+      enter_time_wait(c, now, true);
       return;
     }
     default:
@@ -779,6 +779,7 @@ void tcp_layer::free_time_wait(std::uint32_t t) noexcept {
   detail::time_wait_record& r = tw_[t];
   index_.erase(r.hash, static_cast<std::uint32_t>(slab_.size()) + t);
   tw_order_.remove(t);
+  tw_acks_.remove(t);
   r.in_use = false;
   tw_free_.push_back(t);
   --tw_used_;
@@ -814,10 +815,8 @@ void tcp_layer::segment_for_time_wait(detail::time_wait_record& r, const tcp_seg
     r.expiry = now + config_.time_wait;
     tw_order_.push_back(t);  // moves it to the back: the list stays in expiry order
   }
-  if (fin || s.has(flag::syn) || !s.payload.empty()) {
-    wire::tcp_timestamps ts{ts_clock(now) + r.ts_offset, r.ts_recent};
-    send_control(r.remote, r.local_port, r.remote_port, r.snd_nxt, r.rcv_nxt, flag::ack, 0,
-                 r.ts_enabled ? &ts : nullptr, now);
+  if ((fin || s.has(flag::syn) || !s.payload.empty()) && !tw_acks_.contains(t)) {
+    tw_acks_.push_back(t);  // an ACK owed, built at the next drain
   }
 }
 

@@ -4,6 +4,7 @@
 // Nagle and sender-side SWS avoidance (RFC 1122 4.2.3.4), receiver SWS avoidance in what we
 // advertise (4.2.3.3), ACKs coalesced (an owed ACK rides on the next data segment).
 #include <algorithm>
+#include <cstring>
 
 #include "dpdk_net/stack/detail/tcp_connection.hpp"
 #include "dpdk_net/stack/stack.hpp"
@@ -46,9 +47,79 @@ void tcp_layer::note_retransmission(connection& c, std::uint32_t end, time_ns no
   c.rtx_ambiguous = true;
 }
 
+std::size_t tcp_layer::emit_time_wait_acks(std::span<packet> out, time_ns now) noexcept {
+  std::size_t n = 0;
+  while (n < out.size() && !tw_acks_.empty()) {
+    const std::uint32_t t = tw_acks_.front();
+    const detail::time_wait_record& r = tw_[t];
+    const wire::tcp_timestamps ts{ts_clock(now) + r.ts_offset, r.ts_recent};
+    const std::optional<mac_address> mac = ip_->resolve(r.remote, now);
+    if (!mac) {
+      // No MAC (the entry went): through IP output, where ARP queues it.
+      send_control(r.remote, r.local_port, r.remote_port, r.snd_nxt, r.rcv_nxt, wire::tcp_flag::ack,
+                   r.window, r.ts_enabled ? &ts : nullptr, now);
+      tw_acks_.remove(t);
+      continue;
+    }
+    wire::tcp_header h;
+    h.src_port = r.local_port;
+    h.dst_port = r.remote_port;
+    h.seq = r.snd_nxt;
+    h.ack = r.rcv_nxt;
+    h.flags = wire::tcp_flag::ack;
+    h.window = r.window;
+    if (r.ts_enabled) {
+      h.options.timestamps = ts;
+    }
+    if (!build_frame(out[n], *mac, r.remote, h, {})) {
+      retry_at_ = now + 100 * microsecond;
+      break;
+    }
+    tw_acks_.remove(t);
+    ++n;
+  }
+  return n;
+}
+
+bool tcp_layer::build_frame(packet& out, mac_address mac, wire::ipv4_address dst,
+                            const wire::tcp_header& h,
+                            std::span<const std::byte> payload) noexcept {
+  const std::size_t tcp_len =
+      wire::tcp_min_header_length + wire::tcp_options_length(h.options) + payload.size();
+  const std::size_t total = wire::ethernet_header_length + wire::ipv4_min_header_length + tcp_len;
+  packet p = pool_->alloc();
+  std::byte* d = p ? p.append(total) : nullptr;
+  if (d == nullptr) {
+    ++counters_.no_buffer;
+    return false;
+  }
+  wire::write_ethernet(
+      std::span(d, wire::ethernet_header_length),
+      wire::ethernet_header{mac, ip_->config().mac, wire::ethertype::ipv4, false, 0});
+  std::byte* ipd = d + wire::ethernet_header_length;
+  wire::ipv4_header ih;
+  ih.total_length = static_cast<std::uint16_t>(wire::ipv4_min_header_length + tcp_len);
+  ih.id = ip_->next_ip_id();
+  ih.ttl = ip_->config().ttl;
+  ih.protocol = wire::ip_protocol::tcp;
+  ih.src = ip_->config().address;
+  ih.dst = dst;
+  ih.dont_fragment = true;
+  wire::write_ipv4(std::span(ipd, wire::ipv4_min_header_length), ih);
+  std::byte* tcpd = ipd + wire::ipv4_min_header_length;
+  const std::size_t hl = wire::write_tcp(std::span(tcpd, tcp_len), h);
+  if (!payload.empty()) {
+    std::memcpy(tcpd + hl, payload.data(), payload.size());
+  }
+  wire::set_tcp_checksum(std::span(tcpd, tcp_len), wire::pseudo_header{ih.src, ih.dst});
+  out = std::move(p);
+  ++counters_.segments_out;
+  return true;
+}
+
 std::size_t tcp_layer::emit(std::span<packet> out, time_ns now) noexcept {
   retry_at_ = UINT64_MAX;
-  std::size_t n = 0;
+  std::size_t n = emit_time_wait_acks(out, now);
   while (n < out.size() && !pending_.empty()) {
     const std::uint32_t slot = pending_.front();
     blocked_ = false;

@@ -273,7 +273,9 @@ class tcp_layer {
   [[nodiscard]] std::size_t connections() const noexcept { return connection_count_; }
   [[nodiscard]] std::size_t time_wait_count() const noexcept { return tw_used_; }
   /// Connections waiting on the pending-output list (diagnostics, and tx_pending()).
-  [[nodiscard]] bool output_pending() const noexcept { return !pending_.empty(); }
+  [[nodiscard]] bool output_pending() const noexcept {
+    return !pending_.empty() || !tw_acks_.empty();
+  }
   /// Bytes a connection's slot takes when idle (no buffers allocated): for the docs' figure.
   [[nodiscard]] static std::size_t idle_connection_bytes() noexcept;
 
@@ -317,7 +319,8 @@ class tcp_layer {
   void want_output(connection& c) noexcept;
   void fail(connection& c, std::error_code e, time_ns now) noexcept;
   void become_closed(connection& c, time_ns now) noexcept;
-  void enter_time_wait(connection& c, time_ns now) noexcept;
+  void enter_time_wait(connection& c, time_ns now, bool owe_ack) noexcept;
+  std::size_t emit_time_wait_acks(std::span<packet> out, time_ns now) noexcept;
   void established(connection& c, time_ns now) noexcept;
   void detach_child(connection& c) noexcept;
   bool shutdown_internal(connection& c) noexcept;
@@ -344,6 +347,8 @@ class tcp_layer {
   // output (tcp_output.cpp)
   std::size_t emit_connection(connection& c, std::span<packet> out, time_ns now) noexcept;
   void note_retransmission(connection& c, std::uint32_t end, time_ns now) noexcept;
+  bool build_frame(packet& out, mac_address mac, wire::ipv4_address dst, const wire::tcp_header& h,
+                   std::span<const std::byte> payload) noexcept;
   bool build_segment(connection& c, packet& out, std::uint32_t seq, std::uint32_t len,
                      std::uint8_t flags, time_ns now) noexcept;
   bool send_control(wire::ipv4_address dst, std::uint16_t src_port, std::uint16_t dst_port,
@@ -377,6 +382,7 @@ class tcp_layer {
   detail::id_list events_;                 // connections with events to hand out
   std::vector<detail::time_wait_record> tw_;
   detail::id_list tw_order_;  // oldest first: the expiry order (one duration for all)
+  detail::id_list tw_acks_;   // records owing an ACK (built at drain time, like all output)
   std::vector<std::uint32_t> tw_free_;
   std::size_t tw_used_ = 0;
   timer tw_timer_;

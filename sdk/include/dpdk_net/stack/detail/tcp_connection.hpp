@@ -198,6 +198,7 @@ struct time_wait_record {
   bool ts_enabled = false;
   bool in_use = false;
   std::uint8_t rcv_scale = 0;
+  std::uint16_t window = 0;  // the raw window field our ACKs carry (the last one advertised)
   std::uint64_t hash = 0;
   time_ns expiry = 0;
 };
