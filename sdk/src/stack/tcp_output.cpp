@@ -17,13 +17,8 @@ namespace dpdk_net::stack {
 using detail::seq_gt;
 using detail::seq_le;
 using detail::seq_lt;
+using detail::ts_clock;
 namespace flag = wire::tcp_flag;
-
-namespace {
-[[nodiscard]] std::uint32_t ts_clock(time_ns now) noexcept {
-  return static_cast<std::uint32_t>(now / millisecond);
-}
-}  // namespace
 
 std::uint32_t tcp_layer::receive_window(const connection& c) const noexcept {
   const std::uint32_t held = c.read_shut ? 0 : c.rcv_nxt - c.read_seq;
@@ -47,45 +42,14 @@ void tcp_layer::note_retransmission(connection& c, std::uint32_t end, time_ns no
   c.rtx_ambiguous = true;
 }
 
-std::size_t tcp_layer::emit_time_wait_acks(std::span<packet> out, time_ns now) noexcept {
-  std::size_t n = 0;
-  while (n < out.size() && !tw_acks_.empty()) {
-    const std::uint32_t t = tw_acks_.front();
-    const detail::time_wait_record& r = tw_[t];
-    const wire::tcp_timestamps ts{ts_clock(now) + r.ts_offset, r.ts_recent};
-    const std::optional<mac_address> mac = ip_->resolve(r.remote, now);
-    if (!mac) {
-      // No MAC (the entry went): through IP output, where ARP queues it.
-      send_control(r.remote, r.local_port, r.remote_port, r.snd_nxt, r.rcv_nxt, wire::tcp_flag::ack,
-                   r.window, r.ts_enabled ? &ts : nullptr, now);
-      tw_acks_.remove(t);
-      continue;
-    }
-    wire::tcp_header h;
-    h.src_port = r.local_port;
-    h.dst_port = r.remote_port;
-    h.seq = r.snd_nxt;
-    h.ack = r.rcv_nxt;
-    h.flags = wire::tcp_flag::ack;
-    h.window = r.window;
-    if (r.ts_enabled) {
-      h.options.timestamps = ts;
-    }
-    if (!build_frame(out[n], *mac, r.remote, h, {})) {
-      retry_at_ = now + 100 * microsecond;
-      break;
-    }
-    tw_acks_.remove(t);
-    ++n;
-  }
-  return n;
-}
-
 bool tcp_layer::build_frame(packet& out, mac_address mac, wire::ipv4_address dst,
-                            const wire::tcp_header& h,
-                            std::span<const std::byte> payload) noexcept {
+                            const wire::tcp_header& h, const detail::byte_ring* data,
+                            std::uint32_t data_seq, std::uint32_t data_len,
+                            bool dont_fragment) noexcept {
+  // One Ethernet + IPv4 + TCP frame in one buffer from the pool; the data (if any) is cut from
+  // the send ring here, at transmit time.
   const std::size_t tcp_len =
-      wire::tcp_min_header_length + wire::tcp_options_length(h.options) + payload.size();
+      wire::tcp_min_header_length + wire::tcp_options_length(h.options) + data_len;
   const std::size_t total = wire::ethernet_header_length + wire::ipv4_min_header_length + tcp_len;
   packet p = pool_->alloc();
   std::byte* d = p ? p.append(total) : nullptr;
@@ -104,12 +68,12 @@ bool tcp_layer::build_frame(packet& out, mac_address mac, wire::ipv4_address dst
   ih.protocol = wire::ip_protocol::tcp;
   ih.src = ip_->config().address;
   ih.dst = dst;
-  ih.dont_fragment = true;
+  ih.dont_fragment = dont_fragment;
   wire::write_ipv4(std::span(ipd, wire::ipv4_min_header_length), ih);
   std::byte* tcpd = ipd + wire::ipv4_min_header_length;
   const std::size_t hl = wire::write_tcp(std::span(tcpd, tcp_len), h);
-  if (!payload.empty()) {
-    std::memcpy(tcpd + hl, payload.data(), payload.size());
+  if (data != nullptr) {
+    data->read(data_seq, std::span(tcpd + hl, data_len));
   }
   wire::set_tcp_checksum(std::span(tcpd, tcp_len), wire::pseudo_header{ih.src, ih.dst});
   out = std::move(p);
@@ -380,36 +344,10 @@ bool tcp_layer::build_segment(connection& c, packet& out, std::uint32_t seq, std
       c.rcv_adv = edge;
     }
   }
-  const std::size_t opt_len = wire::tcp_options_length(h.options);
-  const std::size_t tcp_len = wire::tcp_min_header_length + opt_len + len;
-  const std::size_t total = wire::ethernet_header_length + wire::ipv4_min_header_length + tcp_len;
-  packet p = pool_->alloc();
-  std::byte* d = p ? p.append(total) : nullptr;
-  if (d == nullptr) {
-    ++counters_.no_buffer;
+  if (!build_frame(out, tx_mac_, c.remote, h, len == 0 ? nullptr : &c.sbuf, seq, len,
+                   !ip_->path_locked(c.remote, now))) {
     return false;
   }
-  wire::write_ethernet(
-      std::span(d, wire::ethernet_header_length),
-      wire::ethernet_header{tx_mac_, ip_->config().mac, wire::ethertype::ipv4, false, 0});
-  std::byte* ipd = d + wire::ethernet_header_length;
-  wire::ipv4_header ih;
-  ih.total_length = static_cast<std::uint16_t>(wire::ipv4_min_header_length + tcp_len);
-  ih.id = ip_->next_ip_id();
-  ih.ttl = ip_->config().ttl;
-  ih.protocol = wire::ip_protocol::tcp;
-  ih.src = ip_->config().address;
-  ih.dst = c.remote;
-  ih.dont_fragment = !ip_->path_locked(c.remote, now);
-  wire::write_ipv4(std::span(ipd, wire::ipv4_min_header_length), ih);
-  std::byte* tcpd = ipd + wire::ipv4_min_header_length;
-  const std::size_t hl = wire::write_tcp(std::span(tcpd, tcp_len), h);
-  if (len != 0) {
-    c.sbuf.read(seq, std::span(tcpd + hl, len));
-  }
-  wire::set_tcp_checksum(std::span(tcpd, tcp_len), wire::pseudo_header{ih.src, ih.dst});
-  out = std::move(p);
-  ++counters_.segments_out;
   if ((flags & flag::ack) != 0) {
     // Every segment with an ACK pays what was owed: no separate ACK, no delayed-ACK timer.
     c.last_ack_sent = c.rcv_nxt;

@@ -186,14 +186,4 @@ void tcp_layer::on_idle_timer(timer& t, time_ns now) noexcept {
   self.timers_->arm(c.idle_timer, now + c.options.keepalive_interval);
 }
 
-void tcp_layer::on_time_wait_timer(timer& t, time_ns now) noexcept {
-  auto& self = *static_cast<tcp_layer*>(t.context());
-  while (!self.tw_order_.empty() && self.tw_[self.tw_order_.front()].expiry <= now) {
-    self.free_time_wait(self.tw_order_.front());
-  }
-  if (!self.tw_order_.empty()) {
-    self.timers_->arm(self.tw_timer_, self.tw_[self.tw_order_.front()].expiry);
-  }
-}
-
 }  // namespace dpdk_net::stack

@@ -33,6 +33,7 @@ namespace dpdk_net::stack {
 
 class stack;
 namespace detail {
+class byte_ring;
 struct tcp_connection;
 struct tcp_segment_view;
 struct time_wait_record;
@@ -348,7 +349,8 @@ class tcp_layer {
   std::size_t emit_connection(connection& c, std::span<packet> out, time_ns now) noexcept;
   void note_retransmission(connection& c, std::uint32_t end, time_ns now) noexcept;
   bool build_frame(packet& out, mac_address mac, wire::ipv4_address dst, const wire::tcp_header& h,
-                   std::span<const std::byte> payload) noexcept;
+                   const detail::byte_ring* data, std::uint32_t data_seq, std::uint32_t data_len,
+                   bool dont_fragment) noexcept;
   bool build_segment(connection& c, packet& out, std::uint32_t seq, std::uint32_t len,
                      std::uint8_t flags, time_ns now) noexcept;
   bool send_control(wire::ipv4_address dst, std::uint16_t src_port, std::uint16_t dst_port,

@@ -29,6 +29,11 @@ namespace dpdk_net::stack::detail {
 [[nodiscard]] constexpr bool seq_ge(std::uint32_t a, std::uint32_t b) noexcept {
   return seq_le(b, a);
 }
+/// The timestamp clock (RFC 7323 5.4): milliseconds of the caller's `now` (a connection adds
+/// its keyed offset).
+[[nodiscard]] constexpr std::uint32_t ts_clock(time_ns now) noexcept {
+  return static_cast<std::uint32_t>(now / millisecond);
+}
 [[nodiscard]] constexpr std::uint32_t seq_max(std::uint32_t a, std::uint32_t b) noexcept {
   return seq_lt(a, b) ? b : a;
 }
