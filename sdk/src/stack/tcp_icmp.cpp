@@ -12,13 +12,8 @@
 namespace dpdk_net::stack {
 
 using detail::no_slot;
-using detail::seq_ge;
-using detail::seq_gt;
 using detail::seq_le;
 using detail::seq_lt;
-using detail::tcp_segment_view;
-using detail::ts_clock;
-namespace flag = wire::tcp_flag;
 
 bool tcp_layer::icmp_error(std::uint8_t type, std::uint8_t code, std::uint16_t mtu,
                            std::span<const std::byte> quote, time_ns now) {

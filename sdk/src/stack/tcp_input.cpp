@@ -18,7 +18,6 @@ using detail::seq_gt;
 using detail::seq_le;
 using detail::seq_lt;
 using detail::tcp_segment_view;
-using detail::ts_clock;
 namespace flag = wire::tcp_flag;
 
 namespace {

@@ -11,7 +11,6 @@
 
 namespace dpdk_net::stack {
 
-using detail::no_slot;
 using detail::seq_ge;
 using detail::seq_gt;
 using detail::seq_le;

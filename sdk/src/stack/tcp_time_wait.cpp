@@ -11,10 +11,7 @@
 
 namespace dpdk_net::stack {
 
-using detail::no_slot;
-using detail::seq_ge;
 using detail::seq_gt;
-using detail::seq_le;
 using detail::seq_lt;
 using detail::tcp_segment_view;
 using detail::ts_clock;
