@@ -101,6 +101,9 @@ struct device_info {
   std::uint16_t tx_queues = 1;
   offload_set rx_offloads{};  ///< checksums the device verifies (packet_meta says the result)
   offload_set tx_offloads{};  ///< checksums/segmentation the device computes on request
+  /// tx_burst takes packets of several chained segments (external data, TSO super-frames);
+  /// without it every packet must be one segment.
+  bool tx_multi_segment = false;
   rss_capabilities rss{};
   bool thread_safe_queues = false;  ///< distinct queues may be driven from distinct threads
 };

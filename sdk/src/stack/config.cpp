@@ -157,4 +157,10 @@ std::string validate_tcp(const tcp_config& t) {
   return {};
 }
 
+void use_device(stack_config& config, const device_info& device) noexcept {
+  config.mtu = device.mtu;
+  config.tx_offloads = device.tx_offloads;
+  config.tx_chaining = device.tx_multi_segment;
+}
+
 }  // namespace dpdk_net::stack

@@ -212,6 +212,12 @@ std::error_code tcp_layer::connect(socket_id id, tcp_endpoint remote, time_ns no
   return {};
 }
 
+io_result tcp_layer::send_external(socket_id id, external_buffer& buffer, std::size_t offset,
+                                   std::size_t length) {
+  (void)id, (void)buffer, (void)offset, (void)length;
+  return {0, std::make_error_code(std::errc::operation_not_supported)};  // TODO(issue 10)
+}
+
 io_result tcp_layer::send(socket_id id, std::span<const std::byte> data) {
   connection* c = lookup(id);
   if (c == nullptr) {

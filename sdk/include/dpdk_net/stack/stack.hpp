@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "dpdk_net/buffer_pool.hpp"
+#include "dpdk_net/device.hpp"
 #include "dpdk_net/stack/arp.hpp"
 #include "dpdk_net/stack/detail/token_bucket.hpp"
 #include "dpdk_net/stack/pmtu_cache.hpp"
@@ -60,7 +61,22 @@ struct stack_config {
   std::uint16_t ephemeral_first = 49152;  ///< RFC 6056 range for bind(0) and connect
   std::uint16_t ephemeral_last = 65535;
   tcp_config tcp{};
+  /// Checksums (and TSO) the device computes on request, from device_info::tx_offloads
+  /// (use_device() copies them). The stack then writes only the pseudo-header sum, as DPDK
+  /// expects, and sets packet_meta::tx; without them it computes every checksum itself.
+  /// Received frames' packet_meta verdicts are trusted whatever this says (a device sets them
+  /// only when it checked).
+  offload_set tx_offloads{};
+  /// The device sends chained packets (device_info::tx_multi_segment): TCP then sends external
+  /// (zero-copy) data by reference and builds TSO super-frames; else it copies.
+  bool tx_chaining = false;
+  /// Largest TCP payload of one TSO super-frame (with tcp_segmentation offload), cut to whole
+  /// segments; the IPv4 total length (16 bits) bounds it too.
+  std::uint32_t tso_max_payload = 62 * 1024;
 };
+
+/// Copies what a stack uses from the device: its MTU, transmit offloads and chaining.
+void use_device(stack_config& config, const device_info& device) noexcept;
 
 /// Empty if `c` can work on a device whose MTU is device_mtu; else one line naming the field and
 /// what it must be ("stack_config.prefix_length: must be 0..32, is 40").

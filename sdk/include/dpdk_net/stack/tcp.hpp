@@ -62,6 +62,17 @@ struct tcp_config {
   unsigned dup_ack_threshold = 3;  ///< RFC 5681 fast retransmit
   /// Out-of-order ranges kept per connection (beyond them, segments are dropped, counted).
   std::uint32_t out_of_order_ranges = 8;
+  /// The global memory budget: bytes of send and receive buffers (rings, out-of-order data
+  /// included) all connections together may hold, counting those cached for reuse. A buffer is
+  /// taken when a connection first needs one and returned (to a cache, not the heap) when it is
+  /// drained, so an idle connection holds none.
+  std::size_t memory_budget = 512 * 1024 * 1024;
+  /// The part of the budget only receive buffers may take: send() stops short of it, so
+  /// connections whose peers do not read (zero windows) cannot starve receiving.
+  std::size_t receive_reserve = 64 * 1024 * 1024;
+  /// Connections that may have zero-copy (send_external) data queued at once (a preallocated
+  /// table of their extents); more get resource_unavailable_try_again.
+  std::uint32_t zero_copy_connections = 1024;
 };
 
 /// Per-socket options (set before or after connect; buffers only before).
@@ -86,7 +97,7 @@ struct tcp_socket_options {
   std::uint32_t receive_buffer = 0;  ///< 0: tcp_config::receive_buffer
   /// The congestion controller (congestion.hpp), taken when the connection is established;
   /// accepted connections inherit the listener's.
-  congestion_algorithm congestion = congestion_algorithm::new_reno;
+  congestion_algorithm congestion = congestion_algorithm::cubic;
 };
 
 /// RFC 9293 states (listen is a socket's, the rest a connection's).
@@ -159,9 +170,25 @@ struct tcp_counters {
   std::uint64_t no_buffer = 0;        ///< segment not built: the pool was empty (retried)
   std::uint64_t urgent_ignored = 0;   ///< segments with URG (urgent data is ordinary data)
   std::uint64_t bytes_in = 0, bytes_out = 0;
-  /// Gauge: bytes of send and receive rings allocated now (what TCP holds in memory; device
-  /// buffers are never held: received data is copied).
+  /// Gauge: bytes of send and receive rings connections hold now (device buffers are never
+  /// held: received data is copied).
   std::uint64_t buffer_bytes = 0;
+  /// Gauge: ring bytes cached for reuse (returned by drained connections). buffer_bytes +
+  /// buffer_cached never exceeds tcp_config::memory_budget.
+  std::uint64_t buffer_cached = 0;
+  std::uint64_t buffer_peak = 0;      ///< highest buffer_bytes seen
+  std::uint64_t buffers_taken = 0;    ///< rings given to connections (from the cache or the heap)
+  std::uint64_t buffers_returned = 0; ///< rings connections gave back when drained
+  std::uint64_t buffer_heap_allocations = 0;  ///< rings the cache did not have (heap)
+  /// send() calls that took less than they could have because only the receive reserve was left.
+  std::uint64_t send_budget_limited = 0;
+  /// Receive buffers granted from the reserve (the rest of the budget was taken).
+  std::uint64_t receive_reserve_grants = 0;
+  /// Segments whose data was dropped because not even the reserve had a receive buffer left.
+  std::uint64_t receive_budget_drops = 0;
+  /// Gauge: external (zero-copy) buffers the stack holds a reference to, and their bytes.
+  std::uint64_t external_buffers = 0, external_bytes = 0;
+  std::uint64_t tso_frames = 0;  ///< TSO super-frames built (each counts once in segments_out)
 };
 
 /// Errors that std::errc has no value for.
@@ -247,6 +274,16 @@ class tcp_layer {
   /// (never connected or still opening... data sent in SYN-SENT is queued, not refused),
   /// broken_pipe (shut down for sending), the connection's error if it failed.
   io_result send(socket_id id, std::span<const std::byte> data);
+  /// Zero-copy send: queues bytes [offset, offset + length) of `buffer` after the data already
+  /// queued, without copying. All or nothing: the stack takes one reference on the buffer (its
+  /// release hook runs once the peer has acknowledged the bytes, the connection is gone, and no
+  /// frame still points into it) and returns length; or takes none and returns 0 with
+  /// resource_unavailable_try_again (the send buffer, counted in the same send_buffer limit, or
+  /// the extent table is full: wait for `writable`). The memory must stay unchanged until the
+  /// release. Devices without chaining get a copy at transmit time. Other errors as send();
+  /// invalid_argument for a range outside the buffer or length 0.
+  io_result send_external(socket_id id, external_buffer& buffer, std::size_t offset,
+                          std::size_t length);
   /// Copies received in-order data out. 0 bytes with: resource_unavailable_try_again (nothing
   /// yet: wait for `readable`), tcp_errc::end_of_stream (peer finished, all read), the
   /// connection's error if it failed (connection_reset, timed_out, ...), not_connected.
