@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""Expected CUBIC windows for tests/unit/stack/tcp_cubic_test.cpp, from RFC 9438's formulas alone
+"""Expected CUBIC windows for tests/unit/stack/tcp_cubic_test.cpp (and the CUBIC tests of
+tcp_script_rto_test.cpp: "Script tests" below), from RFC 9438's formulas alone
 (floating point here: this is the independent reference the integer controller is checked
 against, never derived from it). Run it and compare with the constants the tests quote:
     /usr/bin/python3 scripts/cubic_expected.py
@@ -86,6 +87,67 @@ def section(title):
     print(f"== {title}")
 
 
+def recovery_trace(smss=1460):
+    """tests/unit/stack/tcp_script_rto_test.cpp, CubicRecoveryEndsAtSeventyPercentOfTheFlight:
+    scripts/tcp_expected.py's NewReno trace (ten segments S0..S9 in flight, S0 and S3 lost, eight
+    duplicate ACKs, ten more segments written after the third) with RFC 9438 4.6's reduction,
+    ssthresh = max(FlightSize * beta_cubic, 2 SMSS), in place of RFC 5681's FlightSize / 2; the
+    loss recovery around it is RFC 6582's, which RFC 9438 keeps. Bytes, exact fractions."""
+    from fractions import Fraction
+
+    beta = Fraction(7, 10)
+    una, nxt, unsent, cwnd, dup = 1, 1 + 10 * smss, 0, 10 * smss, 0
+    ssthresh = recover = None
+
+    def send_new():
+        nonlocal nxt, unsent
+        sent = []
+        while unsent > 0 and (nxt - una) + smss <= cwnd:
+            sent.append(nxt)
+            nxt += smss
+            unsent -= 1
+        return sent
+
+    for _ in range(8):
+        dup += 1
+        if dup < 3:
+            continue
+        if dup == 3:
+            flight = nxt - una
+            ssthresh = max(flight * beta, 2 * smss)  # RFC 9438 4.6
+            recover = nxt - 1
+            cwnd = ssthresh + 3 * smss  # RFC 5681 3.2 step 3
+            print(f"dup 3: retransmit {una}; ssthresh {ssthresh} cwnd {cwnd}")
+            unsent += 10
+            continue
+        cwnd += smss
+        print(f"dup {dup}: cwnd {cwnd}; new segments {send_new()}")
+    ack = 1 + 3 * smss
+    newly, una = ack - una, ack
+    cwnd = cwnd - newly + (smss if newly >= smss else 0)  # RFC 6582 3.2 step 5
+    print(f"partial ACK {ack}: retransmit {una}; cwnd {cwnd}; new segments {send_new()}")
+    una = recover + 1
+    flight = nxt - una
+    option1 = min(ssthresh, max(flight, smss) + smss)
+    cwnd = ssthresh  # RFC 6582 3.2 step 6 (2)
+    print(f"full ACK {una}: cwnd {cwnd} (option 1: {option1}); new segments {send_new()}")
+
+
+def script_tests():
+    """The CUBIC counterparts of tcp_script_rto_test.cpp's NewReno tests (SMSS 1460)."""
+    from fractions import Fraction
+
+    smss, beta = 1460, Fraction(7, 10)  # exact: these windows are compared byte for byte
+    section("Script tests: RTO with 10 segments (14600) in flight (RFC 9438 4.8)")
+    print("ssthresh", max(14600 * beta, 2 * smss), "cwnd (LW)", smss,
+          "after the first ACK (slow start)", smss + min(smss, 2 * smss))  # 10220, 1460, 2920
+    section("Script tests: fast retransmit with 3 segments (4380) in flight (RFC 9438 4.6)")
+    ssthresh = max(4380 * beta, 2 * smss)
+    print(f"ssthresh {ssthresh} cwnd {ssthresh + 3 * smss}")  # 3066, 7446
+    section("Script tests: the NewReno trace with CUBIC's reduction")
+    recovery_trace(smss)
+
+
 def main():
     mss = 1460
 
@@ -128,6 +190,8 @@ def main():
             f" ACK-clocked cwnd = {w:8.4f} MSS = {w * mss:10.1f} bytes"
         )
     # 2 s: Reno-friendly (W_est ~ 70 + 20 * 9/17 > 73.2); 5 s: the convex curve, 120 MSS
+
+    script_tests()
 
 
 if __name__ == "__main__":

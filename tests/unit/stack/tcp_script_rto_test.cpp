@@ -1,14 +1,32 @@
 // Scripted TCP: retransmission timeouts (RFC 6298, Karn), retries, keepalive, user timeout, and
-// congestion control (RFC 5681 + RFC 6582 NewReno). Every expected time and window below is
-// printed by scripts/tcp_expected.py from the RFC formulas; the arithmetic is repeated in the
-// comments. active_open() takes an RTT sample of 100 ms in the handshake (SYN at 0, SYN-ACK at
-// 100): SRTT = 100, RTTVAR = 50, RTO = 100 + max(G, 4 * 50) = 300 ms.
+// congestion control: RFC 5681 + RFC 6582 NewReno, and RFC 9438 CUBIC's reductions (4.6, 4.8)
+// under the same loss recovery. Every expected time and window below is printed from the RFC
+// formulas by scripts/tcp_expected.py (NewReno) or scripts/cubic_expected.py ("Script tests",
+// CUBIC); the arithmetic is repeated in the comments. The window tests pick their controller
+// explicitly (CUBIC is the default): a NewReno test must not silently become a CUBIC one.
+// active_open() takes an RTT sample of 100 ms in the handshake (SYN at 0, SYN-ACK at 100):
+// SRTT = 100, RTTVAR = 50, RTO = 100 + max(G, 4 * 50) = 300 ms.
 #include "tcp_script.hpp"
 
 namespace dpdk_net::stack::script {
 namespace {
 
-class TcpRto : public TcpScript {};
+class TcpRto : public TcpScript {
+ protected:
+  /// active_open() with the controller chosen before the handshake completes (it is taken when
+  /// the connection is established). No timestamps, no window scaling (see no_ts below).
+  socket_id active_open_with(congestion_algorithm algorithm, where w = where::current()) {
+    const socket_id c = connect(80, w);
+    tcp_socket_options o = tcp().options(c);
+    o.congestion = algorithm;
+    EXPECT_FALSE(tcp().set_options(c, o));
+    expect({.flags = "S", .seq = 0}, w);
+    at(now_ms() + 100, w);
+    inject({.flags = "S.", .seq = 0, .ack = 1, .win = 65535, .mss = 1460}, w);
+    expect({.flags = ".", .seq = 1, .ack = 1}, w);
+    return c;
+  }
+};
 
 // No timestamps (so Karn's rule matters and segments are 1460 bytes) and no window scaling (so the
 // SYN-ACK's window equals the later ACKs' and the first of them is a true duplicate, RFC 5681 2).
@@ -150,11 +168,11 @@ TEST_F(TcpRto, TimestampsGiveRttSamples) {
   EXPECT_NEAR(static_cast<double>(i.rto) / millisecond, 285.0, 2.0);
 }
 
-// RFC 5681 3.1 (equation 4 and LW): on RTO, ssthresh = max(FlightSize/2, 2*SMSS) = 7300 and
-// cwnd = 1 SMSS: only the first segment is retransmitted; its ACK (slow start: cwnd 2920)
+// RFC 5681 3.1 (equation 4 and LW), NewReno: on RTO, ssthresh = max(FlightSize/2, 2*SMSS) = 7300
+// and cwnd = 1 SMSS: only the first segment is retransmitted; its ACK (slow start: cwnd 2920)
 // releases the next two.
 TEST_F(TcpRto, TimeoutCollapsesCwndToOneSegment) {
-  const socket_id c = active_open(no_ts);
+  const socket_id c = active_open_with(congestion_algorithm::new_reno);
   send_stream(c, 14600);
   EXPECT_EQ(drain().size(), 10U);
   at(400);
@@ -169,11 +187,31 @@ TEST_F(TcpRto, TimeoutCollapsesCwndToOneSegment) {
   expect_nothing();
 }
 
-// RFC 5681 3.2: the third duplicate ACK triggers fast retransmit; ssthresh =
+// RFC 9438 4.8, CUBIC: on RTO, ssthresh as on a fast retransmit (4.6: FlightSize * beta_cubic =
+// 14600 * 0.7 = 10220, at least 2 SMSS) and cwnd = 1 SMSS as Reno's (RFC 5681 3.1 LW); then
+// slow start as Reno's (4.10): the ACK of the retransmission takes cwnd to 2920, two segments.
+TEST_F(TcpRto, CubicTimeoutCollapsesCwndToOneSegment) {
+  const socket_id c = active_open_with(congestion_algorithm::cubic);
+  send_stream(c, 14600);
+  EXPECT_EQ(drain().size(), 10U);
+  at(400);
+  expect({.flags = ".", .seq = 1, .len = 1460});
+  expect_nothing();
+  EXPECT_EQ(info(c).ssthresh, 10220U);
+  EXPECT_EQ(info(c).cwnd, 1460U);
+  at(450);
+  inject({.flags = ".", .seq = 1, .ack = 1461});
+  expect({.flags = ".", .seq = 1461, .len = 1460});
+  expect({.flags = ".", .seq = 2921, .len = 1460});
+  expect_nothing();
+  EXPECT_EQ(info(c).cwnd, 2920U);
+}
+
+// RFC 5681 3.2, NewReno: the third duplicate ACK triggers fast retransmit; ssthresh =
 // max(FlightSize/2, 2*SMSS): with 3 segments (4380) in flight that is 2*SMSS = 2920, and
 // cwnd = ssthresh + 3*SMSS = 7300.
 TEST_F(TcpRto, FastRetransmitOnThirdDuplicateAck) {
-  const socket_id c = active_open(no_ts);
+  const socket_id c = active_open_with(congestion_algorithm::new_reno);
   send_stream(c, 3 * 1460);
   EXPECT_EQ(drain().size(), 3U);
   at(200);
@@ -188,6 +226,26 @@ TEST_F(TcpRto, FastRetransmitOnThirdDuplicateAck) {
   EXPECT_EQ(i.cwnd, 7300U);
   EXPECT_EQ(i.fast_retransmits, 1U);
   EXPECT_EQ(tcp().counters().duplicate_acks, 3U);
+}
+
+// RFC 9438 4.6, CUBIC, the same three segments: ssthresh = max(FlightSize * 0.7, 2*SMSS) =
+// max(3066, 2920) = 3066 (where NewReno's half is floored to 2920), and fast recovery's inflation
+// (RFC 5681 3.2 step 3, which CUBIC keeps) gives cwnd = 3066 + 3*1460 = 7446.
+TEST_F(TcpRto, CubicFastRetransmitOnThirdDuplicateAck) {
+  const socket_id c = active_open_with(congestion_algorithm::cubic);
+  send_stream(c, 3 * 1460);
+  EXPECT_EQ(drain().size(), 3U);
+  at(200);
+  inject({.flags = ".", .seq = 1, .ack = 1});
+  expect_nothing();
+  inject({.flags = ".", .seq = 1, .ack = 1});
+  expect_nothing();
+  inject({.flags = ".", .seq = 1, .ack = 1});
+  expect({.flags = ".", .seq = 1, .len = 1460});
+  const tcp_info i = info(c);
+  EXPECT_EQ(i.ssthresh, 3066U);
+  EXPECT_EQ(i.cwnd, 7446U);
+  EXPECT_EQ(i.fast_retransmits, 1U);
 }
 
 // RFC 5681 2 (DUPLICATE ACKNOWLEDGMENT): an ACK that changes the window, or carries data, is
@@ -217,7 +275,7 @@ TEST_F(TcpRto, WindowUpdatesAndDataAreNotDuplicateAcks) {
 //   partial ACK 4381: retransmit 4381; cwnd = 18980 - 4380 + 1460 = 16060; new segment 18981
 //   full ACK 14601: cwnd = ssthresh = 7300 (= min(ssthresh, flight 5840 + SMSS) too); new 20441
 TEST_F(TcpRto, NewRenoRecoveryFollowsRfc6582) {
-  const socket_id c = active_open(no_ts);
+  const socket_id c = active_open_with(congestion_algorithm::new_reno);
   send_stream(c, 14600);
   EXPECT_EQ(drain().size(), 10U);
   at(200);
@@ -256,6 +314,52 @@ TEST_F(TcpRto, NewRenoRecoveryFollowsRfc6582) {
   expect_nothing();
   EXPECT_EQ(info(c).cwnd, 7300U);
   EXPECT_EQ(info(c).ssthresh, 7300U);
+  EXPECT_EQ(info(c).fast_retransmits, 1U);
+}
+
+// The same loss under CUBIC: RFC 9438 4.6 sets ssthresh = FlightSize * beta_cubic and leaves loss
+// recovery to RFC 6582, so the trace differs only by the reduction (scripts/cubic_expected.py,
+// "Script tests"):
+//   dup 3: retransmit 1; ssthresh = 14600 * 0.7 = 10220, cwnd = 10220 + 3*1460 = 14600
+//   dup 4..8: cwnd 16060 .. 21900: new segments 14601, 16061, 17521, 18981, 20441
+//   partial ACK 4381: retransmit 4381; cwnd = 21900 - 4380 + 1460 = 18980; new segment 21901
+//   full ACK 14601: cwnd = ssthresh = 10220 = 0.7 * the flight at the loss (RFC 6582 option (1)
+//          gives min(10220, 8760 + 1460), the same); new segment 23361
+TEST_F(TcpRto, CubicRecoveryEndsAtSeventyPercentOfTheFlight) {
+  const socket_id c = active_open_with(congestion_algorithm::cubic);
+  send_stream(c, 14600);
+  EXPECT_EQ(drain().size(), 10U);
+  at(200);
+  const auto dup_ack = [this] { inject({.flags = ".", .seq = 1, .ack = 1}); };
+  dup_ack();
+  expect_nothing();
+  dup_ack();
+  expect_nothing();
+  dup_ack();
+  expect({.flags = ".", .seq = 1, .len = 1460});
+  expect_nothing();
+  EXPECT_EQ(info(c).ssthresh, 10220U);
+  EXPECT_EQ(info(c).cwnd, 14600U);
+  send_stream(c, 14600);
+  expect_nothing();
+  for (const std::uint32_t seq : {14601U, 16061U, 17521U, 18981U, 20441U}) {
+    dup_ack();
+    expect({.flags = ".", .seq = seq, .len = 1460});
+    expect_nothing();
+  }
+  EXPECT_EQ(info(c).cwnd, 21900U);
+  at(250);
+  inject({.flags = ".", .seq = 1, .ack = 4381});
+  expect({.flags = ".", .seq = 4381, .len = 1460});
+  expect({.flags = ".", .seq = 21901, .len = 1460});
+  expect_nothing();
+  EXPECT_EQ(info(c).cwnd, 18980U);
+  at(300);
+  inject({.flags = ".", .seq = 1, .ack = 14601});
+  expect({.flags = ".", .seq = 23361, .len = 1460});
+  expect_nothing();
+  EXPECT_EQ(info(c).cwnd, 10220U);
+  EXPECT_EQ(info(c).ssthresh, 10220U);
   EXPECT_EQ(info(c).fast_retransmits, 1U);
 }
 
