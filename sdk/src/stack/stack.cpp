@@ -154,6 +154,18 @@ bool stack::is_martian_source(wire::ipv4_address src) const noexcept {
 void stack::receive(packet frame, time_ns now) {
   now_ = std::max(now_, now);
   ++counters_.frames_in;
+  if (frame.segment_count() > 1 && frame.front().size() < frame.length()) {
+    // A frame in several buffers (a device that scatters, or a peer's zero-copy frame handed
+    // over as is): the parsers read one span, so it is copied into one buffer if it fits one.
+    packet flat = pool_->alloc();
+    if (flat && flat.tailroom() >= frame.length()) {
+      const std::size_t n = frame.length();
+      flat.meta() = frame.meta();
+      (void)frame.copy_out(0, std::span(flat.append(n), n));
+      frame = std::move(flat);
+      ++counters_.frames_linearized;
+    }
+  }
   const auto eth = wire::parse_ethernet(frame.front());
   if (!eth) {
     malformed(eth.error);

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <new>
 
+#include "dpdk_net/stack/detail/ring_cache.hpp"
 #include "dpdk_net/stack/detail/tcp_connection.hpp"
 #include "dpdk_net/stack/stack.hpp"
 #include "dpdk_net/wire/ipv4.hpp"
@@ -62,41 +63,13 @@ const char* to_string(tcp_state s) noexcept {
   return "?";
 }
 
-namespace detail {
-
-bool byte_ring::allocate(std::uint32_t size) noexcept {
-  const std::uint32_t n = std::bit_ceil(std::max<std::uint32_t>(size, 4096));
-  data_.reset(new (std::nothrow) std::byte[n]);
-  size_ = data_ ? n : 0;
-  return data_ != nullptr;
-}
-
-void byte_ring::write(std::uint32_t seq, std::span<const std::byte> in) noexcept {
-  if (in.size() > size_) {
-    std::abort();  // a caller bug (input is trimmed to the window): never write past the ring
-  }
-  const std::uint32_t at = seq & (size_ - 1);
-  const std::size_t first = std::min<std::size_t>(in.size(), size_ - at);
-  std::memcpy(data_.get() + at, in.data(), first);
-  std::memcpy(data_.get(), in.data() + first, in.size() - first);
-}
-
-void byte_ring::read(std::uint32_t seq, std::span<std::byte> out) const noexcept {
-  if (out.size() > size_) {
-    std::abort();  // a caller bug: never read past the ring
-  }
-  const std::uint32_t at = seq & (size_ - 1);
-  const std::size_t first = std::min<std::size_t>(out.size(), size_ - at);
-  std::memcpy(out.data(), data_.get() + at, first);
-  std::memcpy(out.data() + first, data_.get(), out.size() - first);
-}
-
-}  // namespace detail
 
 tcp_layer::tcp_layer(stack& ip, const tcp_config& config, buffer_pool& pool, timer_wheel& timers,
                      const stack_secret& secret)
     : ip_(&ip),
       config_(config),
+      rings_ptr_(std::make_unique<detail::ring_cache>(config.memory_budget, config.receive_reserve)),
+      rings_(*rings_ptr_),
       pool_(&pool),
       timers_(&timers),
       isn_key_(derive_key(secret, key_purpose::tcp_isn)),
@@ -111,7 +84,13 @@ tcp_layer::tcp_layer(stack& ip, const tcp_config& config, buffer_pool& pool, tim
       events_(config.sockets),
       tw_(config.time_wait_records),
       tw_order_(config.time_wait_records),
-      tw_acks_(config.time_wait_records) {
+      tw_acks_(config.time_wait_records),
+      extent_tables_(config.zero_copy_connections),
+      budget_wait_(config.sockets) {
+  for (std::size_t i = extent_tables_.size(); i-- > 0;) {
+    extent_tables_[i].next_free = extent_free_;
+    extent_free_ = static_cast<std::uint32_t>(i);
+  }
   free_slots_.reserve(slab_.size());
   for (std::size_t i = slab_.size(); i-- > 0;) {
     free_slots_.push_back(static_cast<std::uint32_t>(i));
@@ -128,7 +107,11 @@ tcp_layer::tcp_layer(stack& ip, const tcp_config& config, buffer_pool& pool, tim
   tw_timer_.set_callback(&tcp_layer::on_time_wait_timer, this);
 }
 
-tcp_layer::~tcp_layer() = default;
+tcp_layer::~tcp_layer() {
+  for (connection& c : slab_) {
+    release_buffers(c);  // rings back to the cache (which frees them), external references dropped
+  }
+}
 
 std::size_t tcp_layer::idle_connection_bytes() noexcept {
   return sizeof(connection);
@@ -235,9 +218,7 @@ void tcp_layer::free_connection(connection& c) noexcept {
   if (c.state != tcp_state::closed && c.state != tcp_state::listen && connection_count_ > 0) {
     --connection_count_;
   }
-  counters_.buffer_bytes -= c.sbuf.capacity() + c.rbuf.capacity();
-  c.sbuf.release();
-  c.rbuf.release();
+  release_buffers(c);
   c.in_use = false;
   c.attached = false;
   c.state = tcp_state::closed;

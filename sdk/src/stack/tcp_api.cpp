@@ -212,55 +212,6 @@ std::error_code tcp_layer::connect(socket_id id, tcp_endpoint remote, time_ns no
   return {};
 }
 
-io_result tcp_layer::send_external(socket_id id, external_buffer& buffer, std::size_t offset,
-                                   std::size_t length) {
-  (void)id, (void)buffer, (void)offset, (void)length;
-  return {0, std::make_error_code(std::errc::operation_not_supported)};  // TODO(issue 10)
-}
-
-io_result tcp_layer::send(socket_id id, std::span<const std::byte> data) {
-  connection* c = lookup(id);
-  if (c == nullptr) {
-    return {0, std::make_error_code(std::errc::bad_file_descriptor)};
-  }
-  if (c->error) {
-    return {0, c->error};
-  }
-  switch (c->state) {
-    case tcp_state::syn_sent:
-    case tcp_state::syn_received:
-    case tcp_state::established:
-    case tcp_state::close_wait:
-      break;
-    case tcp_state::closed:
-    case tcp_state::listen:
-      return {0, std::make_error_code(std::errc::not_connected)};
-    default:
-      return {0, std::make_error_code(std::errc::broken_pipe)};
-  }
-  if (c->fin_queued) {
-    return {0, std::make_error_code(std::errc::broken_pipe)};
-  }
-  const std::uint32_t limit =
-      c->options.send_buffer != 0 ? c->options.send_buffer : config_.send_buffer;
-  if (!c->sbuf.allocated()) {
-    if (!c->sbuf.allocate(limit)) {
-      return {0, std::make_error_code(std::errc::not_enough_memory)};
-    }
-    counters_.buffer_bytes += c->sbuf.capacity();
-  }
-  const std::uint32_t room = std::min(limit, c->sbuf.capacity()) - c->sbuf_len;
-  const auto n = static_cast<std::uint32_t>(std::min<std::size_t>(room, data.size()));
-  if (n == 0) {
-    return {0, data.empty() ? std::error_code{}
-                            : std::make_error_code(std::errc::resource_unavailable_try_again)};
-  }
-  c->sbuf.write(c->sbuf_seq + c->sbuf_len, data.first(n));
-  c->sbuf_len += n;
-  want_output(*c);
-  return {n, {}};
-}
-
 io_result tcp_layer::receive(socket_id id, std::span<std::byte> out) {
   connection* c = lookup(id);
   if (c == nullptr) {
@@ -271,6 +222,7 @@ io_result tcp_layer::receive(socket_id id, std::span<std::byte> out) {
     const auto n = static_cast<std::uint32_t>(std::min<std::size_t>(available, out.size()));
     c->rbuf.read(c->read_seq, out.first(n));
     c->read_seq += n;
+    return_drained_receive_ring(*c);
     // Receiver-side silly window avoidance (RFC 1122 4.2.3.3): announce the opened window only
     // once it has grown by min(buffer / 2, MSS).
     const std::uint32_t window = receive_window(*c);
@@ -311,6 +263,7 @@ std::error_code tcp_layer::shutdown(socket_id id, shutdown_type how, time_ns now
     c->read_seq = c->rcv_nxt;  // discard what is unread, and what was held out of order
     c->ooo_count = 0;
     c->ooo_fin = false;
+    return_drained_receive_ring(*c);
     notify(*c, socket_events::readable);
   }
   if (how != shutdown_type::receive) {
@@ -451,10 +404,14 @@ std::size_t tcp_layer::writable_bytes(socket_id id) const noexcept {
     default:
       return 0;
   }
-  const std::uint32_t limit =
-      c->options.send_buffer != 0 ? c->options.send_buffer : config_.send_buffer;
-  const std::uint32_t cap = c->sbuf.allocated() ? std::min(limit, c->sbuf.capacity()) : limit;
-  return cap - c->sbuf_len;
+  const std::uint32_t limit = send_limit(*c);
+  if (c->sbuf_len >= limit) {
+    return 0;
+  }
+  // What send() would copy now: the ring's free space (a ring not yet taken: the whole limit).
+  const std::uint32_t ring_free =
+      c->sbuf.allocated() ? c->sbuf.capacity() - (c->sbuf_len - c->external_queued) : limit;
+  return std::min(limit - c->sbuf_len, ring_free);
 }
 
 }  // namespace dpdk_net::stack

@@ -9,6 +9,7 @@
 #include "dpdk_net/stack/detail/tcp_connection.hpp"
 #include "dpdk_net/stack/stack.hpp"
 #include "dpdk_net/wire/bytes.hpp"
+#include "dpdk_net/wire/checksum.hpp"
 #include "dpdk_net/wire/ethernet.hpp"
 #include "dpdk_net/wire/ipv4.hpp"
 
@@ -43,39 +44,80 @@ void tcp_layer::note_retransmission(connection& c, std::uint32_t end, time_ns no
 }
 
 bool tcp_layer::build_frame(packet& out, mac_address mac, wire::ipv4_address dst,
-                            const wire::tcp_header& h, const detail::byte_ring* data,
-                            std::uint32_t data_seq, std::uint32_t data_len,
-                            bool dont_fragment) noexcept {
-  // One Ethernet + IPv4 + TCP frame in one buffer from the pool; the data (if any) is cut from
-  // the send ring here, at transmit time.
-  const std::size_t tcp_len =
-      wire::tcp_min_header_length + wire::tcp_options_length(h.options) + data_len;
-  const std::size_t total = wire::ethernet_header_length + wire::ipv4_min_header_length + tcp_len;
+                            const wire::tcp_header& h, const connection* data,
+                            std::uint32_t data_seq, std::uint32_t data_len, bool dont_fragment,
+                            std::uint32_t tso_mss) noexcept {
+  // Headers in one buffer from the pool; the data (if any) is cut from the send queue here, at
+  // transmit time: copied after the headers (and into chained buffers past the first), or
+  // chained by reference where it is external and the device chains.
+  const std::size_t hl = wire::tcp_min_header_length + wire::tcp_options_length(h.options);
+  const std::size_t tcp_len = hl + data_len;
+  constexpr std::size_t l2 = wire::ethernet_header_length;
+  constexpr std::size_t l3 = wire::ipv4_min_header_length;
   packet p = pool_->alloc();
-  std::byte* d = p ? p.append(total) : nullptr;
+  std::byte* d = p ? p.append(l2 + l3 + hl) : nullptr;
   if (d == nullptr) {
     ++counters_.no_buffer;
     return false;
   }
   wire::write_ethernet(
-      std::span(d, wire::ethernet_header_length),
+      std::span(d, l2),
       wire::ethernet_header{mac, ip_->config().mac, wire::ethertype::ipv4, false, 0});
-  std::byte* ipd = d + wire::ethernet_header_length;
+  std::byte* ipd = d + l2;
   wire::ipv4_header ih;
-  ih.total_length = static_cast<std::uint16_t>(wire::ipv4_min_header_length + tcp_len);
+  ih.total_length = static_cast<std::uint16_t>(l3 + tcp_len);
   ih.id = ip_->next_ip_id();
+  if (tso_mss != 0) {
+    // The device numbers the pieces id, id + 1, ...: those ids are used.
+    ip_->ip_id_ = static_cast<std::uint16_t>(ip_->ip_id_ + (data_len - 1) / tso_mss);
+  }
   ih.ttl = ip_->config().ttl;
   ih.protocol = wire::ip_protocol::tcp;
   ih.src = ip_->config().address;
   ih.dst = dst;
   ih.dont_fragment = dont_fragment;
-  wire::write_ipv4(std::span(ipd, wire::ipv4_min_header_length), ih);
-  std::byte* tcpd = ipd + wire::ipv4_min_header_length;
-  const std::size_t hl = wire::write_tcp(std::span(tcpd, tcp_len), h);
-  if (data != nullptr) {
-    data->read(data_seq, std::span(tcpd + hl, data_len));
+  wire::write_ipv4(std::span(ipd, l3), ih);
+  std::byte* tcpd = ipd + l3;
+  wire::write_tcp(std::span(tcpd, hl), h);
+  if (data_len != 0 && !append_payload(p, *data, data_seq, data_len)) {
+    ++counters_.no_buffer;  // out of buffers (or chain slots) part way: the frame is dropped
+    return false;
   }
-  wire::set_tcp_checksum(std::span(tcpd, tcp_len), wire::pseudo_header{ih.src, ih.dst});
+  // The frame's buffers may have moved on (chain): find the headers again.
+  ipd = p.front().data() + l2;
+  tcpd = ipd + l3;
+  const offload_set offloads = ip_->config().tx_offloads;
+  tx_offload_request& tx = p.meta().tx;
+  if (offloads.has(offload::ipv4_checksum)) {
+    wire::store16(ipd + 10, 0);  // the device fills it in
+    tx.flags |= tx_offload_request::ipv4_checksum;
+  }
+  if (offloads.has(offload::tcp_checksum)) {
+    // DPDK's convention (rte_ipv4_phdr_cksum): the field holds the pseudo-header sum, with the
+    // L4 length for checksum offload and without it for TSO (the device adds each piece's).
+    wire::checksum_accumulator acc;
+    wire::add_pseudo_header(acc, ih.src, ih.dst, wire::ip_protocol::tcp,
+                            tso_mss != 0 ? 0 : static_cast<std::uint16_t>(tcp_len));
+    wire::store16(tcpd + 16, acc.sum());
+    tx.flags |= tx_offload_request::tcp_checksum;
+  } else {
+    wire::store16(tcpd + 16, 0);
+    wire::checksum_accumulator acc;
+    wire::add_pseudo_header(acc, ih.src, ih.dst, wire::ip_protocol::tcp,
+                            static_cast<std::uint16_t>(tcp_len));
+    wire::add_packet(acc, p, l2 + l3, tcp_len);
+    wire::store16(tcpd + 16, acc.finish());
+  }
+  if (tso_mss != 0) {
+    tx.flags |= tx_offload_request::tcp_segmentation;
+    tx.tso_mss = static_cast<std::uint16_t>(tso_mss);
+    ++counters_.tso_frames;
+  }
+  if (tx.flags != 0) {
+    tx.l2_len = static_cast<std::uint8_t>(l2);
+    tx.l3_len = static_cast<std::uint8_t>(l3);
+    tx.l4_len = static_cast<std::uint8_t>(hl);
+  }
   out = std::move(p);
   ++counters_.segments_out;
   return true;
@@ -124,8 +166,9 @@ std::size_t tcp_layer::emit_connection(connection& c, std::span<packet> out, tim
     blocked_ = true;
     return false;
   };
-  const auto build = [&](std::uint32_t seq, std::uint32_t len, std::uint8_t flags) {
-    if (!build_segment(c, out[count], seq, len, flags, now)) {
+  const auto build = [&](std::uint32_t seq, std::uint32_t len, std::uint8_t flags,
+                         std::uint32_t tso_mss = 0) {
+    if (!build_segment(c, out[count], seq, len, flags, now, tso_mss)) {
       blocked_ = true;
       retry_at_ = now + 100 * microsecond;
       return false;
@@ -161,6 +204,12 @@ std::size_t tcp_layer::emit_connection(connection& c, std::span<packet> out, tim
     return count;
   }
   const std::uint32_t mss = send_mss(c);
+  const stack_config& ipc = ip_->config();
+  // The largest super-frame: whole segments within tso_max_payload and a 16-bit IP length.
+  const std::uint32_t tso_cap =
+      ipc.tx_chaining && ipc.tx_offloads.has(offload::tcp_segmentation)
+          ? std::max(mss, std::min<std::uint32_t>(ipc.tso_max_payload, 65535 - 20 - 60) / mss * mss)
+          : mss;
   const std::uint32_t data_end = c.sbuf_seq + c.sbuf_len;
   const bool fin_sent = c.fin_queued && seq_gt(c.snd_max, data_end);
   if (c.state != tcp_state::syn_received) {
@@ -195,8 +244,20 @@ std::size_t tcp_layer::emit_connection(connection& c, std::span<packet> out, tim
       const std::uint32_t usable = std::min(c.snd_wnd, c.cc.cwnd + limited);
       const std::uint32_t right = c.snd_una + usable;
       const std::uint32_t win_room = seq_gt(right, c.snd_nxt) ? right - c.snd_nxt : 0;
-      std::uint32_t len = std::min({avail, win_room, mss});
       const bool rtx = seq_lt(c.snd_nxt, c.snd_max);
+      // TSO: new data (never a retransmission) goes as one super-frame the device cuts into
+      // the segments we would have sent, so the wire is the same with and without it.
+      std::uint32_t len = std::min({avail, win_room, rtx ? mss : tso_cap});
+      if (len > mss) {
+        // A short last piece only where the segment-by-segment loop would have sent it (Nagle
+        // and sender SWS, below, with data in flight by then).
+        const std::uint32_t tail = len % mss;
+        const bool tail_ok = (len == avail && (c.options.no_delay || c.fin_queued)) ||
+                             tail >= c.max_snd_wnd / 2;
+        if (tail != 0 && !tail_ok) {
+          len -= tail;
+        }
+      }
       const bool fin = c.fin_queued && !c.fin_acked && c.snd_nxt + len == data_end &&
                        seq_le(c.snd_nxt, data_end);
       if (len == 0 && !fin) {
@@ -222,7 +283,7 @@ std::size_t tcp_layer::emit_connection(connection& c, std::span<packet> out, tim
       if (fin) {
         flags |= flag::fin;
       }
-      if (!build(c.snd_nxt, len, flags)) {
+      if (!build(c.snd_nxt, len, flags, len > mss ? mss : 0)) {
         return count;
       }
       if (rtx) {
@@ -300,7 +361,7 @@ std::size_t tcp_layer::emit_connection(connection& c, std::span<packet> out, tim
 }
 
 bool tcp_layer::build_segment(connection& c, packet& out, std::uint32_t seq, std::uint32_t len,
-                              std::uint8_t flags, time_ns now) noexcept {
+                              std::uint8_t flags, time_ns now, std::uint32_t tso_mss) noexcept {
   const bool syn = (flags & flag::syn) != 0;
   wire::tcp_header h;
   h.src_port = c.local_port;
@@ -344,8 +405,8 @@ bool tcp_layer::build_segment(connection& c, packet& out, std::uint32_t seq, std
       c.rcv_adv = edge;
     }
   }
-  if (!build_frame(out, tx_mac_, c.remote, h, len == 0 ? nullptr : &c.sbuf, seq, len,
-                   !ip_->path_locked(c.remote, now))) {
+  if (!build_frame(out, tx_mac_, c.remote, h, len == 0 ? nullptr : &c, seq, len,
+                   !ip_->path_locked(c.remote, now), tso_mss)) {
     return false;
   }
   if ((flags & flag::ack) != 0) {

@@ -91,9 +91,11 @@ bool tcp_layer::process_ack(connection& c, const tcp_segment_view& s, time_ns no
   std::uint32_t data_acked = 0;
   if (seq_gt(ack, c.sbuf_seq)) {
     data_acked = std::min(ack - c.sbuf_seq, c.sbuf_len);
+    send_queue_acked(c, c.sbuf_seq, c.sbuf_seq + data_acked);
     c.sbuf_seq += data_acked;
     c.sbuf_len -= data_acked;
     c.bytes_acked += data_acked;
+    return_drained_send_ring(c);
   }
   if (c.fin_queued && c.sbuf_len == 0 && seq_gt(ack, c.sbuf_seq)) {
     c.fin_acked = true;
@@ -227,12 +229,9 @@ void tcp_layer::process_data(connection& c, const tcp_segment_view& s, time_ns n
     want_output(c);
     return;
   }
-  if (!c.rbuf.allocated()) {
-    if (!c.rbuf.allocate(c.rcv_buffer)) {
-      ++counters_.out_of_order_dropped;
-      return;
-    }
-    counters_.buffer_bytes += c.rbuf.capacity();
+  if (!c.rbuf.allocated() && !take_receive_ring(c)) {
+    ++counters_.receive_budget_drops;  // not even the reserve: the peer will retransmit
+    return;
   }
   c.rbuf.write(seq, s.payload);
   if (seq == c.rcv_nxt) {

@@ -106,6 +106,8 @@ struct stack_counters {
   std::uint64_t udp_in = 0, udp_delivered = 0, udp_no_port = 0, udp_queue_full = 0;
   std::uint64_t udp_sent = 0, udp_too_big = 0;
   std::uint64_t tx_queue_full = 0, no_buffer = 0;
+  /// Received frames in several buffers copied into one (the parsers read one span).
+  std::uint64_t frames_linearized = 0;
   std::uint64_t tcp_to_broadcast = 0;  ///< TCP segments sent to a broadcast address (dropped)
   /// Frames refused by the wire parsers, indexed by wire_error.
   std::array<std::uint64_t, 32> malformed{};

@@ -15,6 +15,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <system_error>
@@ -34,6 +35,8 @@ namespace dpdk_net::stack {
 class stack;
 namespace detail {
 class byte_ring;
+class ring_cache;
+struct extent_table;
 struct tcp_connection;
 struct tcp_segment_view;
 struct time_wait_record;
@@ -385,16 +388,41 @@ class tcp_layer {
   // output (tcp_output.cpp)
   std::size_t emit_connection(connection& c, std::span<packet> out, time_ns now) noexcept;
   void note_retransmission(connection& c, std::uint32_t end, time_ns now) noexcept;
+  /// One Ethernet + IPv4 + TCP frame; data (if any) is the send queue's [data_seq, +data_len).
+  /// tso_mss != 0: a TSO super-frame the device cuts into segments of that much payload.
   bool build_frame(packet& out, mac_address mac, wire::ipv4_address dst, const wire::tcp_header& h,
-                   const detail::byte_ring* data, std::uint32_t data_seq, std::uint32_t data_len,
-                   bool dont_fragment) noexcept;
+                   const connection* data, std::uint32_t data_seq, std::uint32_t data_len,
+                   bool dont_fragment, std::uint32_t tso_mss = 0) noexcept;
+  /// tso_mss != 0: len may span several segments of that size (a TSO super-frame).
   bool build_segment(connection& c, packet& out, std::uint32_t seq, std::uint32_t len,
-                     std::uint8_t flags, time_ns now) noexcept;
+                     std::uint8_t flags, time_ns now, std::uint32_t tso_mss = 0) noexcept;
   bool send_control(wire::ipv4_address dst, std::uint16_t src_port, std::uint16_t dst_port,
                     std::uint32_t seq, std::uint32_t ack, std::uint8_t flags, std::uint16_t window,
                     const wire::tcp_timestamps* timestamps, time_ns now) noexcept;
   [[nodiscard]] std::uint32_t receive_window(const connection& c) const noexcept;
   [[nodiscard]] std::uint32_t send_mss(const connection& c) const noexcept;
+
+  // buffers and the send queue (tcp_buffers.cpp)
+  [[nodiscard]] std::uint32_t send_limit(const connection& c) const noexcept;
+  bool take_send_ring(connection& c) noexcept;
+  bool take_receive_ring(connection& c) noexcept;
+  void give_ring(detail::byte_ring& ring) noexcept;
+  /// Returns a ring with nothing left in it to the cache (an idle connection holds none).
+  void return_drained_send_ring(connection& c) noexcept;
+  void return_drained_receive_ring(connection& c) noexcept;
+  /// Everything a connection holds: rings, external references, its extent table.
+  void release_buffers(connection& c) noexcept;
+  void free_extent_table(connection& c) noexcept;
+  /// The peer acknowledged send-queue bytes [from, to): external runs wholly acknowledged drop
+  /// their reference.
+  void send_queue_acked(connection& c, std::uint32_t from, std::uint32_t to) noexcept;
+  [[nodiscard]] io_result check_sendable(const connection* c) const noexcept;
+  /// Appends bytes to a frame: into the last buffer's tailroom, then into chained pool buffers.
+  bool append_copy(packet& frame, std::span<const std::byte> bytes) noexcept;
+  /// Appends the send queue's bytes [seq, seq + len) to a frame (external runs by reference
+  /// when the device chains).
+  bool append_payload(packet& frame, const connection& c, std::uint32_t seq,
+                      std::uint32_t len) noexcept;
 
   // timers (tcp_timers.cpp)
   static void on_retransmit_timer(timer& t, time_ns now) noexcept;
@@ -407,6 +435,8 @@ class tcp_layer {
 
   stack* ip_;
   tcp_config config_;
+  std::unique_ptr<detail::ring_cache> rings_ptr_;  // the budget: destroyed after the slab's rings
+  detail::ring_cache& rings_;
   buffer_pool* pool_;
   timer_wheel* timers_;
   sip_key isn_key_, index_key_, port_key_;
@@ -429,6 +459,9 @@ class tcp_layer {
   time_ns retry_at_ = UINT64_MAX;
   bool blocked_ = false;  // emit_connection stopped for room or buffers
   mac_address tx_mac_{};  // the next hop of the connection being emitted
+  std::vector<detail::extent_table> extent_tables_;  // zero-copy send queues (preallocated)
+  std::uint32_t extent_free_ = detail::no_slot;      // free tables, linked by next_free
+  detail::id_list budget_wait_;  // connections whose send() found no budget for a ring
   tcp_counters counters_{};
 };
 

@@ -2,6 +2,7 @@
 // and the compact TIME-WAIT record. Not API: the layout may change with any release.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <cstring>
@@ -38,25 +39,60 @@ namespace dpdk_net::stack::detail {
   return seq_lt(a, b) ? b : a;
 }
 
-/// A power-of-two byte ring addressed by sequence number (position = seq & mask): 2^32 is a
-/// multiple of the size, so addressing survives sequence wrap. Allocated on first use (an idle
-/// connection holds none), freed when the connection is.
+/// A power-of-two byte ring addressed by position (position & mask; a receive ring's position is
+/// the sequence number, a send ring's the sequence number less the external bytes before it):
+/// 2^32 is a multiple of the size, so addressing survives wrap. The memory comes from the
+/// tcp_layer's ring cache (under its budget) when first needed and goes back when drained: an
+/// idle connection holds none.
 class byte_ring {
  public:
   [[nodiscard]] bool allocated() const noexcept { return data_ != nullptr; }
   [[nodiscard]] std::uint32_t capacity() const noexcept { return size_; }
-  /// Size is rounded up to a power of two (at least 4 KiB). Allocation failure: false.
-  bool allocate(std::uint32_t size) noexcept;
-  void release() noexcept {
-    data_.reset();
-    size_ = 0;
+  [[nodiscard]] std::byte* data() const noexcept { return data_; }
+  void attach(std::byte* data, std::uint32_t size) noexcept {
+    data_ = data;
+    size_ = size;
   }
-  void write(std::uint32_t seq, std::span<const std::byte> in) noexcept;
-  void read(std::uint32_t seq, std::span<std::byte> out) const noexcept;
+  /// Gives the memory back to the caller (who returns it to the cache).
+  std::byte* detach() noexcept {
+    std::byte* d = data_;
+    data_ = nullptr;
+    size_ = 0;
+    return d;
+  }
+  void write(std::uint32_t pos, std::span<const std::byte> in) noexcept;
+  void read(std::uint32_t pos, std::span<std::byte> out) const noexcept;
+  /// The contiguous bytes from pos: at most n, fewer where the ring wraps.
+  [[nodiscard]] std::span<const std::byte> contiguous(std::uint32_t pos,
+                                                      std::uint32_t n) const noexcept {
+    const std::uint32_t at = pos & (size_ - 1);
+    return {data_ + at, std::min(n, size_ - at)};
+  }
 
  private:
-  std::unique_ptr<std::byte[]> data_;
+  std::byte* data_ = nullptr;
   std::uint32_t size_ = 0;
+};
+
+/// One run of the send queue: the bytes [begin, end) of sequence space, either copied into the send ring (ext null; ring position = seq - lag) or in an
+/// application's external buffer (at ext->data + offset for the run's first byte).
+struct send_extent {
+  std::uint32_t begin = 0, end = 0;
+  std::uint32_t lag_or_offset = 0;
+  external_buffer* ext = nullptr;
+};
+
+/// The extents of a connection with zero-copy data queued (a ring of them, oldest first). Only
+/// such connections have one: a copy-only send queue is one implicit ring run.
+struct extent_table {
+  static constexpr std::uint32_t capacity = 8;
+  std::array<send_extent, capacity> runs{};
+  std::uint32_t head = 0, count = 0;
+  std::uint32_t next_free = UINT32_MAX;
+  [[nodiscard]] send_extent& at(std::uint32_t i) noexcept { return runs[(head + i) % capacity]; }
+  [[nodiscard]] const send_extent& at(std::uint32_t i) const noexcept {
+    return runs[(head + i) % capacity];
+  }
 };
 
 /// A parsed segment as the input functions see it.
@@ -120,6 +156,13 @@ struct tcp_connection {
   bool retransmit_one = false;  // fast retransmit / partial ACK: resend snd_una's segment
   std::uint32_t dup_acks = 0;
   byte_ring sbuf;
+  // Zero-copy: external bytes are sequence space the ring skips; ring_lag is the external bytes
+  // queued so far (mod 2^32), the lag of ring data appended now. extents: the connection's
+  // extent table while external data is queued (no_slot: none, all data in the ring).
+  std::uint32_t ring_lag = 0;
+  std::uint32_t external_queued = 0;  // external bytes in the send queue
+  std::uint32_t extents = no_slot;
+  bool budget_wait = false;  // send() found no budget: writable when rings come back
 
   // receive sequence space
   std::uint32_t irs = 0, rcv_nxt = 0, read_seq = 0;  // read_seq: next byte the app reads
