@@ -46,8 +46,10 @@ class duo {
       a_ = std::make_unique<stack>(a, link_->a().tx_pool(0), stack_secret{1, 2});
       b_ = std::make_unique<stack>(b, link_->b().tx_pool(0), stack_secret{3, 4});
     } else {
-      a_ = std::make_unique<stack>(a, pool_a_, stack_secret{1, 2});
-      b_ = std::make_unique<stack>(b, pool_b_, stack_secret{3, 4});
+      pool_a_ = std::make_unique<packet_pool>(packet_pool_config{"a", 8192});
+      pool_b_ = std::make_unique<packet_pool>(packet_pool_config{"b", 8192});
+      a_ = std::make_unique<stack>(a, *pool_a_, stack_secret{1, 2});
+      b_ = std::make_unique<stack>(b, *pool_b_, stack_secret{3, 4});
     }
   }
 
@@ -132,8 +134,7 @@ class duo {
     }
   }
 
-  packet_pool pool_a_{packet_pool_config{"a", 8192}};
-  packet_pool pool_b_{packet_pool_config{"b", 8192}};
+  std::unique_ptr<packet_pool> pool_a_, pool_b_;  // direct mode (else the devices' pools)
   std::unique_ptr<memory_link> link_;
   std::unique_ptr<stack> a_, b_;
   time_ns now_ = 0;
