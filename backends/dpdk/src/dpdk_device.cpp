@@ -411,6 +411,8 @@ std::unique_ptr<dpdk_device> dpdk_device::open(const port_config& config, std::s
   if ((conf.txmode.offloads & RTE_ETH_TX_OFFLOAD_TCP_TSO) != 0) {
     info.tx_offloads.add(offload::tcp_segmentation);
   }
+  // tx_multi_segment stays false until tx_burst maps external segments to attached mbufs
+  // (issue 14): chains of pool mbufs alone would work, zero-copy frames would not.
   if (conf.rxmode.mq_mode == RTE_ETH_MQ_RX_RSS) {
     if ((rss_types & RTE_ETH_RSS_IP) != 0) {
       info.rss.hash_types |= rss_hash::ipv4 | rss_hash::ipv6;

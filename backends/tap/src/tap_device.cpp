@@ -79,6 +79,7 @@ std::unique_ptr<tap_device> tap_device::open(const tap_config& config, std::stri
   device_info& info = dev->info_;
   info.name = r.ifr_name;
   info.mtu = config.mtu;
+  info.tx_multi_segment = true;  // tx_burst gathers a chain with one writev
   if (config.mac) {
     info.mac = *config.mac;
   } else {
