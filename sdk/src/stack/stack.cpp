@@ -90,15 +90,22 @@ void stack::enqueue_tx(packet frame) noexcept {
 
 std::size_t stack::drain_tx(std::span<packet> out, time_ns now) noexcept {
   now_ = std::max(now_, now);
-  std::size_t n = std::min(out.size(), tx_count_);
-  for (std::size_t i = 0; i < n; ++i) {
-    out[i] = packet::adopt(tx_ring_[(tx_head_ + i) & (tx_ring_.size() - 1)]);
-  }
-  tx_head_ = (tx_head_ + n) & (tx_ring_.size() - 1);
-  tx_count_ -= n;
+  const auto take_queued = [&](std::span<packet> room) {
+    const std::size_t k = std::min(room.size(), tx_count_);
+    for (std::size_t i = 0; i < k; ++i) {
+      room[i] = packet::adopt(tx_ring_[(tx_head_ + i) & (tx_ring_.size() - 1)]);
+    }
+    tx_head_ = (tx_head_ + k) & (tx_ring_.size() - 1);
+    tx_count_ -= k;
+    return k;
+  };
+  std::size_t n = take_queued(out);
   // Pull-based TCP egress: segments are built now, into the room left in this burst.
   n += tcp_.emit(out.subspan(n), now_);
-  // Control segments TCP queued while emitting (none today) would wait for the next drain.
+  // What TCP queued while emitting (an ARP request for a new next hop, RSTs) goes in the same
+  // burst: a caller that drains until 0 would otherwise leave it for the next timer (the ARP
+  // retry, a second later).
+  n += take_queued(out.subspan(n));
   return n;
 }
 

@@ -191,7 +191,7 @@ tcp_layer::connection* tcp_layer::alloc_connection() noexcept {
   c.rtt_seq = 0;
   c.rtx_ambiguous = false;
   c.rtx_high = c.rtx_tsval = 0;
-  c.rtt_start = c.una_since = c.last_receive = c.close_deadline = c.arp_confirmed = 0;
+  c.rtt_start = c.una_since = c.last_receive = c.close_deadline = 0;
   c.persist = false;
   c.cc = {};
   c.cc_algo = &new_reno();

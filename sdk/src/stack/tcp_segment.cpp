@@ -168,12 +168,14 @@ bool tcp_layer::process_ack(connection& c, const tcp_segment_view& s, time_ns no
     c.soft_error = {};    // the peer is reachable after all: an old ICMP error is no longer news
     c.orphan_probes = 0;  // the peer reads: an orphan's zero-window wait is making progress
     notify(c, socket_events::writable);
-    if (now - c.arp_confirmed >= second) {
-      // RFC 1122 2.3.2.1 (1): progress proves the next hop reachable (at most once a second).
-      c.arp_confirmed = now;
-      if (const auto hop = ip_->next_hop(c.remote)) {
-        ip_->arp_layer().confirm_reachable(*hop, now);
-      }
+    // RFC 1122 2.3.2.1 (1): progress proves the next hop reachable. At most once a second per
+    // next hop, kept by the layer (not per connection: 10,000 connections through one gateway
+    // would each confirm it).
+    if (const auto hop = ip_->next_hop(c.remote);
+        hop && (*hop != confirmed_hop_ || now - confirmed_at_ >= second)) {
+      confirmed_hop_ = *hop;
+      confirmed_at_ = now;
+      ip_->arp_layer().confirm_reachable(*hop, now);
     }
   }
   // The window slid: more may go - if there is more (an ACK of everything must not put an

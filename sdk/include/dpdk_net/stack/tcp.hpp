@@ -462,6 +462,8 @@ class tcp_layer {
   std::vector<detail::extent_table> extent_tables_;  // zero-copy send queues (preallocated)
   std::uint32_t extent_free_ = detail::no_slot;      // free tables, linked by next_free
   detail::id_list budget_wait_;  // connections whose send() found no budget for a ring
+  wire::ipv4_address confirmed_hop_{};  // the next hop ACK progress last confirmed to ARP, when
+  time_ns confirmed_at_ = 0;
   tcp_counters counters_{};
 };
 

@@ -205,7 +205,6 @@ struct tcp_connection {
   time_ns una_since = 0;       // when the oldest unacknowledged data was first sent
   time_ns last_receive = 0;    // keepalive
   time_ns close_deadline = 0;  // linger or FIN-WAIT-2 (0: none)
-  time_ns arp_confirmed = 0;
   bool persist = false;        // the retransmit timer runs as the persist timer
   bool send_probe = false;     // a window or keepalive probe is owed
   bool force_send = false;     // RFC 1122 4.2.3.4 override: send into a small window now
