@@ -122,6 +122,16 @@ std::string validate_tcp(const tcp_config& t) {
   if (t.receive_buffer < 1024 || t.receive_buffer > max_buffer) {
     return bad("receive_buffer", "1024..2^30", to_string(t.receive_buffer));
   }
+  // A receive ring is the whole window or nothing: it must fit the budget. Sends need room for
+  // at least the smallest ring outside the receive reserve.
+  if (t.memory_budget < t.receive_buffer) {
+    return bad("memory_budget", "at least receive_buffer (" + to_string(t.receive_buffer) + ")",
+               to_string(t.memory_budget));
+  }
+  if (t.receive_reserve > t.memory_budget || t.memory_budget - t.receive_reserve < 4096) {
+    return bad("receive_reserve", "at most memory_budget - 4096 (sends need a ring)",
+               to_string(t.receive_reserve));
+  }
   if (t.max_backlog == 0) {
     return bad("max_backlog", "at least 1", "0");
   }

@@ -171,6 +171,9 @@ void stack::receive(packet frame, time_ns now) {
       (void)frame.copy_out(0, std::span(flat.append(n), n));
       frame = std::move(flat);
       ++counters_.frames_linearized;
+    } else {
+      receive_long_frame(frame, now);
+      return;
     }
   }
   const auto eth = wire::parse_ethernet(frame.front());
@@ -354,6 +357,37 @@ bool stack::output(std::uint8_t protocol, wire::ipv4_address dst, const l4_sourc
     at += n;
   } while (at < src.length);
   return true;
+}
+
+void stack::receive_long_frame(const packet& frame, time_ns now) {
+  // Longer than one buffer (a jumbo frame over small buffers): made contiguous in the 64 KiB
+  // scratch. Only unicast, unfragmented TCP is worth it (bulk data); anything else is counted.
+  ++counters_.frames_linearized;
+  if (frame.length() > linear_.size()) {
+    ++counters_.frames_too_long;
+    return;
+  }
+  const std::span<std::byte> f(linear_.data(), frame.length());
+  (void)frame.copy_out(0, f);
+  const auto eth = wire::parse_ethernet(f);
+  if (!eth || eth.header.dst != config_.mac || eth.header.ethertype != wire::ethertype::ipv4) {
+    ++counters_.frames_too_long;
+    return;
+  }
+  const std::span<const std::byte> l3 = f.subspan(eth.header.length());
+  const auto ip = wire::parse_ipv4(l3, wire::ipv4_parse_options{.verify_checksum = true});
+  if (!ip) {
+    malformed(ip.error);
+    return;
+  }
+  const wire::ipv4_header& h = ip.header;
+  if (h.dst != config_.address || h.is_fragment() || h.protocol != wire::ip_protocol::tcp ||
+      is_martian_source(h.src)) {
+    ++counters_.frames_too_long;
+    return;
+  }
+  ++counters_.ip_in;
+  tcp_.receive(l3.first(h.total_length), h.header_length, false, now);
 }
 
 void stack::receive_tcp_chain(const packet& d, time_ns now) {

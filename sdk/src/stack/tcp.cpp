@@ -86,7 +86,16 @@ tcp_layer::tcp_layer(stack& ip, const tcp_config& config, buffer_pool& pool, tim
       tw_order_(config.time_wait_records),
       tw_acks_(config.time_wait_records),
       extent_tables_(config.zero_copy_connections),
-      budget_wait_(config.sockets) {
+      budget_wait_(config.sockets),
+      extent_wait_(config.sockets) {
+  {
+    // A TSO super-frame is a chain: at most packet::max_segments buffers, some taken by the
+    // headers and by external runs. The pool's buffer size bounds its payload.
+    packet probe = pool_->alloc();
+    const std::size_t room = probe ? probe.tailroom() : 0;
+    const std::size_t buffers = packet::max_segments - 2 - detail::extent_table::capacity;
+    tso_chain_bytes_ = static_cast<std::uint32_t>(std::min<std::size_t>(room * buffers, 65535));
+  }
   for (std::size_t i = extent_tables_.size(); i-- > 0;) {
     extent_tables_[i].next_free = extent_free_;
     extent_free_ = static_cast<std::uint32_t>(i);
@@ -417,6 +426,10 @@ void tcp_layer::become_closed(connection& c, time_ns now) noexcept {
     --connection_count_;
   }
   c.state = tcp_state::closed;
+  // Nothing will be sent: the send ring and external buffers go back now (their release hooks
+  // run); the receive ring stays for what the application may still read.
+  release_send_queue(c);
+  c.sbuf_len = 0;
   notify(c, socket_events::closed | socket_events::readable);
 }
 

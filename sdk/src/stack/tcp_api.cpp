@@ -1,6 +1,7 @@
 // TCP: the socket API (tcp.hpp documents each call, its errors and its events).
 #include <algorithm>
 
+#include "dpdk_net/stack/detail/ring_cache.hpp"
 #include "dpdk_net/stack/detail/tcp_connection.hpp"
 #include "dpdk_net/stack/stack.hpp"
 
@@ -32,7 +33,8 @@ std::error_code tcp_layer::set_options(socket_id id, const tcp_socket_options& o
   }
   // Buffers: 0 (the config's) or what the config allows (RFC 7323 caps a window at 2^30).
   const auto buffer_ok = [](std::uint32_t b) { return b == 0 || (b >= 1024 && b <= (1U << 30U)); };
-  if (!buffer_ok(o.send_buffer) || !buffer_ok(o.receive_buffer)) {
+  if (!buffer_ok(o.send_buffer) || !buffer_ok(o.receive_buffer) ||
+      o.receive_buffer > config_.memory_budget) {  // a receive ring must fit the budget
     return std::make_error_code(std::errc::invalid_argument);
   }
   const bool nagle_turned_off = o.no_delay && !c->options.no_delay;
@@ -296,6 +298,8 @@ std::error_code tcp_layer::close(socket_id id, time_ns now) {
     return {};
   }
   c->attached = false;
+  leave_budget_wait(*c);  // no one is waiting for `writable` any more
+  leave_extent_wait(*c);
   c->events = 0;
   events_.remove(static_cast<std::uint32_t>(c - slab_.data()));
   if (unread || linger_zero) {
@@ -408,9 +412,16 @@ std::size_t tcp_layer::writable_bytes(socket_id id) const noexcept {
   if (c->sbuf_len >= limit) {
     return 0;
   }
-  // What send() would copy now: the ring's free space (a ring not yet taken: the whole limit).
-  const std::uint32_t ring_free =
-      c->sbuf.allocated() ? c->sbuf.capacity() - (c->sbuf_len - c->external_queued) : limit;
+  // What send() would copy now: the ring's free space, or the ring the budget would give.
+  std::uint32_t ring_free = 0;
+  if (c->sbuf.allocated()) {
+    ring_free = c->sbuf.capacity() - (c->sbuf_len - c->external_queued);
+  } else {
+    for (std::uint32_t size = detail::ring_cache::ring_size(limit);
+         size >= detail::ring_cache::min_size && ring_free == 0; size /= 2) {
+      ring_free = rings_.send_room(size, counters_) ? size : 0;
+    }
+  }
   return std::min(limit - c->sbuf_len, ring_free);
 }
 

@@ -143,6 +143,7 @@ bool tcp_layer::take_send_ring(connection& c) noexcept {
        size >= detail::ring_cache::min_size; size /= 2) {
     if (std::byte* r = rings_.take(size, detail::ring_cache::use::send, counters_)) {
       c.sbuf.attach(r, size);
+      leave_budget_wait(c);
       return true;
     }
   }
@@ -163,12 +164,28 @@ bool tcp_layer::take_receive_ring(connection& c) noexcept {
 void tcp_layer::give_ring(detail::byte_ring& ring) noexcept {
   const std::uint32_t size = ring.capacity();
   rings_.give(ring.detach(), size, counters_);
-  // A connection that found no budget for a send ring may find one now.
-  if (!budget_wait_.empty()) {
-    const std::uint32_t slot = budget_wait_.front();
-    budget_wait_.remove(slot);
-    slab_[slot].budget_wait = false;
-    notify(slab_[slot], socket_events::writable);
+  // Connections that found no budget for a send ring may find one now: as many as the send share
+  // has smallest rings for (each may take more; one that finds none waits again). Waiters leave
+  // the list when they close, fail or get a ring, so each one woken is a live socket.
+  std::uint32_t room = rings_.send_rings_free(counters_);
+  while (!budget_wait_.empty() && room-- != 0) {
+    connection& w = slab_[budget_wait_.front()];
+    leave_budget_wait(w);
+    notify(w, socket_events::writable);
+  }
+}
+
+void tcp_layer::leave_budget_wait(connection& c) noexcept {
+  if (c.budget_wait) {
+    budget_wait_.remove(static_cast<std::uint32_t>(&c - slab_.data()));
+    c.budget_wait = false;
+  }
+}
+
+void tcp_layer::leave_extent_wait(connection& c) noexcept {
+  if (c.extent_wait) {
+    extent_wait_.remove(static_cast<std::uint32_t>(&c - slab_.data()));
+    c.extent_wait = false;
   }
 }
 
@@ -184,12 +201,12 @@ void tcp_layer::return_drained_receive_ring(connection& c) noexcept {
   }
 }
 
-void tcp_layer::release_buffers(connection& c) noexcept {
+void tcp_layer::release_send_queue(connection& c) noexcept {
+  // First off the wait lists: giving rings back below wakes waiters, never this connection.
+  leave_budget_wait(c);
+  leave_extent_wait(c);
   if (c.sbuf.allocated()) {
     give_ring(c.sbuf);
-  }
-  if (c.rbuf.allocated()) {
-    give_ring(c.rbuf);
   }
   if (c.extents != detail::no_slot) {
     detail::extent_table& t = extent_tables_[c.extents];
@@ -204,9 +221,12 @@ void tcp_layer::release_buffers(connection& c) noexcept {
   }
   c.external_queued = 0;
   c.ring_lag = 0;
-  if (c.budget_wait) {
-    budget_wait_.remove(static_cast<std::uint32_t>(&c - slab_.data()));
-    c.budget_wait = false;
+}
+
+void tcp_layer::release_buffers(connection& c) noexcept {
+  release_send_queue(c);
+  if (c.rbuf.allocated()) {
+    give_ring(c.rbuf);
   }
 }
 
@@ -219,6 +239,12 @@ void tcp_layer::free_extent_table(connection& c) noexcept {
   t.next_free = extent_free_;
   extent_free_ = c.extents;
   c.extents = detail::no_slot;
+  // A connection whose send_external found every table taken may have this one.
+  if (!extent_wait_.empty()) {
+    connection& w = slab_[extent_wait_.front()];
+    leave_extent_wait(w);
+    notify(w, socket_events::writable);
+  }
 }
 
 void tcp_layer::send_queue_acked(connection& c, std::uint32_t from, std::uint32_t to) noexcept {
@@ -302,9 +328,6 @@ io_result tcp_layer::send(socket_id id, std::span<const std::byte> data) {
     }
     return {0, would_block};
   }
-  if (c->sbuf.capacity() < detail::ring_cache::ring_size(limit)) {
-    ++counters_.send_budget_limited;  // a smaller ring than asked for: the budget is tight
-  }
   const std::uint32_t ring_used = c->sbuf_len - c->external_queued;
   const std::uint32_t room = std::min(limit - c->sbuf_len, c->sbuf.capacity() - ring_used);
   auto n = static_cast<std::uint32_t>(std::min<std::size_t>(room, data.size()));
@@ -323,6 +346,10 @@ io_result tcp_layer::send(socket_id id, std::span<const std::byte> data) {
   if (n == 0) {
     return {0, would_block};
   }
+  if (n < data.size() && c->sbuf.capacity() < detail::ring_cache::ring_size(limit) &&
+      c->sbuf.capacity() - ring_used == room) {
+    ++counters_.send_budget_limited;  // took less because the budget gave a smaller ring
+  }
   c->sbuf.write(end - c->ring_lag, data.first(n));
   c->sbuf_len += n;
   want_output(*c);
@@ -339,15 +366,26 @@ io_result tcp_layer::send_external(socket_id id, external_buffer& buffer, std::s
       buffer.data == nullptr || length > UINT32_MAX / 2 || offset > UINT32_MAX) {
     return {0, std::make_error_code(std::errc::invalid_argument)};
   }
+  if (extent_tables_.empty()) {
+    return {0, std::make_error_code(std::errc::operation_not_supported)};  // configured off
+  }
   const auto would_block = std::make_error_code(std::errc::resource_unavailable_try_again);
   const std::uint32_t limit = send_limit(*c);
+  if (length > limit) {
+    return {0, std::make_error_code(std::errc::message_size)};  // would never fit: split it
+  }
   if (c->sbuf_len >= limit || length > limit - c->sbuf_len) {
     return {0, would_block};
   }
   const std::uint32_t end = c->sbuf_seq + c->sbuf_len;
   if (c->extents == detail::no_slot) {
     if (extent_free_ == detail::no_slot) {
-      return {0, would_block};  // zero_copy_connections tables are all in use
+      // Every table is in use (zero_copy_connections): `writable` when one is freed.
+      if (!c->extent_wait) {
+        c->extent_wait = true;
+        extent_wait_.push_back(static_cast<std::uint32_t>(c - slab_.data()));
+      }
+      return {0, would_block};
     }
     c->extents = extent_free_;
     detail::extent_table& t = extent_tables_[c->extents];

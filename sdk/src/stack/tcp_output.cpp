@@ -207,8 +207,11 @@ std::size_t tcp_layer::emit_connection(connection& c, std::span<packet> out, tim
   const stack_config& ipc = ip_->config();
   // The largest super-frame: whole segments within tso_max_payload and a 16-bit IP length.
   const std::uint32_t tso_cap =
-      ipc.tx_chaining && ipc.tx_offloads.has(offload::tcp_segmentation)
-          ? std::max(mss, std::min<std::uint32_t>(ipc.tso_max_payload, 65535 - 20 - 60) / mss * mss)
+      ipc.tx_chaining && ipc.tx_offloads.has(offload::tcp_segmentation) &&
+              ipc.tx_offloads.has(offload::tcp_checksum) &&
+              ipc.tx_offloads.has(offload::ipv4_checksum)
+          ? std::max(mss, std::min({ipc.tso_max_payload, 65535U - 20 - 60, tso_chain_bytes_}) /
+                              mss * mss)
           : mss;
   const std::uint32_t data_end = c.sbuf_seq + c.sbuf_len;
   const bool fin_sent = c.fin_queued && seq_gt(c.snd_max, data_end);

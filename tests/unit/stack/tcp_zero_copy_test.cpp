@@ -226,13 +226,15 @@ TEST(TcpZeroCopy, RefusesBadRangesAndAFullSendBufferWithoutTakingAReference) {
   EXPECT_EQ(t.send_external(run.client, big.ext, 10, big.bytes.size()).error, invalid);
   EXPECT_EQ(t.send_external(run.client, big.ext, big.bytes.size() + 1, 1).error, invalid);
   EXPECT_EQ(big.ext.references, 1U);
-  // More than the send buffer (256 KiB) at once: would block, all or nothing.
+  // More than the send buffer (256 KiB) at once could never fit: message_size (not "try again").
   EXPECT_EQ(t.send_external(run.client, big.ext, 0, big.bytes.size()).error,
-            std::make_error_code(std::errc::resource_unavailable_try_again));
+            std::make_error_code(std::errc::message_size));
   EXPECT_EQ(big.ext.references, 1U);
   EXPECT_EQ(t.send_external(run.client, big.ext, 0, 200 * 1024).bytes, 200U * 1024);
   EXPECT_EQ(big.ext.references, 2U);
-  EXPECT_EQ(t.send_external(run.client, big.ext, 0, 100 * 1024).bytes, 0U) << "over the limit";
+  const auto full = t.send_external(run.client, big.ext, 0, 100 * 1024);
+  EXPECT_EQ(full.bytes, 0U) << "over the limit with what is queued";
+  EXPECT_EQ(full.error, std::make_error_code(std::errc::resource_unavailable_try_again));
   EXPECT_EQ(t.send_external(tcp_layer::invalid_socket, big.ext, 0, 1).error,
             std::make_error_code(std::errc::bad_file_descriptor));
   d.run(d.now() + 5 * second);

@@ -108,6 +108,9 @@ struct stack_counters {
   std::uint64_t tx_queue_full = 0, no_buffer = 0;
   /// Received frames in several buffers copied into one (the parsers read one span).
   std::uint64_t frames_linearized = 0;
+  /// Frames longer than one buffer that are not unicast unfragmented TCP for us (only TCP is
+  /// made contiguous from such a frame), or longer than 64 KiB: dropped.
+  std::uint64_t frames_too_long = 0;
   std::uint64_t tcp_to_broadcast = 0;  ///< TCP segments sent to a broadcast address (dropped)
   /// Frames refused by the wire parsers, indexed by wire_error.
   std::array<std::uint64_t, 32> malformed{};
@@ -256,6 +259,7 @@ class stack {
   bool send_l4(std::uint8_t protocol, wire::ipv4_address dst, std::span<const std::byte> l4,
                time_ns now);
   void receive_tcp_chain(const packet& datagram, time_ns now);
+  void receive_long_frame(const packet& frame, time_ns now);
   void icmp_error_to_transport(std::uint8_t type, std::uint8_t code, std::uint16_t mtu,
                                std::span<const std::byte> quote, time_ns now);
   static void arp_resolved(void* self) noexcept;

@@ -282,9 +282,11 @@ class tcp_layer {
   /// release hook runs once the peer has acknowledged the bytes, the connection is gone, and no
   /// frame still points into it) and returns length; or takes none and returns 0 with
   /// resource_unavailable_try_again (the send buffer, counted in the same send_buffer limit, or
-  /// the extent table is full: wait for `writable`). The memory must stay unchanged until the
-  /// release. Devices without chaining get a copy at transmit time. Other errors as send();
-  /// invalid_argument for a range outside the buffer or length 0.
+  /// the extent table is full, or every table is in use: wait for `writable`). The memory must
+  /// stay unchanged until the release. Devices without chaining get a copy at transmit time.
+  /// Other errors as send(); invalid_argument for a range outside the buffer or length 0;
+  /// message_size for more than the send buffer (it could never fit: split it);
+  /// operation_not_supported with tcp_config::zero_copy_connections 0.
   io_result send_external(socket_id id, external_buffer& buffer, std::size_t offset,
                           std::size_t length);
   /// Copies received in-order data out. 0 bytes with: resource_unavailable_try_again (nothing
@@ -412,6 +414,10 @@ class tcp_layer {
   void return_drained_receive_ring(connection& c) noexcept;
   /// Everything a connection holds: rings, external references, its extent table.
   void release_buffers(connection& c) noexcept;
+  /// The send side of that (a reset connection keeps only what the application may still read).
+  void release_send_queue(connection& c) noexcept;
+  void leave_budget_wait(connection& c) noexcept;
+  void leave_extent_wait(connection& c) noexcept;
   void free_extent_table(connection& c) noexcept;
   /// The peer acknowledged send-queue bytes [from, to): external runs wholly acknowledged drop
   /// their reference.
@@ -462,6 +468,8 @@ class tcp_layer {
   std::vector<detail::extent_table> extent_tables_;  // zero-copy send queues (preallocated)
   std::uint32_t extent_free_ = detail::no_slot;      // free tables, linked by next_free
   detail::id_list budget_wait_;  // connections whose send() found no budget for a ring
+  detail::id_list extent_wait_;  // connections whose send_external() found no extent table
+  std::uint32_t tso_chain_bytes_ = 0;  // most payload a TSO chain of the pool's buffers holds
   wire::ipv4_address confirmed_hop_{};  // the next hop ACK progress last confirmed to ARP, when
   time_ns confirmed_at_ = 0;
   tcp_counters counters_{};

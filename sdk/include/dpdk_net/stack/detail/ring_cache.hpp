@@ -10,6 +10,7 @@
 // first frees cached rings of other sizes.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -38,6 +39,12 @@ class ring_cache {
   void give(std::byte* ring, std::uint32_t size, tcp_counters& k) noexcept;
   /// Whether a send ring of `size` bytes could be had now (without taking it).
   [[nodiscard]] bool send_room(std::uint32_t size, const tcp_counters& k) const noexcept;
+  /// How many smallest rings the send share has room for now.
+  [[nodiscard]] std::uint32_t send_rings_free(const tcp_counters& k) const noexcept {
+    const std::size_t limit = budget_ - reserve_;
+    const std::size_t free = k.buffer_bytes < limit ? limit - k.buffer_bytes : 0;
+    return static_cast<std::uint32_t>(std::min<std::size_t>(free / min_size, UINT32_MAX));
+  }
 
  private:
   static constexpr unsigned classes = 20;  // 4 KiB << 0 .. 19 (2 GiB)
