@@ -53,6 +53,18 @@ stack::stack(const stack_config& config, buffer_pool& pool, const stack_secret& 
       linear_(65536),
       now_(now),
       tcp_(*this, config_.tcp, pool, timers_, secret) {
+  if (!config_.tx_chaining) {
+    // Without chaining every frame we send is one buffer: a full-sized one must fit.
+    packet probe = pool.alloc();
+    const std::size_t frame = std::size_t{config_.mtu} + 18;  // Ethernet + a VLAN tag
+    if (probe && probe.tailroom() < frame) {
+      throw std::invalid_argument(
+          "stack_config.mtu: a " + std::to_string(frame) + "-byte frame does not fit one " +
+          std::to_string(probe.tailroom()) +
+          "-byte buffer of the pool, and the device does not chain (tx_chaining): lower the MTU "
+          "or give the pool bigger buffers");
+    }
+  }
   arp_.set_resolved_hook(&stack::arp_resolved, this);
 }
 

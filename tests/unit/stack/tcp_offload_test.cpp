@@ -166,5 +166,21 @@ TEST(TcpOffload, ZeroCopyWithTsoGivesTheSameFramesAsCopying) {
   EXPECT_EQ(zero_copy.a.external_buffers, 0U) << "every reference dropped";
 }
 
+TEST(TcpOffload, AnMtuWhoseFramesDoNotFitOneBufferNeedsChaining) {
+  packet_pool pool{packet_pool_config{"small", 16}};  // 2048-byte data room
+  stack_config c = duo_config(duo_a_ip, 1);
+  c.mtu = 9000;
+  c.tcp.receive_buffer = 64 * 1024;
+  try {
+    stack s(c, pool, stack_secret{1, 2});
+    ADD_FAILURE() << "9018-byte frames in 2048-byte buffers without chaining were accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("tx_chaining"), std::string::npos) << e.what();
+  }
+  c.tx_chaining = true;  // a device that chains takes frames of several buffers
+  stack s(c, pool, stack_secret{1, 2});
+  EXPECT_EQ(s.config().mtu, 9000);
+}
+
 }  // namespace
 }  // namespace dpdk_net::stack
