@@ -46,7 +46,7 @@ ring_cache::~ring_cache() {
   for (std::byte*& head : free_) {
     while (head != nullptr) {
       std::byte* next = nullptr;
-      std::memcpy(&next, head, sizeof next);
+      std::memcpy(&next, head, sizeof(std::byte*));
       delete[] head;
       head = next;
     }
@@ -64,7 +64,7 @@ unsigned ring_cache::class_of(std::uint32_t size) noexcept {
 std::byte* ring_cache::pop(unsigned cls) noexcept {
   std::byte* r = free_[cls];
   if (r != nullptr) {
-    std::memcpy(&free_[cls], r, sizeof r);
+    std::memcpy(&free_[cls], r, sizeof(std::byte*));  // the next free ring
   }
   return r;
 }
@@ -121,7 +121,7 @@ std::byte* ring_cache::take(std::uint32_t size, use u, tcp_counters& k) noexcept
 
 void ring_cache::give(std::byte* ring, std::uint32_t size, tcp_counters& k) noexcept {
   const unsigned cls = class_of(size);
-  std::memcpy(ring, &free_[cls], sizeof free_[cls]);
+  std::memcpy(ring, &free_[cls], sizeof(std::byte*));
   free_[cls] = ring;
   k.buffer_bytes -= size;
   k.buffer_cached += size;
