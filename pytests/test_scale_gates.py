@@ -98,7 +98,7 @@ def test_parse_total_ir_reads_the_totals_line():
         parse_total_ir("events: Dr\ntotals: 5\n")
 
 
-def test_instructions_per_request_are_flat_from_10_to_10000_connections(tmp_path, record_property):
+def test_instructions_per_request_are_flat_from_10_to_10000_connections(tmp_path):
     if shutil.which("valgrind") is None:
         pytest.fail("valgrind is not installed (scripts/setup.sh installs it)")
     if not PROBE.is_file():
@@ -115,8 +115,6 @@ def test_instructions_per_request_are_flat_from_10_to_10000_connections(tmp_path
               f"{figures['output_visits_per_request']} output visits, "
               f"{figures['demux_lookups_per_request']} lookups per request; {seconds:.1f} s "
               "under valgrind)")
-        record_property(f"ir_per_request_{n}", round(per))
-        record_property(f"sdk_ir_per_request_{n}", round(sdk))
     # The same traffic at both sizes (otherwise the comparison says nothing): exactly the same
     # segments, lookups and visits per request.
     for key in ("segments_per_request", "demux_lookups_per_request", "output_visits_per_request"):
