@@ -76,6 +76,25 @@ struct tcp_config {
   /// Connections that may have zero-copy (send_external) data queued at once (a preallocated
   /// table of their extents); more get resource_unavailable_try_again.
   std::uint32_t zero_copy_connections = 1024;
+
+  // --- loss recovery and defences (docs/tcp.md "SACK", "Queues and SYN cookies", "RFC 5961")
+  /// RFC 2018 SACK: offered on SYN and SYN-ACK, blocks sent when data is out of order, and
+  /// RFC 6675 recovery when the peer sends them.
+  bool sack = true;
+  /// Connections that may hold a SACK scoreboard at once (a preallocated pool: the scoreboard is
+  /// not in the connection's slot); a connection without one recovers as NewReno does.
+  std::uint32_t sack_scoreboards = 1024;
+  /// Half-open connections (SYN received, SYN-ACK sent) one listener keeps: its SYN queue. Past
+  /// it, SYN cookies (if on) answer without keeping state, else the SYN is dropped.
+  std::uint32_t syn_queue = 1024;
+  /// RFC 4987 SYN cookies when a listener's SYN queue is full.
+  bool syn_cookies = true;
+  /// The cookie secret changes every this long (the previous one is still accepted); keys
+  /// derive from the stack's secret and the time, so stacks sharing a secret (one per core)
+  /// validate each other's cookies.
+  time_ns syn_cookie_period = 64 * second;
+  /// RFC 5961 challenge ACKs: at most this many per second for the whole stack (0: no limit).
+  std::uint32_t challenge_acks_per_second = 1000;
 };
 
 /// Per-socket options (set before or after connect; buffers only before).
@@ -136,6 +155,8 @@ struct tcp_info {
   std::uint32_t in_flight = 0;           ///< bytes sent, not yet acknowledged
   std::uint8_t send_scale = 0, receive_scale = 0;
   bool timestamps = false;
+  bool sack = false;                ///< both sides offered SACK
+  std::uint32_t sacked_bytes = 0;   ///< bytes the peer SACKed above SND.UNA (RFC 6675 scoreboard)
   std::uint64_t retransmits = 0;  ///< segments retransmitted (all causes)
   std::uint64_t rto_expirations = 0, fast_retransmits = 0;
   std::uint64_t bytes_sent = 0, bytes_acked = 0, bytes_received = 0;
@@ -192,6 +213,29 @@ struct tcp_counters {
   /// Gauge: external (zero-copy) buffers the stack holds a reference to, and their bytes.
   std::uint64_t external_buffers = 0, external_bytes = 0;
   std::uint64_t tso_frames = 0;  ///< TSO super-frames built (each counts once in segments_out)
+
+  // SACK (RFC 2018 / 6675)
+  std::uint64_t sack_blocks_sent = 0, sack_blocks_received = 0;
+  /// Blocks refused: inverted, above SND.MAX, wholly below SND.UNA (not D-SACK), beyond the
+  /// scoreboard, or malformed.
+  std::uint64_t sack_blocks_ignored = 0;
+  std::uint64_t dsack_received = 0;     ///< D-SACK blocks (RFC 2883): noted, never acted on
+  std::uint64_t sack_recoveries = 0;    ///< RFC 6675 recovery episodes
+  std::uint64_t sack_retransmits = 0;   ///< segments NextSeg chose to retransmit
+  std::uint64_t sack_no_scoreboard = 0; ///< SACK blocks arrived but no scoreboard was free
+
+  // Queues and SYN cookies (RFC 4987)
+  std::uint64_t syn_queue_overflow = 0;     ///< SYNs beyond a listener's SYN queue
+  std::uint64_t accept_queue_overflow = 0;  ///< handshakes completed onto a full accept queue
+  std::uint64_t syn_cookies_sent = 0, syn_cookies_accepted = 0;
+  std::uint64_t syn_cookies_rejected = 0;   ///< an ACK whose cookie did not validate
+
+  // RFC 5961
+  std::uint64_t challenge_acks_sent = 0;
+  std::uint64_t challenge_acks_limited = 0;  ///< not sent: over challenge_acks_per_second
+  std::uint64_t rst_challenged = 0;   ///< RSTs in the window but not at RCV.NXT (challenge ACK)
+  std::uint64_t syn_challenged = 0;   ///< SYNs on a synchronized connection (challenge ACK)
+  std::uint64_t ack_challenged = 0;   ///< ACKs outside [SND.UNA - MAX.SND.WND, SND.MAX]
 };
 
 /// Errors that std::errc has no value for.

@@ -185,6 +185,8 @@ struct tcp_connection {
   // options
   std::uint8_t snd_scale = 0, rcv_scale = 0;
   bool ws_ok = false;  // both sides offered window scaling
+  bool sack_ok = false;  // both sides offered SACK (RFC 2018)
+  std::uint32_t scoreboard = no_slot;  // the SACK scoreboard in use (pooled, not in the slot)
   bool ts_enabled = false, ts_recent_valid = false;
   std::uint32_t ts_recent = 0, ts_offset = 0;
   time_ns ts_recent_time = 0;
