@@ -458,3 +458,123 @@ def test_tcp_answers_match_linux(tcp_peers):
     assert ours["FIN"] == "ack=+1 fin", ours
     assert ours["timestamps: data with an old TSval (PAWS)"] == "ack=+0", ours
     assert ours["data after the close"] == "R seq=ack", ours
+
+
+# --- RFC 5961: blind in-window attacks -------------------------------------------------------
+
+# Where we deliberately differ from Linux (probe -> (Linux's answer, why)): none. Linux 6.18 (the
+# CI host) answers every probe as RFC 5961 says, and so do we. (Older kernels dropped an ACK of
+# unsent data silently in ESTABLISHED, and a half-open connection on an in-window RST; RFC 9293
+# 3.10.7.4 and RFC 5961 say challenge both, which Linux now does, and so do we in every state.)
+# Kept, with the check below, so that a difference found later is listed with its reason.
+RFC5961_DELIBERATE = {}
+
+
+def answer_kind(segments, rcv_nxt, snd_nxt):
+    """The kind of answer to an RFC 5961 probe: nothing, RST, the challenge ACK
+    <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK> (on the wire it is an ordinary ACK: what makes it a
+    challenge is what it answers), or an ACK of something else / data (the probe was taken)."""
+    if not segments:
+        return "nothing"
+    kinds = []
+    for x in segments:
+        flags = str(x.flags)
+        if "R" in flags:
+            kinds.append("RST")
+        elif bytes(x.payload):
+            kinds.append(f"data {bytes(x.payload)!r}")
+        elif "A" in flags and x.ack == rcv_nxt % 2**32 and x.seq == snd_nxt % 2**32:
+            kinds.append("challenge ACK")
+        elif "A" in flags:
+            kinds.append(f"ACK of RCV.NXT{(x.ack - rcv_nxt) % 2**32:+d}")
+        else:
+            kinds.append(flags)
+    return " + ".join(sorted(set(kinds)))
+
+
+def rfc5961_probes(side):
+    p = tcp_peer(side)
+    r = {}
+    sport, open_, s = 40041, 7, 9000
+    synack = [x for x in p.exchange(p.frame(sport, open_, flags="S", seq=s,
+                                            options=[("MSS", 1460), ("WScale", 2)]))
+              if str(x.flags) == "SA"]
+    assert synack, f"{side['target']}: no SYN-ACK"
+    t, s = synack[0].seq + 1, s + 1  # the target's SND.NXT, and its RCV.NXT
+
+    def seg(flags, seq, ack=0, payload=b""):
+        return p.exchange(p.frame(sport, open_, flags=flags, seq=seq % 2**32, ack=ack % 2**32) /
+                          payload)
+    seg("A", s, t)
+    assert summarize(seg("PA", s, t, b"hello"), s) == "ack=+5 data=b'hello'", side["target"]
+    s, t = s + 5, t + 5
+    seg("A", s, t)  # the echo acknowledged: SND.UNA = SND.NXT = t, 5 bytes ever acknowledged
+    # 3.2: a RST in the window but not at RCV.NXT: challenge ACK, the connection survives.
+    r["RST in the window, not at RCV.NXT"] = answer_kind(seg("R", s + 10), s, t)
+    r["RST+ACK in the window, not at RCV.NXT"] = answer_kind(seg("RA", s + 1, t), s, t)
+    # 4.2: a SYN on the established connection, in the window or not: challenge ACK.
+    r["SYN in the window"] = answer_kind(seg("S", s + 100), s, t)
+    r["SYN before the window"] = answer_kind(seg("S", s - 100_000), s, t)
+    # 5.2: an old ACK within MAX.SND.WND (bounded by the bytes ever acknowledged, 5 here) is a
+    # late duplicate: ignored, its data taken (and echoed).
+    r["old ACK within the window, with data"] = summarize(seg("PA", s, t - 2, b"olda"), s)
+    s, t = s + 4, t + 4
+    seg("A", s, t)
+    # 5.2: older than that: challenge ACK, the data dropped (not echoed).
+    r["ACK older than MAX.SND.WND, with data"] = answer_kind(seg("PA", s, t - 1000, b"older"), s, t)
+    # 5.2 / RFC 9293: an ACK of data never sent.
+    r["ACK of unsent data, with data"] = answer_kind(seg("PA", s, t + 1000, b"unsent"), s, t)
+    r["pure ACK of unsent data"] = answer_kind(seg("A", s, t + 1000), s, t)
+    # The connection survived all of it: data still flows.
+    r["data after the probes"] = summarize(seg("PA", s, t, b"alive"), s)
+    s, t = s + 5, t + 5
+    seg("A", s, t)
+    # 3.2: a RST exactly at RCV.NXT resets: no answer, and the connection is gone.
+    r["RST exactly at RCV.NXT"] = answer_kind(seg("R", s), s, t)
+    r["data after the exact RST"] = describe(seg("PA", s, t, b"late"), seq=s, ack=t)
+    # 3.2 in SYN-RECEIVED: a half-open connection and an in-window RST.
+    sport, s = 40042, 12000
+    synack = [x for x in p.exchange(p.frame(sport, open_, flags="S", seq=s,
+                                            options=[("MSS", 1460)]))
+              if str(x.flags) == "SA"]
+    assert synack, f"{side['target']}: no SYN-ACK"
+    t, s = synack[0].seq + 1, s + 1
+    r["half-open: RST in the window, not at RCV.NXT"] = answer_kind(seg("R", s + 10), s, t)
+    # (the SYN-ACK's 1 s retransmission may fall in this window: the target's timer, not an
+    # answer)
+    r["half-open: the handshake's ACK after it"] = describe(
+        [x for x in seg("A", s, t) if str(x.flags) != "SA"], seq=s, ack=t)
+    r["half-open: data after the handshake"] = summarize(seg("PA", s, t, b"half"), s)
+    seg("R", s + 4)
+    return r
+
+
+def test_tcp_rfc5961_answers_match_linux(tcp_peers):
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        futures = {name: pool.submit(rfc5961_probes, side) for name, side in tcp_peers.items()}
+        results = {name: f.result(timeout=60) for name, f in futures.items()}
+    linux, ours = results["linux"], results["ours"]
+    for probe in ours:
+        print(f"{probe:45s} linux: {linux[probe]:30s} ours: {ours[probe]}")
+    differences = []
+    for probe in linux:
+        if probe in RFC5961_DELIBERATE:
+            expected_linux, _why = RFC5961_DELIBERATE[probe]
+            if linux[probe] != expected_linux:
+                differences.append(f"{probe}: Linux now answers {linux[probe]!r}, not "
+                                   f"{expected_linux!r}: revisit RFC5961_DELIBERATE")
+        elif linux[probe] != ours[probe]:
+            differences.append(f"{probe}:\n    linux: {linux[probe]}\n    ours:  {ours[probe]}")
+    assert not differences, "\n".join(differences)
+    # Ours, by the RFC (and each kind of answer occurs).
+    assert ours["RST in the window, not at RCV.NXT"] == "challenge ACK", ours
+    assert ours["SYN in the window"] == "challenge ACK", ours
+    assert ours["old ACK within the window, with data"] == "ack=+4 data=b'olda'", ours
+    assert ours["ACK older than MAX.SND.WND, with data"] == "challenge ACK", ours
+    assert ours["ACK of unsent data, with data"] == "challenge ACK", ours
+    assert ours["pure ACK of unsent data"] == "challenge ACK", ours
+    assert ours["data after the probes"] == "ack=+5 data=b'alive'", ours
+    assert ours["RST exactly at RCV.NXT"] == "nothing", ours
+    assert ours["data after the exact RST"] == "R seq=ack", ours
+    assert ours["half-open: RST in the window, not at RCV.NXT"] == "challenge ACK", ours
+    assert ours["half-open: data after the handshake"] == "ack=+4 data=b'half'", ours

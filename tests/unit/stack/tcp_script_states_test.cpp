@@ -158,18 +158,23 @@ TEST_P(TcpStateSyn, SynGetsChallengeAck) {
 }
 INSTANTIATE_TEST_SUITE_P(Rfc9293, TcpStateSyn, full_sockets, state_name);
 
-// The same for a SYN outside the window (the acceptability test answers it first).
+// The same for a SYN outside the window: RFC 5961 4.2 says "irrespective of the sequence
+// number", so it is a challenge ACK too (counted, and rate limited), not the plain ACK an old
+// segment gets.
 TEST_F(TcpStateBase, SynOutsideTheWindowGetsAnAck) {
   const reached r = reach(tcp_state::established);
   inject({.flags = "S", .seq = r.rcv_nxt - 5000});
   expect({.flags = ".", .seq = 1, .ack = 1});
   expect_nothing();
   still_in(r, tcp_state::established);
+  EXPECT_EQ(tcp().counters().syn_challenged, 1U);
+  EXPECT_EQ(tcp().counters().challenge_acks_sent, 1U);
 }
 
-// RFC 9293 3.10.7.4 fifth (ESTABLISHED and the states that process ACKs like it): an ACK of
-// data never sent (SEG.ACK > SND.NXT) gets <SEQ=SND.NXT><ACK=RCV.NXT> and the segment (and its
-// data) is dropped; counted as ack_too_new.
+// RFC 9293 3.10.7.4 fifth (ESTABLISHED and the states that process ACKs like it) and RFC 5961
+// 5.2: an ACK of data never sent (SEG.ACK > SND.NXT) gets a challenge ACK
+// <SEQ=SND.NXT><ACK=RCV.NXT> and the segment (and its data) is dropped; counted as ack_too_new
+// and ack_challenged. (Linux 6.18 alike: pytests/test_differential.py.)
 class TcpStateAckTooNew : public TcpStateBase {};
 TEST_P(TcpStateAckTooNew, GetsAnAckAndIsDropped) {
   const reached r = reach(GetParam());
@@ -179,6 +184,7 @@ TEST_P(TcpStateAckTooNew, GetsAnAckAndIsDropped) {
   still_in(r, GetParam());
   EXPECT_EQ(tcp().readable_bytes(r.id), 0U);
   EXPECT_EQ(tcp().counters().ack_too_new, 1U);
+  EXPECT_EQ(tcp().counters().ack_challenged, 1U);
 }
 INSTANTIATE_TEST_SUITE_P(Rfc9293, TcpStateAckTooNew, full_sockets, state_name);
 
@@ -218,7 +224,8 @@ TEST_F(TcpStateBase, TimeWaitIgnoresAnExactResetRfc1337) {
 
 // RFC 9293 3.10.7.4 second (3), RFC 5961 3.2: a RST in the window but not at RCV.NXT gets a
 // challenge ACK and changes nothing; (1) a RST outside the window is dropped silently.
-// (SYN-RECEIVED and TIME-WAIT left out: Linux drops the half-open / stays silent there.)
+// (SYN-RECEIVED: TcpRfc5961.RstInTheWindowOfAHalfOpenConnectionIsChallenged; TIME-WAIT ignores
+// RSTs, RFC 1337.)
 class TcpStateInexactReset : public TcpStateBase {};
 TEST_P(TcpStateInexactReset, GetsChallengeAckOrIsDropped) {
   const reached r = reach(GetParam());
@@ -228,6 +235,7 @@ TEST_P(TcpStateInexactReset, GetsChallengeAckOrIsDropped) {
   inject({.flags = "R.", .seq = r.rcv_nxt - 1, .ack = r.snd_nxt});
   expect_nothing();
   still_in(r, GetParam());
+  EXPECT_EQ(tcp().counters().rst_challenged, 1U);  // the outside ones are not challenges
 }
 INSTANTIATE_TEST_SUITE_P(Rfc9293, TcpStateInexactReset, full_sockets, state_name);
 
