@@ -75,6 +75,7 @@ tcp_layer::tcp_layer(stack& ip, const tcp_config& config, buffer_pool& pool, tim
       isn_key_(derive_key(secret, key_purpose::tcp_isn)),
       index_key_(derive_key(secret, key_purpose::tcp_connection_index)),
       port_key_(derive_key(secret, key_purpose::ephemeral_port)),
+      challenge_key_(derive_key(secret, key_purpose::tcp_challenge_ack)),
       slab_(config.sockets),
       index_(config.sockets + config.time_wait_records),
       listeners_(65536, -1),
@@ -87,7 +88,18 @@ tcp_layer::tcp_layer(stack& ip, const tcp_config& config, buffer_pool& pool, tim
       tw_acks_(config.time_wait_records),
       extent_tables_(config.zero_copy_connections),
       budget_wait_(config.sockets),
-      extent_wait_(config.sockets) {
+      extent_wait_(config.sockets),
+      cookie_key_(derive_key(secret, key_purpose::tcp_syn_cookie)),
+      // SYN-ACKs owed without state between two drains: a SYN queue's worth (no more than the
+      // slab: half-open children could not be more either), and at least a burst's (syn_queue 0
+      // answers every SYN with a cookie).
+      cookie_synacks_(std::max<std::size_t>(std::min<std::size_t>(config.syn_queue, config.sockets),
+                                            256)),
+      scoreboards_(config.sack_scoreboards) {
+  for (std::size_t i = scoreboards_.size(); i-- > 0;) {
+    scoreboards_[i].next_free = scoreboard_free_;
+    scoreboard_free_ = static_cast<std::uint32_t>(i);
+  }
   {
     // A TSO super-frame is a chain: at most packet::max_segments buffers, some taken by the
     // headers and by external runs. The pool's buffer size bounds its payload.
@@ -187,6 +199,8 @@ tcp_layer::connection* tcp_layer::alloc_connection() noexcept {
   c.ooo_fin_seq = 0;
   c.snd_scale = c.rcv_scale = 0;
   c.ws_ok = c.send_probe = false;
+  c.sack_ok = c.sack_recovery = false;
+  c.high_rxt = c.last_ooo = 0;
   c.keepalive_probes = 0;
   c.ts_enabled = c.ts_recent_valid = false;
   c.ts_recent = c.ts_offset = 0;

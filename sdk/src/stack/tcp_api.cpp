@@ -281,12 +281,20 @@ std::error_code tcp_layer::close(socket_id id, time_ns now) {
     return std::make_error_code(std::errc::bad_file_descriptor);
   }
   if (c->listening) {
-    // Children not yet accepted are reset (no one will ever read them).
-    while (c->accept_head != no_slot || c->half_open_head != no_slot) {
-      connection& child = slab_[c->accept_head != no_slot ? c->accept_head : c->half_open_head];
+    // Every child goes with it (no one will ever accept them). As Linux does: the accept
+    // queue's (established) are reset, the SYN queue's (half-open) go silently, and a segment of
+    // theirs later meets a closed port (RST).
+    while (c->accept_head != no_slot) {
+      connection& child = slab_[c->accept_head];
       detach_child(child);
       child.attached = false;
       abort_connection(child, now);
+    }
+    while (c->half_open_head != no_slot) {
+      connection& child = slab_[c->half_open_head];
+      detach_child(child);
+      child.attached = false;
+      become_closed(child, now);
     }
     free_connection(*c);
     return {};
@@ -372,6 +380,8 @@ std::optional<tcp_info> tcp_layer::info(socket_id id) const noexcept {
   i.send_scale = c->snd_scale;
   i.receive_scale = c->rcv_scale;
   i.timestamps = c->ts_enabled;
+  i.sack = c->sack_ok;
+  i.sacked_bytes = sacked_bytes(*c);
   i.retransmits = c->retransmits;
   i.rto_expirations = c->rto_expirations;
   i.fast_retransmits = c->fast_retransmits;

@@ -205,6 +205,8 @@ void tcp_layer::release_send_queue(connection& c) noexcept {
   // First off the wait lists: giving rings back below wakes waiters, never this connection.
   leave_budget_wait(c);
   leave_extent_wait(c);
+  c.sack_recovery = false;
+  free_scoreboard(c);
   if (c.sbuf.allocated()) {
     give_ring(c.sbuf);
   }

@@ -108,6 +108,11 @@ void tcp_layer::segment_for_listener(connection& l, const tcp_segment_view& s, t
     return;
   }
   if (s.has(flag::ack)) {
+    // No child and no TIME-WAIT record has this tuple: the ACK completing a cookie handshake
+    // (tcp_syn_cookie.cpp), or else <SEQ=SEG.ACK><CTL=RST>.
+    if (!s.has(flag::syn) && syn_cookie_ack(l, s, now)) {
+      return;
+    }
     ++counters_.no_socket;
     send_reset_for(s, now);
     return;
@@ -115,17 +120,44 @@ void tcp_layer::segment_for_listener(connection& l, const tcp_segment_view& s, t
   if (!s.has(flag::syn)) {
     return;
   }
-  if (l.half_open + l.queued >= l.backlog) {
-    ++counters_.listen_overflow;  // dropped: the peer retries its SYN (no RST: RFC 9293 allows)
-    return;
-  }
   if (ip_->is_martian_source(s.src) || ip_->is_local_broadcast(s.dst)) {
     ++counters_.bad_segments;
     return;
   }
+  // The accept queue (the backlog) is full: the SYN is dropped, as Linux does, and the peer
+  // retries it (no RST: RFC 9293 allows). Its handshake could only end in a full queue.
+  if (l.queued >= l.backlog) {
+    ++counters_.listen_overflow;
+    return;
+  }
+  // The SYN queue is full: a cookie answers without keeping state (RFC 4987), else the SYN is
+  // dropped. docs/tcp.md "Queues and SYN cookies".
+  if (l.half_open >= config_.syn_queue) {
+    ++counters_.syn_queue_overflow;
+    if (config_.syn_cookies) {
+      send_syn_cookie(l, s, now);
+    }
+    return;
+  }
+  std::uint32_t iss = initial_sequence(s.src, s.h.src_port, s.h.dst_port, now);
+  if (isn_above && seq_le(iss, *isn_above)) {
+    iss = *isn_above + 65536;  // RFC 6191: above the TIME-WAIT incarnation's sequence space
+  }
+  connection* c = new_child(l, s, iss, now);
+  if (c == nullptr) {
+    return;
+  }
+  // The SYN-ACK's timer runs from now, even if it waits for ARP: a child whose peer never
+  // resolves gives up after the SYN-ACK retries and frees its SYN-queue place.
+  arm_retransmit(*c, now);
+  want_output(*c);  // the SYN-ACK (data in the SYN is not accepted: it is sent again)
+}
+
+tcp_layer::connection* tcp_layer::new_child(connection& l, const tcp_segment_view& s,
+                                            std::uint32_t iss, time_ns now) {
   connection* cp = alloc_connection();
   if (cp == nullptr) {
-    return;
+    return nullptr;
   }
   connection& c = *cp;
   const auto lslot = static_cast<std::uint32_t>(&l - slab_.data());
@@ -144,10 +176,7 @@ void tcp_layer::segment_for_listener(connection& l, const tcp_segment_view& s, t
   c.local_port = s.h.dst_port;
   c.irs = s.h.seq;
   c.rcv_nxt = c.read_seq = c.rcv_adv = s.h.seq + 1;
-  c.iss = initial_sequence(c.remote, c.remote_port, c.local_port, now);
-  if (isn_above && seq_le(c.iss, *isn_above)) {
-    c.iss = *isn_above + 65536;  // RFC 6191: above the TIME-WAIT incarnation's sequence space
-  }
+  c.iss = iss;
   c.snd_una = c.snd_nxt = c.snd_max = c.recover = c.iss;
   c.sbuf_seq = c.iss + 1;
   c.rcv_buffer = c.options.receive_buffer != 0 ? c.options.receive_buffer : config_.receive_buffer;
@@ -167,6 +196,7 @@ void tcp_layer::segment_for_listener(connection& l, const tcp_segment_view& s, t
     c.ts_recent_time = now;
     c.ts_offset = timestamp_offset(c.remote, c.remote_port, c.local_port);
   }
+  c.sack_ok = config_.sack && o.sack_permitted;  // RFC 2018 2: both must offer it
   c.snd_wnd = s.h.window;  // never scaled in a SYN (RFC 7323 2.2)
   c.max_snd_wnd = c.snd_wnd;
   c.snd_wl1 = s.h.seq;
@@ -178,10 +208,7 @@ void tcp_layer::segment_for_listener(connection& l, const tcp_segment_view& s, t
   ++connection_count_;
   ++counters_.passive_opens;
   index_insert(c);
-  // The SYN-ACK's timer runs from now, even if it waits for ARP: a child whose peer never
-  // resolves gives up after the SYN-ACK retries and frees its backlog place.
-  arm_retransmit(c, now);
-  want_output(c);  // the SYN-ACK (data in the SYN is not accepted: it is sent again)
+  return cp;
 }
 
 // --- SYN-SENT (3.10.7.3) ----------------------------------------------------------------------
@@ -220,6 +247,7 @@ void tcp_layer::segment_syn_sent(connection& c, const tcp_segment_view& s, time_
     c.ts_recent_valid = true;
     c.ts_recent_time = now;
   }
+  c.sack_ok = config_.sack && o.sack_permitted;
   c.snd_wnd = s.h.window;
   c.max_snd_wnd = c.snd_wnd;
   c.snd_wl1 = s.h.seq;
@@ -273,6 +301,38 @@ void tcp_layer::segment_syn_sent(connection& c, const tcp_segment_view& s, time_
 
 // --- synchronized states (3.10.7.4) -----------------------------------------------------------
 
+void tcp_layer::challenge_ack(connection& c, time_ns now) noexcept {
+  if (c.ack_now) {
+    // An ACK is owed already and carries the same <SEQ=SND.NXT><ACK=RCV.NXT>: nothing more
+    // goes out, so nothing is taken from the allowance (a burst of forged RSTs in one receive
+    // batch costs one ACK, not a second's allowance).
+    ++counters_.challenge_acks_sent;
+    return;
+  }
+  if (const std::uint32_t n = config_.challenge_acks_per_second; n != 0) {
+    // RFC 5961 7: a per-stack allowance per second. A fixed shared limit is a side channel
+    // (CVE-2016-5696: an off-path attacker fills it from its own connection and counts the
+    // challenge ACKs missing, learning whether its forged segments hit someone else's
+    // connection), so each second's allowance is drawn from [n - n/2, n + n/2] (mean n), keyed
+    // by the secret: unpredictable to the attacker, reproducible in the simulator.
+    const std::uint64_t this_second = now / second;
+    if (this_second != challenge_second_) {
+      challenge_second_ = this_second;
+      const std::uint32_t half = n / 2;
+      const std::uint64_t draw = siphash24(challenge_key_, this_second);
+      challenge_left_ = n - half + static_cast<std::uint32_t>(draw % (std::uint64_t{half} * 2 + 1));
+    }
+    if (challenge_left_ == 0) {
+      ++counters_.challenge_acks_limited;
+      return;
+    }
+    --challenge_left_;
+  }
+  ++counters_.challenge_acks_sent;
+  c.ack_now = true;
+  want_output(c);
+}
+
 void tcp_layer::segment_synchronized(connection& c, const tcp_segment_view& s_in, time_ns now) {
   tcp_segment_view s = s_in;
   const wire::tcp_options& o = s.h.options;
@@ -284,8 +344,13 @@ void tcp_layer::segment_synchronized(connection& c, const tcp_segment_view& s_in
       c.ts_recent_valid = false;
     } else {
       ++counters_.paws_rejected;
-      c.ack_now = true;
-      want_output(c);
+      if (s.has(flag::syn)) {
+        ++counters_.syn_challenged;  // RFC 5961 4.2: a SYN, whatever else is wrong with it
+        challenge_ack(c, now);
+      } else {
+        c.ack_now = true;
+        want_output(c);
+      }
       return;
     }
   }
@@ -330,20 +395,29 @@ void tcp_layer::segment_synchronized(connection& c, const tcp_segment_view& s_in
   if (!acceptable) {
     if (!s.has(flag::rst)) {
       ++counters_.not_acceptable;
+      if (s.has(flag::syn)) {
+        // RFC 5961 4.2: "irrespective of the sequence number", a challenge ACK (so rate
+        // limited, unlike the ACK an old segment gets).
+        ++counters_.syn_challenged;
+        challenge_ack(c, now);
+        return;
+      }
       if (seq_lt(seq + len, c.rcv_nxt) || seq + len == c.rcv_nxt) {
         ++counters_.spurious_rtx_data;
       }
       c.ack_now = true;
       want_output(c);
     }
-    return;
+    return;  // RFC 5961 3.2 (1): a RST outside the window is dropped silently
   }
   c.last_receive = now;
-  // Second: RST (RFC 9293 with RFC 5961 3.2: exact match resets, in-window gets a challenge).
+  // Second: RST (RFC 9293 with RFC 5961 3.2: only an exact match at RCV.NXT resets; one
+  // elsewhere in the window may be a blind guess and gets a challenge ACK, which a real peer
+  // answers with a RST at the right sequence number).
   if (s.has(flag::rst)) {
     if (seq != c.rcv_nxt) {
-      c.ack_now = true;
-      want_output(c);
+      ++counters_.rst_challenged;
+      challenge_ack(c, now);
       return;
     }
     ++counters_.resets_received;
@@ -367,8 +441,8 @@ void tcp_layer::segment_synchronized(connection& c, const tcp_segment_view& s_in
       fail(c, std::make_error_code(std::errc::connection_reset), now);
       return;
     }
-    c.ack_now = true;
-    want_output(c);
+    ++counters_.syn_challenged;  // a restarted peer answers with a RST at RCV.NXT
+    challenge_ack(c, now);
     return;
   }
   // Fifth: the ACK field.
@@ -386,6 +460,13 @@ void tcp_layer::segment_synchronized(connection& c, const tcp_segment_view& s_in
   if (c.state == tcp_state::syn_received) {
     if (!(seq_lt(c.snd_una, s.h.ack) && seq_le(s.h.ack, c.snd_max))) {
       send_control(s.src, c.local_port, c.remote_port, s.h.ack, 0, flag::rst, 0, nullptr, now);
+      return;
+    }
+    if (c.parent != no_slot && slab_[c.parent].queued >= slab_[c.parent].backlog) {
+      // The accept queue is full: the ACK is dropped and the child stays half-open, as Linux
+      // does; its SYN-ACK timer retries, and the peer's answer may find room (or, after
+      // synack_retries, the child goes).
+      ++counters_.accept_queue_overflow;
       return;
     }
     c.snd_wnd = static_cast<std::uint32_t>(s.h.window) << c.snd_scale;

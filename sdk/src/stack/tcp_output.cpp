@@ -34,6 +34,12 @@ std::uint32_t tcp_layer::send_mss(const connection& c) const noexcept {
   if (c.ts_enabled) {
     mss -= 12;
   }
+  if (c.sack_ok && c.ooo_count != 0) {
+    // The SACK blocks our segments carry while we hold out-of-order data (RFC 2018 3: 2 NOPs,
+    // kind, length, 8 bytes a block): the frame must still fit the path MTU.
+    const std::uint32_t blocks = std::min<std::uint32_t>(c.ooo_count, c.ts_enabled ? 3 : 4);
+    mss -= 4 + 8 * blocks;
+  }
   return std::max<std::uint32_t>(mss, config_.min_mss > 12 ? config_.min_mss - 12 : 1);
 }
 
@@ -126,6 +132,7 @@ bool tcp_layer::build_frame(packet& out, mac_address mac, wire::ipv4_address dst
 std::size_t tcp_layer::emit(std::span<packet> out, time_ns now) noexcept {
   retry_at_ = UINT64_MAX;
   std::size_t n = emit_time_wait_acks(out, now);
+  n += emit_syn_cookies(out.subspan(n), now);  // stateless SYN-ACKs (tcp_syn_cookie.cpp)
   while (n < out.size() && !pending_.empty()) {
     const std::uint32_t slot = pending_.front();
     blocked_ = false;
@@ -232,12 +239,89 @@ std::size_t tcp_layer::emit_connection(connection& c, std::span<packet> out, tim
       ++c.retransmits;
       ++counters_.retransmits;
       note_retransmission(c, c.snd_una + len, now);
+      if (c.sack_recovery && seq_lt(c.high_rxt, c.snd_una + len)) {
+        c.high_rxt = c.snd_una + len;
+      }
+      if (!c.retransmit_timer.armed()) {
+        arm_retransmit(c, now);
+      }
+    }
+    // RFC 6675 recovery: while cwnd - pipe >= 1 SMSS, what NextSeg() picks: a lost hole (rule
+    // 1), else new data (rule 2), else an unSACKed hole below the highest SACK (rule 3).
+    while (c.sack_recovery) {
+      const std::uint32_t pipe = sack_pipe(c, mss);
+      if (pipe >= c.cc.cwnd || c.cc.cwnd - pipe < mss) {
+        break;
+      }
+      if (!room()) {
+        return count;
+      }
+      std::uint32_t seq = 0, len = 0;
+      const bool lost = sack_next_segment(c, mss, true, seq, len);
+      if (!lost) {
+        // Rule 2: new data the peer's window takes (whole segments, or all that is left).
+        const std::uint32_t avail = seq_lt(c.snd_nxt, data_end) ? data_end - c.snd_nxt : 0;
+        const std::uint32_t right = c.snd_una + c.snd_wnd;
+        const std::uint32_t win_room = seq_gt(right, c.snd_nxt) ? right - c.snd_nxt : 0;
+        const std::uint32_t n = std::min({avail, win_room, mss});
+        const bool fin = c.fin_queued && !c.fin_acked && c.snd_nxt + n == data_end &&
+                         seq_le(c.snd_nxt, data_end) && !fin_sent;
+        if ((n != 0 && (n == mss || n == avail)) || (n == 0 && fin && avail == 0)) {
+          std::uint8_t flags = flag::ack | (fin ? flag::fin : 0);
+          if (n != 0 && n == avail) {
+            flags |= flag::psh;
+          }
+          if (!build(c.snd_nxt, n, flags)) {
+            return count;
+          }
+          c.bytes_sent += n;
+          counters_.bytes_out += n;
+          c.snd_nxt += n + (fin ? 1U : 0U);
+          c.snd_max = detail::seq_max(c.snd_max, c.snd_nxt);
+          continue;
+        }
+        if (!sack_next_segment(c, mss, false, seq, len)) {
+          // Rule 4, the rescue retransmission: once per recovery, the last segment of the
+          // highest unSACKed data (a lost tail would otherwise wait for the RTO). HighRxt
+          // stays.
+          // RFC 6675 rule 4 needs HighACK > RescueRxt (a partial ACK passed the first
+          // retransmission); then RescueRxt = RecoveryPoint: once per recovery.
+          if (!seq_gt(c.snd_una, c.rescue_end) || !sack_rescue_segment(c, mss, seq, len)) {
+            break;
+          }
+          c.rescue_end = c.recover;
+          const bool tail_fin = fin_sent && seq + len == data_end;
+          if (!build(seq, len, flag::ack | (tail_fin ? flag::fin : 0))) {
+            return count;
+          }
+          ++c.retransmits;
+          ++counters_.retransmits;
+          ++counters_.sack_retransmits;
+          note_retransmission(c, seq + len, now);
+          continue;
+        }
+      }
+      const bool fin = fin_sent && seq + len == data_end;
+      if (!build(seq, len, flag::ack | (fin ? flag::fin : 0))) {
+        return count;
+      }
+      c.high_rxt = seq + len;
+      ++c.retransmits;
+      ++counters_.retransmits;
+      ++counters_.sack_retransmits;
+      note_retransmission(c, seq + len, now);
       if (!c.retransmit_timer.armed()) {
         arm_retransmit(c, now);
       }
     }
     // New data, or going back over what an RTO declared lost.
-    while (true) {
+    while (!c.sack_recovery) {
+      if (seq_lt(c.snd_nxt, c.snd_max) && c.scoreboard != detail::no_slot) {
+        // Going back after a timeout: what the peer SACKed is not sent again.
+        std::uint32_t run = 0;
+        const std::uint32_t next = sack_skip(c, c.snd_nxt, run);
+        c.snd_nxt = seq_lt(next, c.snd_max) ? next : c.snd_max;
+      }
       const std::uint32_t avail = seq_lt(c.snd_nxt, data_end) ? data_end - c.snd_nxt : 0;
       // RFC 3042 limited transmit: the first two duplicate ACKs each let one new segment go
       // beyond cwnd, so a small window still collects the three duplicates fast retransmit needs.
@@ -251,6 +335,11 @@ std::size_t tcp_layer::emit_connection(connection& c, std::span<packet> out, tim
       // TSO: new data (never a retransmission) goes as one super-frame the device cuts into
       // the segments we would have sent, so the wire is the same with and without it.
       std::uint32_t len = std::min({avail, win_room, rtx ? mss : tso_cap});
+      if (rtx && c.scoreboard != detail::no_slot) {
+        std::uint32_t run = 0;
+        (void)sack_skip(c, c.snd_nxt, run);
+        len = std::min(len, run);  // up to the next range the peer holds
+      }
       if (len > mss) {
         // A short last piece only where the segment-by-segment loop would have sent it (Nagle
         // and sender SWS, below, with data in flight by then).
@@ -381,6 +470,7 @@ bool tcp_layer::build_segment(connection& c, packet& out, std::uint32_t seq, std
       h.options.timestamps = wire::tcp_timestamps{ts_clock(now) + c.ts_offset,
                                                   c.state == tcp_state::syn_sent ? 0 : c.ts_recent};
     }
+    h.options.sack_permitted = c.state == tcp_state::syn_sent ? config_.sack : c.sack_ok;
     const std::uint32_t w = std::min<std::uint32_t>(receive_window(c), 65535);
     h.window = static_cast<std::uint16_t>(w);  // a SYN's window is never scaled (RFC 7323 2.2)
     if (c.state == tcp_state::syn_received) {
@@ -389,6 +479,9 @@ bool tcp_layer::build_segment(connection& c, packet& out, std::uint32_t seq, std
   } else {
     if (c.ts_enabled) {
       h.options.timestamps = wire::tcp_timestamps{ts_clock(now) + c.ts_offset, c.ts_recent};
+    }
+    if (c.sack_ok && c.ooo_count != 0 && (flags & flag::ack) != 0) {
+      sack_blocks(c, h.options);  // RFC 2018 4: what we hold out of order
     }
     // What we advertise: the free buffer, but grown only in steps of min(buffer / 2, MSS)
     // (receiver SWS avoidance), and the right edge never moved left.

@@ -22,16 +22,30 @@ namespace flag = wire::tcp_flag;
 bool tcp_layer::process_ack(connection& c, const tcp_segment_view& s, time_ns now) {
   const std::uint32_t ack = s.h.ack;
   if (seq_gt(ack, c.snd_max)) {
-    ++counters_.ack_too_new;  // acknowledges what we never sent: ACK and drop (3.10.7.4)
-    c.ack_now = true;
-    want_output(c);
+    // Acknowledges what we never sent: RFC 9293 3.10.7.4 and RFC 5961 5.2 both say ACK and
+    // drop (data included: blind data injection needs an acceptable ACK too).
+    ++counters_.ack_too_new;
+    ++counters_.ack_challenged;
+    challenge_ack(c, now);
     return false;
   }
   const std::uint32_t new_window = static_cast<std::uint32_t>(s.h.window) << c.snd_scale;
   const bool window_changed = new_window != c.snd_wnd;
   if (seq_lt(ack, c.snd_una)) {
+    // RFC 5961 5.2: acceptable down to SND.UNA - MAX.SND.WND (a late duplicate); older is a
+    // blind injection's guess: challenge ACK, drop. Never further back than the data ever
+    // acknowledged (as Linux bounds it by bytes_acked): an ACK of our SYN or below
+    // acknowledges nothing the peer could have seen us send since.
+    const std::uint64_t reach = std::min<std::uint64_t>(c.max_snd_wnd, c.bytes_acked);
+    if (seq_lt(ack, c.snd_una - static_cast<std::uint32_t>(reach))) {
+      ++counters_.ack_challenged;
+      challenge_ack(c, now);
+      return false;
+    }
     return true;  // an old ACK: ignore it, process the rest
   }
+  const std::uint32_t newly_sacked =
+      c.sack_ok && s.h.options.sack_count != 0 ? sack_update(c, s.h.options, ack) : 0;
   if (c.persist) {
     c.probes = 0;  // the peer answers: a zero window may stay closed for as long as it does
   }
@@ -55,24 +69,46 @@ bool tcp_layer::process_ack(connection& c, const tcp_segment_view& s, time_ns no
   if (acked == 0) {
     // RFC 5681 2: a duplicate ACK carries no data, no SYN/FIN, the same window, and data is
     // outstanding.
+    // With SACK, RFC 6675 2 adds (e): it SACKs new data. A bare duplicate (a spurious
+    // retransmission arriving, a reordered ACK) says nothing is lost. (Blocks but no scoreboard
+    // to keep them: counted as RFC 5681 does.)
+    const bool sack_says_new = !c.sack_ok || newly_sacked != 0 ||
+                               (s.h.options.sack_count != 0 && c.scoreboard == detail::no_slot);
     const bool duplicate = s.payload.empty() && !s.has(flag::syn) && !s.has(flag::fin) &&
-                           !window_changed && c.flight() != 0 && !c.persist;
+                           !window_changed && c.flight() != 0 && !c.persist && sack_says_new;
     if (duplicate) {
       ++counters_.duplicate_acks;
       ++c.dup_acks;
       // RFC 6582 3.2 (2): only if the ACK covers more than `recover` (ours is one past the
       // highest sequence sent, so "covers more than" is ack >= recover).
-      if (!c.in_recovery && c.dup_acks == config_.dup_ack_threshold && seq_ge(ack, c.recover)) {
-        // RFC 6582 3.2 (2)-(3): fast retransmit, then fast recovery.
+      // RFC 6675 5 (a)-(b): with a scoreboard, also when SACKed data shows SND.UNA lost.
+      const bool sack = c.sack_ok && c.scoreboard != detail::no_slot;
+      if (!c.in_recovery && seq_ge(ack, c.recover) &&
+          (c.dup_acks == config_.dup_ack_threshold ||
+           (sack && c.dup_acks < config_.dup_ack_threshold && sack_is_lost(c, c.snd_una, mss)))) {
+        // RFC 6582 3.2 (2)-(3) / RFC 6675 5 (4): fast retransmit, then fast recovery.
         c.cc_algo->on_fast_retransmit(c.cc, c.flight(), mss, now);
-        c.recover = c.snd_max;
-        c.cc.cwnd = c.cc.ssthresh + 3 * mss;
+        c.recover = c.snd_max;  // RecoveryPoint = HighData
         c.in_recovery = true;
-        c.retransmit_one = true;
-        c.rtt_timing = false;  // Karn
+        c.retransmit_one = true;  // RFC 6675 (4.3): SND.UNA's segment first
+        c.rtt_timing = false;     // Karn
+        if (sack) {
+          // RFC 6675: cwnd = ssthresh, and pipe (not inflation) decides what may go.
+          c.cc.cwnd = std::max(c.cc.ssthresh, mss);
+          c.sack_recovery = true;
+          c.high_rxt = c.snd_una;
+          // (4.3): RescueRxt = the end of the first retransmission: no rescue before a partial
+          // ACK passes it.
+          c.rescue_end = c.snd_una + std::min(mss, c.flight());
+          ++counters_.sack_recoveries;
+        } else {
+          c.cc.cwnd = c.cc.ssthresh + 3 * mss;
+        }
         ++c.fast_retransmits;
         ++counters_.fast_retransmits;
         want_output(c);
+      } else if (c.in_recovery && c.sack_recovery) {
+        want_output(c);  // the scoreboard changed: pipe may let more go
       } else if (c.in_recovery) {
         // (4): each further duplicate inflates the window (bounded: a flood of duplicates
         // must not wrap it).
@@ -138,11 +174,21 @@ bool tcp_layer::process_ack(connection& c, const tcp_segment_view& s, time_ns no
   c.probes = 0;
   c.una_since = now;
   // Loss recovery (RFC 6582 3.2 (5)-(6)) or the controller's growth.
+  sack_prune(c);
   if (c.in_recovery) {
     if (seq_ge(ack, c.recover)) {
       c.in_recovery = false;  // full acknowledgment: deflate to ssthresh
+      c.sack_recovery = false;
       c.cc.cwnd = std::max(c.cc.ssthresh, mss);
       c.dup_acks = 0;
+      sack_prune(c);  // (an empty scoreboard goes back now that recovery is over)
+    } else if (c.sack_recovery) {
+      // RFC 6675: a partial ACK changes no window; pipe and NextSeg go on from the scoreboard.
+      ++counters_.recovery_partial_acks;
+      if (seq_lt(c.high_rxt, c.snd_una)) {
+        c.high_rxt = c.snd_una;
+      }
+      want_output(c);  // NextSeg may find a hole, or the rescue retransmission
     } else {
       ++counters_.recovery_partial_acks;
       c.retransmit_one = true;  // the next hole
@@ -269,6 +315,7 @@ void tcp_layer::process_data(connection& c, const tcp_segment_view& s, time_ns n
   // Out of order: keep it in the ring, remember the range, ACK at once (the duplicate ACK tells
   // the sender; RFC 5681 4.2).
   ++counters_.out_of_order;
+  c.last_ooo = seq;  // its range leads the SACK blocks (RFC 2018 4)
   c.ack_now = true;
   if (c.dup_acks_owed < 8) {
     ++c.dup_acks_owed;  // each out-of-order segment gets its own duplicate ACK
@@ -286,6 +333,9 @@ void tcp_layer::process_data(connection& c, const tcp_segment_view& s, time_ns n
     r.end = seq_gt(c.ooo[j].end, r.end) ? c.ooo[j].end : r.end;
     ++j;
   }
+  // The work, counted: ranges passed or merged, and at most the rest moved below (bounded by
+  // the 8 ranges, however many segments a sender sprays into the window).
+  counters_.out_of_order_range_visits += j + (c.ooo_count - i);
   const std::size_t limit = std::min<std::size_t>(config_.out_of_order_ranges, c.ooo.size());
   if (j == i && c.ooo_count >= limit) {
     ++counters_.out_of_order_dropped;  // no range left: the sender retransmits it

@@ -148,6 +148,10 @@ class bottleneck_path {
       stack_config c;
       c.address = a;
       c.tcp.send_buffer = c.tcp.receive_buffer = 4 << 20;  // never the limit: 14 x the window
+      // The curve after RFC 6582 recovery; under RFC 6675 (SACK) recovery the window lags the
+      // curve by up to ~10 segments in the second stage (an open question, in the issue 11
+      // closing note), which is the recovery's doing, not the controller's.
+      c.tcp.sack = false;
       return c;
     };
     test::tcp_app_options options;

@@ -351,6 +351,7 @@ TEST(TcpScale, TenThousandConnectionsEachExchangeARequestAndCloseCleanly) {
     c->tcp.time_wait_records = n + 16;
     c->tcp.send_buffer = c->tcp.receive_buffer = 4096;
     c->tcp.max_backlog = n;
+    c->tcp.syn_queue = n;  // 10,000 SYNs arrive before any is answered: no cookies
     c->ephemeral_first = 30000;
   }
   packet_pool pool_a{packet_pool_config{"a", 8192}};

@@ -152,9 +152,13 @@ TEST_F(TcpTimeWait, RecordsAreBoundedOldestEvicted) {
 
 class TcpListen : public TcpScript {};
 
-// Issue 9: half-open plus not-yet-accepted connections <= backlog; a SYN beyond it is dropped
-// (no answer) and counted in listen_overflow; accepting makes room again.
-TEST_F(TcpListen, BacklogBoundsHalfOpenPlusNotAccepted) {
+// Issue 11: half-open connections <= syn_queue (a SYN beyond it is dropped without cookies:
+// syn_queue_overflow), established not-yet-accepted ones <= backlog (a SYN meeting a full accept
+// queue is dropped: listen_overflow); accepting makes room again. tcp_queue_test.cpp has the
+// rest (cookies, the final ACK onto a full accept queue).
+TEST_F(TcpListen, SynQueueAndBacklogBoundHalfOpenAndNotAccepted) {
+  cfg_.tcp.syn_queue = 2;
+  cfg_.tcp.syn_cookies = false;
   const socket_id l = listen(8080, 2);
   use_port(40001);
   inject({.flags = "S", .seq = 0, .mss = 1460});
@@ -164,14 +168,16 @@ TEST_F(TcpListen, BacklogBoundsHalfOpenPlusNotAccepted) {
   expect({.flags = "S.", .seq = 0, .ack = 1});
   use_port(40003);
   inject({.flags = "S", .seq = 0, .mss = 1460});
-  expect_nothing();  // two half-open: full
-  EXPECT_EQ(tcp().counters().listen_overflow, 1U);
-  use_port(40001);
-  inject({.flags = ".", .seq = 1, .ack = 1});  // established, not accepted: still counts
+  expect_nothing();  // two half-open: the SYN queue is full
+  EXPECT_EQ(tcp().counters().syn_queue_overflow, 1U);
+  for (const std::uint16_t p : {40001, 40002}) {
+    use_port(p);
+    inject({.flags = ".", .seq = 1, .ack = 1});  // established, not accepted: the accept queue
+  }
   use_port(40004);
   inject({.flags = "S", .seq = 0, .mss = 1460});
-  expect_nothing();
-  EXPECT_EQ(tcp().counters().listen_overflow, 2U);
+  expect_nothing();  // the accept queue is full
+  EXPECT_EQ(tcp().counters().listen_overflow, 1U);
   const socket_id a = accept_one(l);
   EXPECT_EQ(tcp().remote_endpoint(a), (tcp_endpoint{peer_ip, 40001}));
   use_port(40005);
@@ -199,10 +205,12 @@ TEST_F(TcpListen, AcceptReturnsConnectionsInTheOrderTheyWereEstablished) {
   EXPECT_EQ(tcp().accept(l, none), std::make_error_code(std::errc::resource_unavailable_try_again));
 }
 
-// A half-open connection that times out (synack_retries) frees its place in the backlog.
+// A half-open connection that times out (synack_retries) frees its place in the SYN queue.
 TEST_F(TcpListen, ExpiredHalfOpenConnectionFreesItsPlace) {
   cfg_.tcp.synack_retries = 1;  // SYN-ACK at 0 and 1000, dropped at 3000
-  listen(8080, 1);
+  cfg_.tcp.syn_queue = 1;
+  cfg_.tcp.syn_cookies = false;
+  listen(8080, 16);
   use_port(40001);
   inject({.flags = "S", .seq = 0, .mss = 1460});
   expect({.flags = "S.", .seq = 0, .ack = 1});

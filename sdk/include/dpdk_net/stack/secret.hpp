@@ -45,6 +45,7 @@ enum class key_purpose : std::uint8_t {
   tcp_isn,
   tcp_syn_cookie,
   tcp_connection_index,
+  tcp_challenge_ack,  ///< each second's RFC 5961 challenge-ACK allowance
 };
 
 /// The key for one purpose: SipHash-2-4 under the secret of (purpose, 0) and (purpose, 1).

@@ -36,7 +36,9 @@ class stack;
 namespace detail {
 class byte_ring;
 class ring_cache;
+struct cookie_synack;
 struct extent_table;
+struct sack_scoreboard;
 struct tcp_connection;
 struct tcp_segment_view;
 struct time_wait_record;
@@ -93,7 +95,11 @@ struct tcp_config {
   /// derive from the stack's secret and the time, so stacks sharing a secret (one per core)
   /// validate each other's cookies.
   time_ns syn_cookie_period = 64 * second;
-  /// RFC 5961 challenge ACKs: at most this many per second for the whole stack (0: no limit).
+  /// RFC 5961 challenge ACKs: about this many per second for the whole stack (0: no limit).
+  /// Each second's allowance is drawn (keyed by the secret) from [N - N/2, N + N/2], mean N,
+  /// so an off-path attacker cannot count what other connections spent (CVE-2016-5696). Per
+  /// stack: with one stack per core the machine sends up to cores x N (no state is shared
+  /// between cores). docs/tcp.md "RFC 5961".
   std::uint32_t challenge_acks_per_second = 1000;
 };
 
@@ -173,7 +179,7 @@ struct tcp_counters {
   std::uint64_t connect_failed = 0;  ///< refused, timed out or unreachable before established
   std::uint64_t resets_sent = 0, resets_received = 0;
   std::uint64_t no_socket = 0;          ///< segments for no connection or listener (RST sent)
-  std::uint64_t listen_overflow = 0;    ///< SYNs dropped: the listener's backlog was full
+  std::uint64_t listen_overflow = 0;    ///< SYNs dropped: the listener's accept queue was full
   std::uint64_t sockets_exhausted = 0;  ///< no free socket slot (SYN dropped, open refused)
   std::uint64_t bad_segments = 0;       ///< refused by a check (flags, offsets), not by checksum
   std::uint64_t not_acceptable = 0;     ///< RFC 9293 3.10.7.4 sequence test failed (ACK sent)
@@ -183,6 +189,10 @@ struct tcp_counters {
   std::uint64_t recovery_partial_acks = 0;  ///< RFC 6582 partial acknowledgments
   std::uint64_t spurious_rtx_data = 0;      ///< duplicate data received (already acknowledged)
   std::uint64_t out_of_order = 0, out_of_order_dropped = 0;
+  /// Out-of-order ranges passed, merged or moved placing out-of-order segments: at most twice
+  /// the ranges held (<= 16) per segment, whatever the sender does (a work count, like
+  /// demux_lookups).
+  std::uint64_t out_of_order_range_visits = 0;
   std::uint64_t window_probes = 0, keepalives_sent = 0;
   std::uint64_t delayed_acks = 0;    ///< ACKs sent by the delayed-ACK timer
   std::uint64_t window_updates = 0;  ///< pure window updates sent
@@ -300,9 +310,11 @@ class tcp_layer {
   /// address), invalid_argument (already bound), resource_unavailable_try_again (no free port).
   std::error_code bind(socket_id id, std::uint16_t port,
                        std::optional<wire::ipv4_address> address = std::nullopt);
-  /// Passive open. backlog bounds half-open plus not-yet-accepted connections (clamped to
-  /// 1..max_backlog); a SYN beyond it is dropped (listen_overflow). Binds an ephemeral port if
-  /// unbound. Errors: invalid_argument (connecting or connected).
+  /// Passive open. backlog bounds the accept queue: established, not-yet-accepted connections
+  /// (clamped to 1..max_backlog); while it is full SYNs are dropped (listen_overflow) and
+  /// completing handshakes wait (accept_queue_overflow). Half-open connections are bounded
+  /// apart, by tcp_config::syn_queue (then SYN cookies). Binds an ephemeral port if unbound.
+  /// Errors: invalid_argument (connecting or connected).
   std::error_code listen(socket_id id, std::uint32_t backlog);
   /// The oldest established connection of a listener. Errors: resource_unavailable_try_again
   /// (none yet: wait for `acceptable`), invalid_argument (not listening),
@@ -361,7 +373,7 @@ class tcp_layer {
   [[nodiscard]] std::size_t time_wait_count() const noexcept { return tw_used_; }
   /// Connections waiting on the pending-output list (diagnostics, and tx_pending()).
   [[nodiscard]] bool output_pending() const noexcept {
-    return !pending_.empty() || !tw_acks_.empty();
+    return !pending_.empty() || !tw_acks_.empty() || cookie_count_ != 0;
   }
   /// Bytes a connection's slot takes when idle (no buffers allocated): for the docs' figure.
   [[nodiscard]] static std::size_t idle_connection_bytes() noexcept;
@@ -419,6 +431,17 @@ class tcp_layer {
   // input (tcp_input.cpp)
   void segment_for_listener(connection& l, const detail::tcp_segment_view& s, time_ns now,
                             std::optional<std::uint32_t> isn_above = std::nullopt);
+  /// A half-open child of l for the SYN s, our ISN iss; nullptr if no slot is free.
+  connection* new_child(connection& l, const detail::tcp_segment_view& s, std::uint32_t iss,
+                        time_ns now);
+  // SYN cookies (tcp_syn_cookie.cpp)
+  /// Owes the SYN s a cookie SYN-ACK (built at the next drain); none if too many are owed.
+  void send_syn_cookie(const connection& l, const detail::tcp_segment_view& s,
+                       time_ns now) noexcept;
+  /// An ACK that found only the listener: true if its cookie validated (the connection is made,
+  /// or the ACK dropped for a full accept queue or slab), false if not (counted).
+  bool syn_cookie_ack(connection& l, const detail::tcp_segment_view& s, time_ns now);
+  std::size_t emit_syn_cookies(std::span<packet> out, time_ns now) noexcept;
   void segment_for_time_wait(detail::time_wait_record& r, const detail::tcp_segment_view& s,
                              time_ns now);
   void segment_syn_sent(connection& c, const detail::tcp_segment_view& s, time_ns now);
@@ -430,6 +453,9 @@ class tcp_layer {
   [[nodiscard]] std::optional<time_ns> timestamp_rtt(const connection& c, std::uint32_t echo,
                                                      time_ns now) const noexcept;
   void send_reset_for(const detail::tcp_segment_view& s, time_ns now) noexcept;
+  /// RFC 5961 challenge ACK <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>, within the stack's allowance
+  /// (challenge_acks_sent or challenge_acks_limited).
+  void challenge_ack(connection& c, time_ns now) noexcept;
 
   // output (tcp_output.cpp)
   std::size_t emit_connection(connection& c, std::span<packet> out, time_ns now) noexcept;
@@ -474,6 +500,29 @@ class tcp_layer {
   bool append_payload(packet& frame, const connection& c, std::uint32_t seq,
                       std::uint32_t len) noexcept;
 
+  // SACK (tcp_sack.cpp)
+  /// Fills o.sack with blocks for our out-of-order data (RFC 2018 4).
+  void sack_blocks(const connection& c, wire::tcp_options& o) noexcept;
+  /// Adds an ACK's SACK blocks to the scoreboard (bogus ones refused and counted); returns the
+  /// bytes newly SACKed.
+  std::uint32_t sack_update(connection& c, const wire::tcp_options& o, std::uint32_t ack) noexcept;
+  /// Drops what SND.UNA passed; frees an empty scoreboard outside recovery.
+  void sack_prune(connection& c) noexcept;
+  void free_scoreboard(connection& c) noexcept;
+  [[nodiscard]] std::uint32_t sacked_bytes(const connection& c) const noexcept;
+  [[nodiscard]] bool sack_is_lost(const connection& c, std::uint32_t seq,
+                                  std::uint32_t mss) const noexcept;
+  [[nodiscard]] std::uint32_t sack_pipe(const connection& c, std::uint32_t mss) const noexcept;
+  /// RFC 6675 NextSeg() rule 1 (lost_only) or 3: a retransmission [seq, seq + len).
+  bool sack_next_segment(const connection& c, std::uint32_t mss, bool lost_only,
+                         std::uint32_t& seq, std::uint32_t& len) const noexcept;
+  /// RFC 6675 NextSeg() rule 4: the rescue retransmission's segment.
+  bool sack_rescue_segment(const connection& c, std::uint32_t mss, std::uint32_t& seq,
+                           std::uint32_t& len) const noexcept;
+  /// The next unSACKed byte at or after seq; run: unSACKed bytes from there (UINT32_MAX: all).
+  [[nodiscard]] std::uint32_t sack_skip(const connection& c, std::uint32_t seq,
+                                        std::uint32_t& run) const noexcept;
+
   // timers (tcp_timers.cpp)
   static void on_retransmit_timer(timer& t, time_ns now) noexcept;
   static void on_ack_timer(timer& t, time_ns now) noexcept;
@@ -489,7 +538,7 @@ class tcp_layer {
   detail::ring_cache& rings_;
   buffer_pool* pool_;
   timer_wheel* timers_;
-  sip_key isn_key_, index_key_, port_key_;
+  sip_key isn_key_, index_key_, port_key_, challenge_key_;
   std::vector<connection> slab_;
   std::vector<std::uint32_t> free_slots_;
   std::size_t connection_count_ = 0;
@@ -514,8 +563,15 @@ class tcp_layer {
   detail::id_list budget_wait_;  // connections whose send() found no budget for a ring
   detail::id_list extent_wait_;  // connections whose send_external() found no extent table
   std::uint32_t tso_chain_bytes_ = 0;  // most payload a TSO chain of the pool's buffers holds
+  sip_key cookie_key_{};  // SYN cookies: each period's key derives from it
+  std::vector<detail::cookie_synack> cookie_synacks_;  // a ring: SYN-ACKs owed without state
+  std::uint32_t cookie_head_ = 0, cookie_count_ = 0;
+  std::vector<detail::sack_scoreboard> scoreboards_;  // SACK scoreboards (preallocated)
+  std::uint32_t scoreboard_free_ = detail::no_slot;
   wire::ipv4_address confirmed_hop_{};  // the next hop ACK progress last confirmed to ARP, when
   time_ns confirmed_at_ = 0;
+  std::uint64_t challenge_second_ = UINT64_MAX;  // the second challenge_left_ is for (now / 1 s)
+  std::uint32_t challenge_left_ = 0;             // challenge ACKs still allowed in it
   tcp_counters counters_{};
 };
 

@@ -11,6 +11,7 @@
 #include <system_error>
 
 #include "dpdk_net/stack/congestion.hpp"
+#include "dpdk_net/stack/detail/tcp_syn_cookie.hpp"
 #include "dpdk_net/stack/tcp.hpp"
 #include "dpdk_net/timer_wheel.hpp"
 #include "dpdk_net/wire/tcp.hpp"
@@ -112,6 +113,17 @@ struct seq_range {
   std::uint32_t begin = 0, end = 0;
 };
 
+/// The ranges the peer SACKed above SND.UNA (RFC 6675's scoreboard), sorted, disjoint. Pooled
+/// (tcp_config::sack_scoreboards), not in the connection's slot: only a connection receiving
+/// SACK blocks holds one. Bounded: a hostile peer fragmenting it (the SACK-panic class) costs at
+/// most `capacity` ranges, and every operation is O(capacity).
+struct sack_scoreboard {
+  static constexpr std::uint32_t capacity = 16;
+  std::array<seq_range, capacity> ranges{};
+  std::uint32_t count = 0;
+  std::uint32_t next_free = UINT32_MAX;
+};
+
 enum class list_kind : std::uint8_t { none, half_open, accept_queue };
 
 /// A socket: a listener or a connection. Lives in the tcp_layer's slab (stable address: its
@@ -187,6 +199,10 @@ struct tcp_connection {
   bool ws_ok = false;  // both sides offered window scaling
   bool sack_ok = false;  // both sides offered SACK (RFC 2018)
   std::uint32_t scoreboard = no_slot;  // the SACK scoreboard in use (pooled, not in the slot)
+  bool sack_recovery = false;          // this recovery episode is RFC 6675's (else RFC 6582's)
+  std::uint32_t rescue_end = 0;        // one past RFC 6675 RescueRxt
+  std::uint32_t high_rxt = 0;          // RFC 6675 HighRxt: highest sequence retransmitted
+  std::uint32_t last_ooo = 0;          // start of the latest out-of-order segment (first block)
   bool ts_enabled = false, ts_recent_valid = false;
   std::uint32_t ts_recent = 0, ts_offset = 0;
   time_ns ts_recent_time = 0;
