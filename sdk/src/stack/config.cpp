@@ -132,6 +132,9 @@ std::string validate_tcp(const tcp_config& t) {
     return bad("receive_reserve", "at most memory_budget - 4096 (sends need a ring)",
                to_string(t.receive_reserve));
   }
+  if (t.syn_cookie_period < second || t.syn_cookie_period > 24 * 3600 * second) {
+    return bad("syn_cookie_period", "1 s..1 day", to_string(t.syn_cookie_period) + " ns");
+  }
   if (t.max_backlog == 0) {
     return bad("max_backlog", "at least 1", "0");
   }

@@ -95,7 +95,7 @@ tcp_layer::tcp_layer(stack& ip, const tcp_config& config, buffer_pool& pool, tim
       // answers every SYN with a cookie).
       cookie_synacks_(std::max<std::size_t>(std::min<std::size_t>(config.syn_queue, config.sockets),
                                             256)),
-      scoreboards_(config.sack_scoreboards) {
+      scoreboards_(std::min<std::size_t>(config.sack_scoreboards, config.sockets)) {
   for (std::size_t i = scoreboards_.size(); i-- > 0;) {
     scoreboards_[i].next_free = scoreboard_free_;
     scoreboard_free_ = static_cast<std::uint32_t>(i);

@@ -83,8 +83,9 @@ struct tcp_config {
   /// RFC 2018 SACK: offered on SYN and SYN-ACK, blocks sent when data is out of order, and
   /// RFC 6675 recovery when the peer sends them.
   bool sack = true;
-  /// Connections that may hold a SACK scoreboard at once (a preallocated pool: the scoreboard is
-  /// not in the connection's slot); a connection without one recovers as NewReno does.
+  /// Connections that may hold a SACK scoreboard at once (a preallocated pool of 136-byte
+  /// scoreboards, at most `sockets`: it is not in the connection's slot); a connection without
+  /// one recovers as NewReno does.
   std::uint32_t sack_scoreboards = 1024;
   /// Half-open connections (SYN received, SYN-ACK sent) one listener keeps: its SYN queue. Past
   /// it, SYN cookies (if on) answer without keeping state, else the SYN is dropped.
