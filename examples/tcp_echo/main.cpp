@@ -99,6 +99,14 @@ int main(int argc, char** argv) {
   sc.address = opt.address;
   sc.prefix_length = opt.prefix;
   sc.gateway = opt.gateway;
+  if (opt.syn_queue) {
+    sc.tcp.syn_queue = *opt.syn_queue;
+  }
+  if (opt.backlog) {
+    // listen() clamps its backlog to max_backlog: this lowers the echo server's 1024 without
+    // the application knowing.
+    sc.tcp.max_backlog = *opt.backlog;
+  }
   if (const std::string bad = stack::validate(sc, dev.info().mtu); !bad.empty()) {
     std::fprintf(stderr, "tcp_echo: %s\n", bad.c_str());
     return 2;
@@ -122,6 +130,25 @@ int main(int argc, char** argv) {
                    e.message().c_str());
       return 1;
     }
+  } else if (opt.no_accept) {
+    // A listener nobody accepts from: handshakes fill its accept queue, which must stay bounded
+    // by the backlog (the rest wait in the SYN queue or are dropped, counted).
+    stack::tcp_layer::socket_id listener = stack::tcp_layer::invalid_socket;
+    std::error_code e = tcp.open(listener);
+    if (!e) {
+      e = tcp.bind(listener, opt.port);
+    }
+    if (!e) {
+      e = tcp.listen(listener, opt.backlog.value_or(1024));
+    }
+    if (e) {
+      std::fprintf(stderr, "tcp_echo: listen on port %u: %s\n", opt.port, e.message().c_str());
+      return 1;
+    }
+    std::printf("tcp_echo: %s/%u on %s (%s), listening on TCP port %u, never accepting\n",
+                opt.address.to_string().c_str(), opt.prefix, opt.iface.c_str(),
+                dev.info().mac.to_string().c_str(), opt.port);
+    std::fflush(stdout);
   } else {
     server = std::make_unique<tcp_echo::echo_server>(tcp, opt.port, opt.no_delay);
     if (const auto e = server->start()) {
@@ -138,6 +165,7 @@ int main(int argc, char** argv) {
   const time_ns end =
       opt.max_seconds > 0 ? now + static_cast<time_ns>(opt.max_seconds * 1e9) : UINT64_MAX;
   time_ns client_done_at = 0;
+  std::size_t connections_peak = 0;
   std::array<packet, max_burst> burst;
   std::array<stack::socket_event, 256> events;
   tx_backlog backlog;
@@ -158,9 +186,9 @@ int main(int argc, char** argv) {
         }
         if (client) {
           client->on_event(events[i], now);
-        } else {
+        } else if (server) {
           server->on_event(events[i], now);
-        }
+        }  // else --no-accept: the listener's events are ignored on purpose
       }
     }
     // Output: what the device refused last round first, then the stack's new segments.
@@ -177,6 +205,7 @@ int main(int argc, char** argv) {
       busy = true;
       transmit(dev, std::span(burst.data(), out), backlog);
     }
+    connections_peak = std::max(connections_peak, tcp.connections());
     if (client && client->done()) {
       // Linger a little so our FINs and last ACKs leave, then stop.
       if (client_done_at == 0) {
@@ -227,11 +256,12 @@ int main(int argc, char** argv) {
                      static_cast<unsigned long long>(app.bytes_verified));
       }
     }
-  } else {
+  } else if (server) {
     app = server->counters();
   }
   tcp_echo::run_stats stats{net.counters(),    tcp.counters(),        app,     dev.stats(),
                             tcp.connections(), tcp.time_wait_count(), nullptr, nullptr};
+  stats.connections_peak = connections_peak;
   if (faulty) {
     stats.fault_rx = &faulty->rx_model().counters();
     stats.fault_tx = &faulty->tx_model().counters();

@@ -31,6 +31,10 @@ void usage(std::FILE* to) {
       "  --stats FILE          write the counters JSON to FILE instead of stdout\n"
       "  --seed N              the client's stream generator and the fault decisions\n"
       "  --no-delay            Nagle off\n"
+      "  --syn-queue N         server: half-open connections kept per listener (default\n"
+      "                        1024); past them SYN cookies answer\n"
+      "  --backlog N           server: the accept queue's size (1..1024, default 1024)\n"
+      "  --no-accept           server: listen but never accept (the accept queue fills)\n"
       "  --delay MS            faults around the TAP device, in both directions: one-way\n"
       "  --reorder PCT         delay (milliseconds), frames held back by --reorder-delay MS\n"
       "  --reorder-delay MS    (default 1), duplicated, lost (percent of frames)\n"
@@ -126,6 +130,10 @@ int parse_options(int argc, char** argv, options& out) {
       out.no_delay = true;
       continue;
     }
+    if (a == "--no-accept") {
+      out.no_accept = true;
+      continue;
+    }
     if (i + 1 >= argc) {
       std::fprintf(stderr, "tcp_echo: %s needs a value (try --help)\n", argv[i]);
       return 2;
@@ -178,6 +186,17 @@ int parse_options(int argc, char** argv, options& out) {
       if (!parse_double(v, out.max_seconds, 86400)) {
         return bad("--seconds needs a number of seconds (0..86400)");
       }
+    } else if (a == "--syn-queue") {
+      if (!parse_u64(v, n) || n < 1 || n > 1000000) {
+        return bad("--syn-queue needs 1..1000000");
+      }
+      out.syn_queue = static_cast<std::uint32_t>(n);
+    } else if (a == "--backlog") {
+      // The echo server asks listen() for 1024; a backlog is lowered through max_backlog.
+      if (!parse_u64(v, n) || n < 1 || n > 1024) {
+        return bad("--backlog needs 1..1024");
+      }
+      out.backlog = static_cast<std::uint32_t>(n);
     } else if (a == "--stats") {
       out.stats_path = v;
     } else if (a == "--delay") {
@@ -206,6 +225,9 @@ int parse_options(int argc, char** argv, options& out) {
     return bad(
         "need --iface NAME, --ip ADDR/PREFIX (0..32) and --port 1..65535 (or --connect "
         "ADDR:PORT)");
+  }
+  if (out.connect && (out.no_accept || out.backlog || out.syn_queue)) {
+    return bad("--no-accept, --backlog and --syn-queue are server options (not with --connect)");
   }
   return 0;
 }

@@ -39,6 +39,12 @@ struct options {
   double max_seconds = 0;         ///< 0: until SIGINT/SIGTERM (server) or done (client)
   std::string stats_path;         ///< empty: counters JSON to stdout
   bool no_delay = false;
+  /// Server: tcp_config::syn_queue (half-open connections per listener; past it, SYN cookies).
+  std::optional<std::uint32_t> syn_queue;
+  /// Server: the listen backlog (accept queue). Unset: the echo server's 1024.
+  std::optional<std::uint32_t> backlog;
+  /// Server: listen but never accept, so the accept queue fills (the bounded-queue test).
+  bool no_accept = false;
   fault_options faults;
 };
 

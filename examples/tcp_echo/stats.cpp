@@ -59,7 +59,14 @@ std::string tcp_json(const dpdk_net::stack::tcp_counters& t) {
       .field("no_buffer", t.no_buffer)
       .field("urgent_ignored", t.urgent_ignored)
       .field("bytes_in", t.bytes_in)
-      .field("bytes_out", t.bytes_out);
+      .field("bytes_out", t.bytes_out)
+      .field("syn_queue_overflow", t.syn_queue_overflow)
+      .field("accept_queue_overflow", t.accept_queue_overflow)
+      .field("syn_cookies_sent", t.syn_cookies_sent)
+      .field("syn_cookies_accepted", t.syn_cookies_accepted)
+      .field("syn_cookies_rejected", t.syn_cookies_rejected)
+      .field("challenge_acks_sent", t.challenge_acks_sent)
+      .field("challenge_acks_limited", t.challenge_acks_limited);
   return o.str();
 }
 
@@ -88,6 +95,15 @@ std::string stats_json(const run_stats& s) {
       .field("reassembled", c.reassembly.reassembled)
       .field("fragments_sent", c.ip_fragments_sent)
       .field("arp_replies_sent", c.arp.replies_sent)
+      .raw("arp", json_object()
+                      .field("requests_sent", c.arp.requests_sent)
+                      .field("replies_received", c.arp.replies_received)
+                      .field("resolution_failed", c.arp.resolution_failed)
+                      .field("pending_dropped", c.arp.pending_dropped)
+                      .field("table_full", c.arp.table_full)
+                      .field("rate_limited", c.arp.rate_limited)
+                      .field("evicted", c.arp.evicted)
+                      .str())
       .field("tx_queue_full", c.tx_queue_full)
       .field("no_buffer", c.no_buffer);
   std::uint64_t malformed = 0;
@@ -101,7 +117,9 @@ std::string stats_json(const run_stats& s) {
   }
   o.field("malformed", malformed).raw("malformed_by_reason", by_reason.str());
   o.raw("tcp", tcp_json(s.tcp));
-  o.field("tcp_connections", s.connections).field("tcp_time_wait", s.time_wait);
+  o.field("tcp_connections", s.connections)
+      .field("tcp_connections_peak", s.connections_peak)
+      .field("tcp_time_wait", s.time_wait);
   json_object app;
   app.field("accepted", s.app.accepted)
       .field("completed", s.app.completed)

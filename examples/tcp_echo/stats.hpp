@@ -21,6 +21,9 @@ struct run_stats {
   std::uint64_t time_wait = 0;    ///< TIME-WAIT records at exit
   const dpdk_net::sim::link_counters* fault_rx = nullptr;  ///< null: no faults injected
   const dpdk_net::sim::link_counters* fault_tx = nullptr;
+  /// The most connections (half-open and unaccepted included) seen at once, sampled every
+  /// round of the driver loop: what the SYN and accept queues bound.
+  std::uint64_t connections_peak = 0;
 };
 
 [[nodiscard]] std::string stats_json(const run_stats& s);
