@@ -21,6 +21,7 @@ arp::arp(const arp_config& config, buffer_pool& pool, timer_wheel& timers, sink 
       entries_(std::max<std::size_t>(config.entries, 1)),
       index_(std::max<std::size_t>(config.entries, 1)),
       evictable_(std::max<std::size_t>(config.entries, 1)),
+      incomplete_(std::max<std::size_t>(config.entries, 1)),
       pending_(config.pending_total),
       requests_(config.requests_per_second, config.requests_per_second, 0) {
   for (std::size_t i = entries_.size(); i-- > 0;) {
@@ -67,18 +68,37 @@ void arp::set_state(entry& e, state st) noexcept {
   } else if (st != state::stale && (st != state::reachable || e.used)) {
     evictable_.remove(n);
   }
+  if (st == state::incomplete) {
+    if (changed || !incomplete_.contains(n)) {
+      incomplete_.push_back(n);
+    }
+  } else {
+    incomplete_.remove(n);
+  }
 }
 
 arp::entry* arp::make(wire::ipv4_address ip, time_ns now) noexcept {
   if (free_entries_.empty()) {
     // Full: forget the entry evictable longest (never one being resolved, probed, or fresh and
     // in use by us).
-    if (evictable_.empty()) {
+    ++counters_.evicted;
+    if (incomplete_.size() > entries_.size() / 2) {
+      // Mostly resolutions that do not finish: a flood of SYNs from spoofed on-link addresses
+      // (each SYN-ACK starts one) must not lock out new peers, nor push out the entries of peers
+      // that proved they exist. The oldest resolution goes (its waiting frames are dropped and
+      // counted; a TCP connection waiting on it retries at its RTO).
+      ++counters_.table_full;
+      forget(entries_[incomplete_.front()]);
+    } else if (!evictable_.empty()) {
+      forget(entries_[evictable_.front()]);
+    } else if (!incomplete_.empty()) {
+      ++counters_.table_full;
+      forget(entries_[incomplete_.front()]);
+    } else {
+      --counters_.evicted;
       ++counters_.table_full;
       return nullptr;
     }
-    ++counters_.evicted;
-    forget(entries_[evictable_.front()]);
   }
   const std::uint32_t n = free_entries_.back();
   free_entries_.pop_back();

@@ -38,7 +38,7 @@ std::uint32_t tcp_layer::send_mss(const connection& c) const noexcept {
     // The SACK blocks our segments carry while we hold out-of-order data (RFC 2018 3: 2 NOPs,
     // kind, length, 8 bytes a block): the frame must still fit the path MTU.
     const std::uint32_t blocks = std::min<std::uint32_t>(c.ooo_count, c.ts_enabled ? 3 : 4);
-    mss -= 4 + 8 * blocks;
+    mss = mss > 4 + 8 * blocks ? mss - (4 + 8 * blocks) : 1;
   }
   return std::max<std::uint32_t>(mss, config_.min_mss > 12 ? config_.min_mss - 12 : 1);
 }
@@ -260,13 +260,18 @@ std::size_t tcp_layer::emit_connection(connection& c, std::span<packet> out, tim
       const bool lost = sack_next_segment(c, mss, true, seq, len);
       if (!lost) {
         // Rule 2: new data the peer's window takes (whole segments, or all that is left).
-        const std::uint32_t avail = seq_lt(c.snd_nxt, data_end) ? data_end - c.snd_nxt : 0;
+        // (Only beyond SND.MAX: a path that wound SND.NXT back, like an ICMP frag-needed, must
+        // not resend the flight as "new".)
+        const std::uint32_t avail =
+            c.snd_nxt == c.snd_max && seq_lt(c.snd_nxt, data_end) ? data_end - c.snd_nxt : 0;
         const std::uint32_t right = c.snd_una + c.snd_wnd;
         const std::uint32_t win_room = seq_gt(right, c.snd_nxt) ? right - c.snd_nxt : 0;
         const std::uint32_t n = std::min({avail, win_room, mss});
         const bool fin = c.fin_queued && !c.fin_acked && c.snd_nxt + n == data_end &&
                          seq_le(c.snd_nxt, data_end) && !fin_sent;
-        if ((n != 0 && (n == mss || n == avail)) || (n == 0 && fin && avail == 0)) {
+        // Nagle and sender SWS as in the ordinary loop (data is in flight during recovery).
+        const bool nagle_ok = n == mss || (n == avail && (c.options.no_delay || c.fin_queued));
+        if ((n != 0 && nagle_ok) || (n == 0 && fin && avail == 0)) {
           std::uint8_t flags = flag::ack | (fin ? flag::fin : 0);
           if (n != 0 && n == avail) {
             flags |= flag::psh;

@@ -54,8 +54,9 @@ void tcp_layer::free_scoreboard(connection& c) noexcept {
 }
 
 std::uint32_t tcp_layer::sack_update(connection& c, const wire::tcp_options& o,
-                                     std::uint32_t ack) noexcept {
+                                     std::uint32_t ack, bool& no_scoreboard) noexcept {
   counters_.sack_blocks_received += o.sack_count;
+  no_scoreboard = false;
   const std::uint32_t before = sacked_bytes(c);
   for (std::uint8_t i = 0; i < o.sack_count; ++i) {
     seq_range r{o.sack[i].left, o.sack[i].right};
@@ -79,6 +80,7 @@ std::uint32_t tcp_layer::sack_update(connection& c, const wire::tcp_options& o,
     if (c.scoreboard == detail::no_slot) {
       if (scoreboard_free_ == detail::no_slot) {
         ++counters_.sack_no_scoreboard;  // recovery falls back to RFC 6582 for this connection
+        no_scoreboard = true;
         return 0;
       }
       c.scoreboard = scoreboard_free_;

@@ -44,8 +44,10 @@ bool tcp_layer::process_ack(connection& c, const tcp_segment_view& s, time_ns no
     }
     return true;  // an old ACK: ignore it, process the rest
   }
-  const std::uint32_t newly_sacked =
-      c.sack_ok && s.h.options.sack_count != 0 ? sack_update(c, s.h.options, ack) : 0;
+  bool no_scoreboard = false;
+  const std::uint32_t newly_sacked = c.sack_ok && s.h.options.sack_count != 0
+                                         ? sack_update(c, s.h.options, ack, no_scoreboard)
+                                         : 0;
   if (c.persist) {
     c.probes = 0;  // the peer answers: a zero window may stay closed for as long as it does
   }
@@ -70,10 +72,9 @@ bool tcp_layer::process_ack(connection& c, const tcp_segment_view& s, time_ns no
     // RFC 5681 2: a duplicate ACK carries no data, no SYN/FIN, the same window, and data is
     // outstanding.
     // With SACK, RFC 6675 2 adds (e): it SACKs new data. A bare duplicate (a spurious
-    // retransmission arriving, a reordered ACK) says nothing is lost. (Blocks but no scoreboard
-    // to keep them: counted as RFC 5681 does.)
-    const bool sack_says_new = !c.sack_ok || newly_sacked != 0 ||
-                               (s.h.options.sack_count != 0 && c.scoreboard == detail::no_slot);
+    // retransmission arriving, a reordered ACK, a D-SACK, refused blocks) says nothing is lost.
+    // (A valid block with no scoreboard free to keep it: counted as RFC 5681 does.)
+    const bool sack_says_new = !c.sack_ok || newly_sacked != 0 || no_scoreboard;
     const bool duplicate = s.payload.empty() && !s.has(flag::syn) && !s.has(flag::fin) &&
                            !window_changed && c.flight() != 0 && !c.persist && sack_says_new;
     if (duplicate) {

@@ -129,11 +129,10 @@ void tcp_layer::retransmit_timeout(connection& c, time_ns now) noexcept {
     c.cc_algo->on_timeout(c.cc, c.flight(), send_mss(c), now);
     c.in_recovery = false;
     c.sack_recovery = false;  // RFC 6675 5.1: the timeout ends SACK recovery
-    // The go-back skips what the scoreboard says the peer holds (RFC 6675 5.1 recommends using
-    // it); a second timeout in a row forgets it, in case the peer reneged (RFC 2018 8).
-    if (c.backoff > 1) {
-      free_scoreboard(c);
-    }
+    // RFC 2018 8: after a timeout the SACK information is not trusted (the peer may have
+    // reneged): SND.UNA's segment goes first (RFC 6298 5.4). Blocks arriving during the go-back
+    // fill a fresh scoreboard, and the go-back skips what they report.
+    free_scoreboard(c);
     c.dup_acks = 0;
     c.recover = c.snd_max;
     c.snd_nxt = c.snd_una;

@@ -388,6 +388,23 @@ TEST_F(ArpTest, KeyedIndexGivesNoCollisionChainsForAddressesChosenToCollide) {
   EXPECT_LT(same_probe, 200U);
 }
 
+TEST_F(ArpSmallTableTest, ResolutionsThatNeverFinishDoNotLockOutANewPeer) {
+  // A SYN flood from spoofed on-link sources: every SYN-ACK starts a resolution that will never
+  // finish. The table fills with incomplete entries; a real peer then asks for our address and
+  // we must still learn it (and resolve it), the oldest resolution giving way.
+  for (std::uint8_t i = 0; i < 4; ++i) {
+    arp_.send(datagram(i), ipv4_address::from_octets(198, 18, 1, i), i * millisecond);
+  }
+  const ipv4_address peer = ipv4_address::from_octets(198, 18, 2, 1);
+  arp_.receive(arp_payload(wire::arp_op::request, peer_mac, peer, {}, our_ip), 5 * millisecond);
+  EXPECT_EQ(arp_.lookup(peer), peer_mac) << "learned despite a table full of resolutions";
+  EXPECT_EQ(arp_.state_of(ipv4_address::from_octets(198, 18, 1, 0)), arp::state::free)
+      << "the oldest resolution gave way";
+  EXPECT_EQ(arp_.state_of(ipv4_address::from_octets(198, 18, 1, 3)), arp::state::incomplete);
+  EXPECT_EQ(arp_.counters().table_full, 1U);
+  EXPECT_GE(arp_.counters().pending_dropped, 1U) << "its waiting frame was dropped and counted";
+}
+
 TEST_F(ArpSmallTableTest, SpoofedRequestsCannotPushOutAnEntryInUse) {
   // The gateway, resolved for our own traffic; then a flood of requests from made-up senders.
   const ipv4_address gateway = ipv4_address::from_octets(198, 18, 0, 254);

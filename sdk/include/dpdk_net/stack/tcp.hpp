@@ -505,8 +505,9 @@ class tcp_layer {
   /// Fills o.sack with blocks for our out-of-order data (RFC 2018 4).
   void sack_blocks(const connection& c, wire::tcp_options& o) noexcept;
   /// Adds an ACK's SACK blocks to the scoreboard (bogus ones refused and counted); returns the
-  /// bytes newly SACKed.
-  std::uint32_t sack_update(connection& c, const wire::tcp_options& o, std::uint32_t ack) noexcept;
+  /// bytes newly SACKed. no_scoreboard: a valid block found the pool empty.
+  std::uint32_t sack_update(connection& c, const wire::tcp_options& o, std::uint32_t ack,
+                            bool& no_scoreboard) noexcept;
   /// Drops what SND.UNA passed; frees an empty scoreboard outside recovery.
   void sack_prune(connection& c) noexcept;
   void free_scoreboard(connection& c) noexcept;
