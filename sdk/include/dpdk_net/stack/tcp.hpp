@@ -88,8 +88,10 @@ struct tcp_config {
   /// one recovers as NewReno does.
   std::uint32_t sack_scoreboards = 1024;
   /// Half-open connections (SYN received, SYN-ACK sent) one listener keeps: its SYN queue. Past
-  /// it, SYN cookies (if on) answer without keeping state, else the SYN is dropped.
-  std::uint32_t syn_queue = 1024;
+  /// it, SYN cookies (if on) answer without keeping state, else the SYN is dropped. A quarter of
+  /// the default `sockets`: a flood must not fill the slab with half-open children before the
+  /// cookies take over (keep it well below `sockets`).
+  std::uint32_t syn_queue = 256;
   /// RFC 4987 SYN cookies when a listener's SYN queue is full.
   bool syn_cookies = true;
   /// The cookie secret changes every this long (the previous one is still accepted); keys
