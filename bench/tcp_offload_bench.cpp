@@ -121,7 +121,8 @@ void run_mode(const mode& m, std::uint64_t total) {
   const std::uint64_t wire_segments = link.a().stats().tx_packets;
   std::printf(
       "tcp_offload_bench %-22s %6.2f Gbit/s  %5.0f ns per wire data segment, %4.0f without the "
-      "device emulation's tx/rx bursts  frames built by the sender %llu for %llu wire segments  (TSO frames "
+      "device emulation's tx/rx bursts  frames built by the sender %llu for %llu wire segments  "
+      "(TSO frames "
       "%llu)\n",
       m.name, static_cast<double>(total) * 8 / seconds / 1e9,
       seconds * 1e9 / static_cast<double>(wire_segments),

@@ -75,7 +75,8 @@ int run(int argc, char** argv) {
     std::fprintf(stderr, "setup failed\n");
     return 1;
   }
-  const std::uint64_t visits_before = a.counters().tcp.output_visits + b.counters().tcp.output_visits;
+  const std::uint64_t visits_before =
+      a.counters().tcp.output_visits + b.counters().tcp.output_visits;
   // Setup's segments (the idle connections' handshakes) are not the transfer's.
   const std::uint64_t a_before = a.counters().tcp.segments_out;
   const std::uint64_t b_before = b.counters().tcp.segments_out;

@@ -63,12 +63,12 @@ const char* to_string(tcp_state s) noexcept {
   return "?";
 }
 
-
 tcp_layer::tcp_layer(stack& ip, const tcp_config& config, buffer_pool& pool, timer_wheel& timers,
                      const stack_secret& secret)
     : ip_(&ip),
       config_(config),
-      rings_ptr_(std::make_unique<detail::ring_cache>(config.memory_budget, config.receive_reserve)),
+      rings_ptr_(
+          std::make_unique<detail::ring_cache>(config.memory_budget, config.receive_reserve)),
       rings_(*rings_ptr_),
       pool_(&pool),
       timers_(&timers),
@@ -93,8 +93,8 @@ tcp_layer::tcp_layer(stack& ip, const tcp_config& config, buffer_pool& pool, tim
       // SYN-ACKs owed without state between two drains: a SYN queue's worth (no more than the
       // slab: half-open children could not be more either), and at least a burst's (syn_queue 0
       // answers every SYN with a cookie).
-      cookie_synacks_(std::max<std::size_t>(std::min<std::size_t>(config.syn_queue, config.sockets),
-                                            256)),
+      cookie_synacks_(
+          std::max<std::size_t>(std::min<std::size_t>(config.syn_queue, config.sockets), 256)),
       scoreboards_(std::min<std::size_t>(config.sack_scoreboards, config.sockets)) {
   for (std::size_t i = scoreboards_.size(); i-- > 0;) {
     scoreboards_[i].next_free = scoreboard_free_;

@@ -403,7 +403,8 @@ io_result tcp_layer::send_external(socket_id id, external_buffer& buffer, std::s
     return {0, would_block};
   }
   const auto len = static_cast<std::uint32_t>(length);
-  t.at(t.count++) = detail::send_extent{end, end + len, static_cast<std::uint32_t>(offset), &buffer};
+  t.at(t.count++) =
+      detail::send_extent{end, end + len, static_cast<std::uint32_t>(offset), &buffer};
   buffer.add_reference();
   ++counters_.external_buffers;
   counters_.external_bytes += len;

@@ -197,7 +197,7 @@ tcp_layer::connection* tcp_layer::new_child(connection& l, const tcp_segment_vie
     c.ts_offset = timestamp_offset(c.remote, c.remote_port, c.local_port);
   }
   c.sack_ok = config_.sack && o.sack_permitted;  // RFC 2018 2: both must offer it
-  c.snd_wnd = s.h.window;  // never scaled in a SYN (RFC 7323 2.2)
+  c.snd_wnd = s.h.window;                        // never scaled in a SYN (RFC 7323 2.2)
   c.max_snd_wnd = c.snd_wnd;
   c.snd_wl1 = s.h.seq;
   c.snd_wl2 = c.iss;

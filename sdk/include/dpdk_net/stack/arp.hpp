@@ -152,8 +152,8 @@ class arp {
   sink out_;
   sip_key key_;
   std::vector<entry> entries_;
-  detail::slot_index index_;   // ip -> entry, O(1)
-  detail::id_list evictable_;  // stale or never-used entries, oldest first: the eviction order
+  detail::slot_index index_;    // ip -> entry, O(1)
+  detail::id_list evictable_;   // stale or never-used entries, oldest first: the eviction order
   detail::id_list incomplete_;  // entries being resolved, oldest first: evicted only when full
   std::vector<std::uint32_t> free_entries_;
   std::vector<pending_slot> pending_;

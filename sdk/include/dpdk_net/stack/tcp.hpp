@@ -164,9 +164,9 @@ struct tcp_info {
   std::uint32_t in_flight = 0;           ///< bytes sent, not yet acknowledged
   std::uint8_t send_scale = 0, receive_scale = 0;
   bool timestamps = false;
-  bool sack = false;                ///< both sides offered SACK
-  std::uint32_t sacked_bytes = 0;   ///< bytes the peer SACKed above SND.UNA (RFC 6675 scoreboard)
-  std::uint64_t retransmits = 0;  ///< segments retransmitted (all causes)
+  bool sack = false;               ///< both sides offered SACK
+  std::uint32_t sacked_bytes = 0;  ///< bytes the peer SACKed above SND.UNA (RFC 6675 scoreboard)
+  std::uint64_t retransmits = 0;   ///< segments retransmitted (all causes)
   std::uint64_t rto_expirations = 0, fast_retransmits = 0;
   std::uint64_t bytes_sent = 0, bytes_acked = 0, bytes_received = 0;
 };
@@ -213,9 +213,9 @@ struct tcp_counters {
   /// Gauge: ring bytes cached for reuse (returned by drained connections). buffer_bytes +
   /// buffer_cached never exceeds tcp_config::memory_budget.
   std::uint64_t buffer_cached = 0;
-  std::uint64_t buffer_peak = 0;      ///< highest buffer_bytes seen
-  std::uint64_t buffers_taken = 0;    ///< rings given to connections (from the cache or the heap)
-  std::uint64_t buffers_returned = 0; ///< rings connections gave back when drained
+  std::uint64_t buffer_peak = 0;       ///< highest buffer_bytes seen
+  std::uint64_t buffers_taken = 0;     ///< rings given to connections (from the cache or the heap)
+  std::uint64_t buffers_returned = 0;  ///< rings connections gave back when drained
   std::uint64_t buffer_heap_allocations = 0;  ///< rings the cache did not have (heap)
   /// send() calls that took less than they could have because only the receive reserve was left.
   std::uint64_t send_budget_limited = 0;
@@ -232,23 +232,23 @@ struct tcp_counters {
   /// Blocks refused: inverted, above SND.MAX, wholly below SND.UNA (not D-SACK), beyond the
   /// scoreboard, or malformed.
   std::uint64_t sack_blocks_ignored = 0;
-  std::uint64_t dsack_received = 0;     ///< D-SACK blocks (RFC 2883): noted, never acted on
-  std::uint64_t sack_recoveries = 0;    ///< RFC 6675 recovery episodes
-  std::uint64_t sack_retransmits = 0;   ///< segments NextSeg chose to retransmit
-  std::uint64_t sack_no_scoreboard = 0; ///< SACK blocks arrived but no scoreboard was free
+  std::uint64_t dsack_received = 0;      ///< D-SACK blocks (RFC 2883): noted, never acted on
+  std::uint64_t sack_recoveries = 0;     ///< RFC 6675 recovery episodes
+  std::uint64_t sack_retransmits = 0;    ///< segments NextSeg chose to retransmit
+  std::uint64_t sack_no_scoreboard = 0;  ///< SACK blocks arrived but no scoreboard was free
 
   // Queues and SYN cookies (RFC 4987)
   std::uint64_t syn_queue_overflow = 0;     ///< SYNs beyond a listener's SYN queue
   std::uint64_t accept_queue_overflow = 0;  ///< handshakes completed onto a full accept queue
   std::uint64_t syn_cookies_sent = 0, syn_cookies_accepted = 0;
-  std::uint64_t syn_cookies_rejected = 0;   ///< an ACK whose cookie did not validate
+  std::uint64_t syn_cookies_rejected = 0;  ///< an ACK whose cookie did not validate
 
   // RFC 5961
   std::uint64_t challenge_acks_sent = 0;
   std::uint64_t challenge_acks_limited = 0;  ///< not sent: over challenge_acks_per_second
-  std::uint64_t rst_challenged = 0;   ///< RSTs in the window but not at RCV.NXT (challenge ACK)
-  std::uint64_t syn_challenged = 0;   ///< SYNs on a synchronized connection (challenge ACK)
-  std::uint64_t ack_challenged = 0;   ///< ACKs outside [SND.UNA - MAX.SND.WND, SND.MAX]
+  std::uint64_t rst_challenged = 0;  ///< RSTs in the window but not at RCV.NXT (challenge ACK)
+  std::uint64_t syn_challenged = 0;  ///< SYNs on a synchronized connection (challenge ACK)
+  std::uint64_t ack_challenged = 0;  ///< ACKs outside [SND.UNA - MAX.SND.WND, SND.MAX]
 };
 
 /// Errors that std::errc has no value for.
@@ -518,8 +518,8 @@ class tcp_layer {
                                   std::uint32_t mss) const noexcept;
   [[nodiscard]] std::uint32_t sack_pipe(const connection& c, std::uint32_t mss) const noexcept;
   /// RFC 6675 NextSeg() rule 1 (lost_only) or 3: a retransmission [seq, seq + len).
-  bool sack_next_segment(const connection& c, std::uint32_t mss, bool lost_only,
-                         std::uint32_t& seq, std::uint32_t& len) const noexcept;
+  bool sack_next_segment(const connection& c, std::uint32_t mss, bool lost_only, std::uint32_t& seq,
+                         std::uint32_t& len) const noexcept;
   /// RFC 6675 NextSeg() rule 4: the rescue retransmission's segment.
   bool sack_rescue_segment(const connection& c, std::uint32_t mss, std::uint32_t& seq,
                            std::uint32_t& len) const noexcept;
@@ -560,14 +560,14 @@ class tcp_layer {
   timer tw_timer_;
   std::uint64_t port_counter_ = 0;
   time_ns retry_at_ = UINT64_MAX;
-  bool blocked_ = false;  // emit_connection stopped for room or buffers
-  mac_address tx_mac_{};  // the next hop of the connection being emitted
+  bool blocked_ = false;                             // emit_connection stopped for room or buffers
+  mac_address tx_mac_{};                             // the next hop of the connection being emitted
   std::vector<detail::extent_table> extent_tables_;  // zero-copy send queues (preallocated)
   std::uint32_t extent_free_ = detail::no_slot;      // free tables, linked by next_free
-  detail::id_list budget_wait_;  // connections whose send() found no budget for a ring
-  detail::id_list extent_wait_;  // connections whose send_external() found no extent table
+  detail::id_list budget_wait_;        // connections whose send() found no budget for a ring
+  detail::id_list extent_wait_;        // connections whose send_external() found no extent table
   std::uint32_t tso_chain_bytes_ = 0;  // most payload a TSO chain of the pool's buffers holds
-  sip_key cookie_key_{};  // SYN cookies: each period's key derives from it
+  sip_key cookie_key_{};               // SYN cookies: each period's key derives from it
   std::vector<detail::cookie_synack> cookie_synacks_;  // a ring: SYN-ACKs owed without state
   std::uint32_t cookie_head_ = 0, cookie_count_ = 0;
   std::vector<detail::sack_scoreboard> scoreboards_;  // SACK scoreboards (preallocated)

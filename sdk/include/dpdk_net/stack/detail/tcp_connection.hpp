@@ -75,8 +75,9 @@ class byte_ring {
   std::uint32_t size_ = 0;
 };
 
-/// One run of the send queue: the bytes [begin, end) of sequence space, either copied into the send ring (ext null; ring position = seq - lag) or in an
-/// application's external buffer (at ext->data + offset for the run's first byte).
+/// One run of the send queue: the bytes [begin, end) of sequence space, either copied into the send
+/// ring (ext null; ring position = seq - lag) or in an application's external buffer (at ext->data
+/// + offset for the run's first byte).
 struct send_extent {
   std::uint32_t begin = 0, end = 0;
   std::uint32_t lag_or_offset = 0;
@@ -196,8 +197,8 @@ struct tcp_connection {
 
   // options
   std::uint8_t snd_scale = 0, rcv_scale = 0;
-  bool ws_ok = false;  // both sides offered window scaling
-  bool sack_ok = false;  // both sides offered SACK (RFC 2018)
+  bool ws_ok = false;                  // both sides offered window scaling
+  bool sack_ok = false;                // both sides offered SACK (RFC 2018)
   std::uint32_t scoreboard = no_slot;  // the SACK scoreboard in use (pooled, not in the slot)
   bool sack_recovery = false;          // this recovery episode is RFC 6675's (else RFC 6582's)
   std::uint32_t rescue_end = 0;        // one past RFC 6675 RescueRxt
