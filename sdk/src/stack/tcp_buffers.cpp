@@ -176,17 +176,11 @@ void tcp_layer::give_ring(detail::byte_ring& ring) noexcept {
 }
 
 void tcp_layer::leave_budget_wait(connection& c) noexcept {
-  if (c.budget_wait) {
-    budget_wait_.remove(static_cast<std::uint32_t>(&c - slab_.data()));
-    c.budget_wait = false;
-  }
+  budget_wait_.remove(static_cast<std::uint32_t>(&c - slab_.data()));
 }
 
 void tcp_layer::leave_extent_wait(connection& c) noexcept {
-  if (c.extent_wait) {
-    extent_wait_.remove(static_cast<std::uint32_t>(&c - slab_.data()));
-    c.extent_wait = false;
-  }
+  extent_wait_.remove(static_cast<std::uint32_t>(&c - slab_.data()));
 }
 
 void tcp_layer::return_drained_send_ring(connection& c) noexcept {
@@ -324,9 +318,9 @@ io_result tcp_layer::send(socket_id id, std::span<const std::byte> data) {
   if (!c->sbuf.allocated() && !take_send_ring(*c)) {
     // Only the receive reserve is left: wait for a ring to come back.
     ++counters_.send_budget_limited;
-    if (!c->budget_wait) {
-      c->budget_wait = true;
-      budget_wait_.push_back(static_cast<std::uint32_t>(c - slab_.data()));
+    if (const auto slot = static_cast<std::uint32_t>(c - slab_.data());
+        !budget_wait_.contains(slot)) {
+      budget_wait_.push_back(slot);
     }
     return {0, would_block};
   }
@@ -383,9 +377,9 @@ io_result tcp_layer::send_external(socket_id id, external_buffer& buffer, std::s
   if (c->extents == detail::no_slot) {
     if (extent_free_ == detail::no_slot) {
       // Every table is in use (zero_copy_connections): `writable` when one is freed.
-      if (!c->extent_wait) {
-        c->extent_wait = true;
-        extent_wait_.push_back(static_cast<std::uint32_t>(c - slab_.data()));
+      if (const auto slot = static_cast<std::uint32_t>(c - slab_.data());
+          !extent_wait_.contains(slot)) {
+        extent_wait_.push_back(slot);
       }
       return {0, would_block};
     }

@@ -174,15 +174,13 @@ bool tcp_layer::process_ack(connection& c, const tcp_segment_view& s, time_ns no
   c.retries = 0;  // progress: the retry limit counts from here
   c.probes = 0;
   c.una_since = now;
-  // Loss recovery (RFC 6582 3.2 (5)-(6)) or the controller's growth.
-  sack_prune(c);
+  // Loss recovery (RFC 6582 3.2 (5)-(6) / RFC 6675) or the controller's growth.
   if (c.in_recovery) {
     if (seq_ge(ack, c.recover)) {
       c.in_recovery = false;  // full acknowledgment: deflate to ssthresh
       c.sack_recovery = false;
       c.cc.cwnd = std::max(c.cc.ssthresh, mss);
       c.dup_acks = 0;
-      sack_prune(c);  // (an empty scoreboard goes back now that recovery is over)
     } else if (c.sack_recovery) {
       // RFC 6675: a partial ACK changes no window; pipe and NextSeg go on from the scoreboard.
       ++counters_.recovery_partial_acks;
@@ -203,6 +201,7 @@ bool tcp_layer::process_ack(connection& c, const tcp_segment_view& s, time_ns no
       c.cc_algo->on_ack(c.cc, acked_bytes, mss, now, c.srtt);
     }
   }
+  sack_prune(c);  // what SND.UNA passed goes (an empty scoreboard, outside recovery, too)
   // RFC 6298 5.2/5.3: stop the timer when all is acknowledged, else restart it.
   if (c.flight() == 0) {
     if (!c.persist) {

@@ -11,6 +11,7 @@
 
 #include "../counting_allocator.hpp"
 #include "dpdk_net/stack/stack.hpp"
+#include "tcp_duo.hpp"
 
 namespace dpdk_net::stack {
 namespace {
@@ -27,14 +28,7 @@ stack_config pair_config(ipv4_address ip, std::uint8_t mac_last) {
   return c;
 }
 
-/// A deterministic byte stream: byte i of stream `seed`.
-std::byte stream_byte(std::uint64_t seed, std::uint64_t i) {
-  std::uint64_t x = (i + 1) * 0x9e3779b97f4a7c15ULL ^ seed;
-  x ^= x >> 29;
-  x *= 0xbf58476d1ce4e5b9ULL;
-  x ^= x >> 32;
-  return static_cast<std::byte>(x);
-}
+using testing::duo_byte;  // a deterministic byte stream: byte i of stream `seed`
 
 class TcpPair : public ::testing::Test {
  protected:
@@ -109,7 +103,7 @@ class TcpPair : public ::testing::Test {
   tcp_layer::socket_id listener_ = 0, client_ = 0, server_ = tcp_layer::invalid_socket;
 };
 
-/// One direction of a checked byte stream (stream_byte(seed, i) is byte i).
+/// One direction of a checked byte stream (duo_byte(seed, i) is byte i).
 struct checked_stream {
   checked_stream(std::uint64_t stream_seed, std::size_t bytes) : seed(stream_seed), total(bytes) {}
   std::uint64_t seed = 0;
@@ -124,7 +118,7 @@ struct checked_stream {
     while (sent < total) {
       const std::size_t n = std::min(buf.size(), total - sent);
       for (std::size_t i = 0; i < n; ++i) {
-        buf[i] = stream_byte(seed, sent + i);
+        buf[i] = duo_byte(seed, sent + i);
       }
       const auto r = t.send(id, std::span(buf).first(n));
       if (r.bytes == 0) {
@@ -145,7 +139,7 @@ struct checked_stream {
         return;
       }
       for (std::size_t i = 0; i < r.bytes && !wrong; ++i) {
-        if (buf[i] != stream_byte(seed, got + i)) {
+        if (buf[i] != duo_byte(seed, got + i)) {
           wrong = got + i;
         }
       }

@@ -13,6 +13,7 @@
 
 #include "../counting_allocator.hpp"
 #include "dpdk_net/stack/stack.hpp"
+#include "tcp_duo.hpp"
 
 namespace dpdk_net::stack {
 namespace {
@@ -30,11 +31,7 @@ stack_config config_for(ipv4_address ip, std::uint8_t mac_last) {
   return c;
 }
 
-std::byte pattern(std::uint64_t seed, std::uint64_t i) {
-  std::uint64_t x = (i + 1) * 0x9e3779b97f4a7c15ULL ^ seed;
-  x ^= x >> 31;
-  return static_cast<std::byte>(x * 0xbf58476d1ce4e5b9ULL >> 56);
-}
+using testing::duo_byte;  // the streams' bytes
 
 /// Two stacks (a: clients, b: a server on port 80) and the loop that moves frames between them.
 /// Everything the loop and the applications use is allocated before a measurement starts.
@@ -236,7 +233,7 @@ TEST_F(TcpZeroAlloc, BulkBothWaysOnSeveralConnectionsAllocatesNothing) {
     while (f.sent < f.total) {
       const std::size_t k = std::min<std::uint64_t>(buf.size(), f.total - f.sent);
       for (std::size_t j = 0; j < k; ++j) {
-        buf[j] = pattern(f.seed, f.sent + j);
+        buf[j] = duo_byte(f.seed, f.sent + j);
       }
       const io_result r = tx.send(from, std::span(buf).first(k));
       if (r.bytes == 0) {
@@ -250,7 +247,7 @@ TEST_F(TcpZeroAlloc, BulkBothWaysOnSeveralConnectionsAllocatesNothing) {
         break;
       }
       for (std::size_t j = 0; j < r.bytes; ++j) {
-        f.wrong += buf[j] != pattern(f.seed, f.got + j) ? 1 : 0;
+        f.wrong += buf[j] != duo_byte(f.seed, f.got + j) ? 1 : 0;
       }
       f.got += r.bytes;
     }

@@ -175,8 +175,6 @@ struct tcp_connection {
   std::uint32_t ring_lag = 0;
   std::uint32_t external_queued = 0;  // external bytes in the send queue
   std::uint32_t extents = no_slot;
-  bool budget_wait = false;  // send() found no budget: writable when rings come back
-  bool extent_wait = false;  // send_external() found no extent table: writable when one frees
 
   // receive sequence space
   std::uint32_t irs = 0, rcv_nxt = 0, read_seq = 0;  // read_seq: next byte the app reads
