@@ -7,6 +7,7 @@
 
 #include <bit>
 #include <cstdint>
+#include <cstdio>
 
 #include "tcp_rr_app.hpp"
 
@@ -20,15 +21,23 @@ constexpr std::size_t idle_connection_bound = 1024;
 /// What one connection slot costs beside tcp_layer::idle_connection_bytes(), from the
 /// tables' documented shapes (not from the stack's own accounting): the 4-tuple index
 /// (detail::slot_index: bit_ceil(2 * entries) cells of a 32-bit slot and 32 bits of hash, for
-/// sockets + TIME-WAIT records) shared among the sockets, the three per-slot id lists (pending
-/// output, ARP wait, events: prev, next and a flag each, 12 bytes) and the free-slot stack.
+/// sockets + TIME-WAIT records) shared among the sockets, the five per-slot id lists (pending
+/// output, ARP wait, events, budget wait, extent-table wait: prev, next and a flag each, 12
+/// bytes), the free-slot stack, and the preallocated pools shared among the sockets: SACK
+/// scoreboards (16 ranges of 8 bytes, a count and a link) and zero-copy extent tables (8 runs of
+/// 16 bytes, head, count and a link).
 double table_bytes_per_connection(const tcp_config& t) {
   const std::size_t cells = std::bit_ceil(2 * (t.sockets + t.time_wait_records));
-  const double index =
-      static_cast<double>(cells * 2 * sizeof(std::uint32_t)) / static_cast<double>(t.sockets);
-  constexpr double id_lists = 3 * 12;
+  const auto sockets = static_cast<double>(t.sockets);
+  const double index = static_cast<double>(cells * 2 * sizeof(std::uint32_t)) / sockets;
+  constexpr double id_lists = 5 * 12;
   constexpr double free_slot = sizeof(std::uint32_t);
-  return index + id_lists + free_slot;
+  const double scoreboards =
+      static_cast<double>(std::min<std::size_t>(t.sack_scoreboards, t.sockets) * (16 * 8 + 8)) /
+      sockets;
+  const double extent_tables =
+      static_cast<double>(t.zero_copy_connections) * (8 * 16 + 3 * 4) / sockets;
+  return index + id_lists + free_slot + scoreboards + extent_tables;
 }
 
 TEST(TcpScaleSim, TenThousandConnectionsExchangeRequestsWithFlatCounts) {
@@ -104,6 +113,8 @@ TEST(TcpScaleSim, TenThousandConnectionsExchangeRequestsWithFlatCounts) {
       << "slot " << tcp_layer::idle_connection_bytes() << " + tables "
       << table_bytes_per_connection(t);
   RecordProperty("idle_connection_bytes", static_cast<int>(per_connection));
+  std::printf("idle connection: %zu-byte slot + %.0f bytes of shared tables = %.0f bytes\n",
+              tcp_layer::idle_connection_bytes(), table_bytes_per_connection(t), per_connection);
 }
 
 }  // namespace
