@@ -66,9 +66,8 @@ bool tcp_layer::build_frame(packet& out, mac_address mac, wire::ipv4_address dst
     ++counters_.no_buffer;
     return false;
   }
-  wire::write_ethernet(
-      std::span(d, l2),
-      wire::ethernet_header{mac, ip_->config().mac, wire::ethertype::ipv4, false, 0});
+  wire::write_ethernet(std::span(d, l2), wire::ethernet_header{mac, ip_->config().mac,
+                                                               wire::ethertype::ipv4, false, 0});
   std::byte* ipd = d + l2;
   wire::ipv4_header ih;
   ih.total_length = static_cast<std::uint16_t>(l3 + tcp_len);
@@ -349,8 +348,8 @@ std::size_t tcp_layer::emit_connection(connection& c, std::span<packet> out, tim
         // A short last piece only where the segment-by-segment loop would have sent it (Nagle
         // and sender SWS, below, with data in flight by then).
         const std::uint32_t tail = len % mss;
-        const bool tail_ok = (len == avail && (c.options.no_delay || c.fin_queued)) ||
-                             tail >= c.max_snd_wnd / 2;
+        const bool tail_ok =
+            (len == avail && (c.options.no_delay || c.fin_queued)) || tail >= c.max_snd_wnd / 2;
         if (tail != 0 && !tail_ok) {
           len -= tail;
         }

@@ -53,8 +53,8 @@ void tcp_layer::free_scoreboard(connection& c) noexcept {
   c.scoreboard = detail::no_slot;
 }
 
-std::uint32_t tcp_layer::sack_update(connection& c, const wire::tcp_options& o,
-                                     std::uint32_t ack, bool& no_scoreboard) noexcept {
+std::uint32_t tcp_layer::sack_update(connection& c, const wire::tcp_options& o, std::uint32_t ack,
+                                     bool& no_scoreboard) noexcept {
   counters_.sack_blocks_received += o.sack_count;
   no_scoreboard = false;
   const std::uint32_t before = sacked_bytes(c);
@@ -63,8 +63,8 @@ std::uint32_t tcp_layer::sack_update(connection& c, const wire::tcp_options& o,
     // RFC 2883 D-SACK: the first block below the cumulative ACK, or inside the second block,
     // reports a duplicate. Noted; it changes nothing here (no undo of reductions yet).
     if (i == 0 && seq_lt(r.begin, r.end) &&
-        (seq_le(r.end, ack) || (o.sack_count > 1 && seq_ge(r.begin, o.sack[1].left) &&
-                                seq_le(r.end, o.sack[1].right)))) {
+        (seq_le(r.end, ack) ||
+         (o.sack_count > 1 && seq_ge(r.begin, o.sack[1].left) && seq_le(r.end, o.sack[1].right)))) {
       ++counters_.dsack_received;
       continue;
     }

@@ -35,7 +35,7 @@ struct echo_fleet {
   struct conn {
     tcp_layer::socket_id client = 0, server = tcp_layer::invalid_socket;
     std::size_t sent = 0, echoed = 0, back = 0;  // a sent, b echoed, a got back
-    std::vector<std::byte> pending;               // b read but has not echoed yet
+    std::vector<std::byte> pending;              // b read but has not echoed yet
     std::size_t pending_at = 0;
     bool wrong = false;
   };
@@ -231,8 +231,8 @@ TEST(TcpBudget, SendWaitsForTheBudgetAndIsWokenWhenARingComesBack) {
   bool woke = false;
   const std::size_t n = d.a().poll_events(ev);
   for (std::size_t i = 0; i < n; ++i) {
-    woke = woke || (ev[i].socket == f.conns[1].client &&
-                    (ev[i].events & socket_events::writable) != 0);
+    woke = woke ||
+           (ev[i].socket == f.conns[1].client && (ev[i].events & socket_events::writable) != 0);
   }
   EXPECT_TRUE(woke);
   EXPECT_EQ(t.send(f.conns[1].client, data).bytes, data.size());

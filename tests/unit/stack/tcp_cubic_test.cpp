@@ -244,7 +244,8 @@ class long_fat_path {
       stack_config c;
       c.address = a;
       c.tcp.send_buffer = c.tcp.receive_buffer = 4 << 20;  // windows up to 2.9 BDP
-      c.tcp.sack = false;  // the controller's curve after RFC 6582 recovery (see tcp_cubic_sim_test)
+      c.tcp.sack =
+          false;  // the controller's curve after RFC 6582 recovery (see tcp_cubic_sim_test)
       return c;
     };
     test::tcp_app_options options;

@@ -25,8 +25,8 @@ struct capture {
   bool wrong = false;
 };
 
-/// a sends `up` bytes to b (in 32 KiB writes: copied, or external runs), b answers each 1,000 bytes it reads with
-/// 100 bytes (small segments: Nagle and PSH at work), then both close.
+/// a sends `up` bytes to b (in 32 KiB writes: copied, or external runs), b answers each 1,000 bytes
+/// it reads with 100 bytes (small segments: Nagle and PSH at work), then both close.
 capture transfer(offload_set offloads, bool zero_copy) {
   memory_link_config link;
   link.offloads = offloads;
@@ -148,8 +148,8 @@ TEST(TcpOffload, ChecksumOffloadGivesByteIdenticalFrames) {
 
 TEST(TcpOffload, TsoSuperFramesAreCutIntoTheSameFramesTheStackWouldHaveSent) {
   const capture off = transfer({}, false);
-  const capture on = transfer(
-      {offload::ipv4_checksum, offload::tcp_checksum, offload::tcp_segmentation}, false);
+  const capture on =
+      transfer({offload::ipv4_checksum, offload::tcp_checksum, offload::tcp_segmentation}, false);
   expect_identical(off, on);
   EXPECT_GT(on.a.tso_frames, 10U) << "super-frames were built";
   EXPECT_LT(on.a.segments_out, off.a.segments_out / 4) << "a handed the device far fewer frames";
@@ -157,8 +157,8 @@ TEST(TcpOffload, TsoSuperFramesAreCutIntoTheSameFramesTheStackWouldHaveSent) {
 
 TEST(TcpOffload, ZeroCopyWithTsoGivesTheSameFramesAsCopying) {
   const capture copied = transfer({}, false);
-  const capture zero_copy = transfer(
-      {offload::ipv4_checksum, offload::tcp_checksum, offload::tcp_segmentation}, true);
+  const capture zero_copy =
+      transfer({offload::ipv4_checksum, offload::tcp_checksum, offload::tcp_segmentation}, true);
   expect_identical(copied, zero_copy);
   // a held a receive ring (for b's answers) and no send ring: nothing was copied.
   EXPECT_EQ(zero_copy.a.buffer_peak, 256U * 1024);

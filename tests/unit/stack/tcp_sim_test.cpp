@@ -180,8 +180,8 @@ TEST_P(TcpSimFactor, EightMiBArriveIntact) {
         // harshest variants, completing is not promised - a defined error on time is, with
         // keepalive so that a side that only receives learns its peer gave up.
         if (swarm && v.harsh) {
-          // The swarm's random faults on top of 20 % loss take a connection (CUBIC or NewReno) without
-          // SACK to RTO-bound progress of a few KB/s (Padhye's model agrees): it neither
+          // The swarm's random faults on top of 20 % loss take a connection (CUBIC or NewReno)
+          // without SACK to RTO-bound progress of a few KB/s (Padhye's model agrees): it neither
           // completes nor fails within the simulated bound, and that says nothing about
           // correctness. These variants run standalone (fixed seed) only.
           return;

@@ -68,7 +68,8 @@ struct zero_copy_run {
       (void)d.b().tcp().accept(listener, server);
     }
     tcp_layer& ta = d.a().tcp();
-    bool copy_turn = copied != 0 && (queued / (chunk + copied)) * (chunk + copied) + chunk <= queued;
+    bool copy_turn =
+        copied != 0 && (queued / (chunk + copied)) * (chunk + copied) + chunk <= queued;
     while (queued < total) {
       if (copy_turn) {
         std::vector<std::byte> tmp(std::min(copied, total - queued));
