@@ -110,7 +110,7 @@ void stack_host::transmit() {
 }
 
 void stack_host::arm_timer(time_ns now) {
-  time_ns next = stack_->next_deadline();
+  time_ns next = std::min(stack_->next_deadline(), app_deadline(now));
   if (backlog_count_ != 0) {
     next = std::min(next, now + options_.tx_retry);
   }

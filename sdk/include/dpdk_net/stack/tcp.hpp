@@ -296,6 +296,8 @@ class tcp_layer {
  public:
   using socket_id = std::uint32_t;
   static constexpr socket_id invalid_socket = UINT32_MAX;
+  /// The slab slot of an id (< tcp_config::sockets): an index for tables kept beside the layer.
+  static constexpr std::uint32_t slot_of(socket_id id) noexcept { return id & ((1U << 20) - 1); }
 
   tcp_layer(stack& ip, const tcp_config& config, buffer_pool& pool, timer_wheel& timers,
             const stack_secret& secret);

@@ -73,6 +73,12 @@ class stack_host {
  protected:
   virtual void on_pump(time_ns now);
   virtual void on_restart();
+  /// The application's earliest deadline (its own timers; `now` if it has work ready): the
+  /// host's timer is armed at the earlier of this and the stack's. None by default.
+  [[nodiscard]] virtual time_ns app_deadline(time_ns now) const noexcept {
+    (void)now;
+    return UINT64_MAX;
+  }
 
  private:
   static constexpr std::size_t burst = 32;
