@@ -28,7 +28,7 @@ packages=(
   libpcap-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3-pytest python3-scapy
-  iproute2 iputils-ping ethtool nftables socat netcat-openbsd curl wrk tcpdump valgrind
+  iproute2 iputils-ping ethtool nftables socat netcat-openbsd curl wrk tcpdump valgrind strace
   clang-format clang-tidy
 )
 

@@ -69,7 +69,7 @@ build() {
   # gate's program (pytests/test_scale_gates.py; valgrind cannot run the ASan tree).
   cmake --preset release >"$root/build/release.configure.log" 2>&1 ||
     { cat "$root/build/release.configure.log"; return 1; }
-  cmake --build --preset release --target sim_demo tcp_scale_probe
+  cmake --build --preset release --target sim_demo tcp_scale_probe runtime_probe
 }
 export -f build
 mkdir -p "$root/build"

@@ -18,7 +18,7 @@ sim_runtime::sim_runtime(host& h, sim_nic& nic, stack::stack_config config,
 sim_runtime::~sim_runtime() {
   *alive_ = false;
   ctx_.set_wakeup(nullptr, nullptr);
-  ctx_.attach(nullptr);
+  ctx_.shutdown();
 }
 
 void sim_runtime::wake(void* self) {

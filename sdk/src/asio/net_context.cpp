@@ -84,15 +84,32 @@ turn_scope::~turn_scope() {
 }
 
 net_context::net_context(time_ns start)
-    : service_(&boost::asio::make_service<detail::context_service>(foreign_, *this)),
+    : foreign_(std::make_unique<boost::asio::io_context>(1)),
+      service_(&boost::asio::make_service<detail::context_service>(*foreign_, *this)),
       sockets_(std::make_unique<detail::socket_service>(*this)),
       now_(start),
       timers_(10 * microsecond, start) {}
 
 net_context::~net_context() {
-  take_remote();
-  while (detail::op* o = ready_.pop()) {
-    o->fn(o, false);
+  shutdown();
+  foreign_.reset();  // its pending operations hold work on our executor: gone before we are
+  shutdown();        // what destroying them posted
+}
+
+void net_context::shutdown() noexcept {
+  turn_scope turn(*this);
+  // Destroying a handler can destroy a coroutine frame, whose sockets' destructors cancel their
+  // own operations (posted here): repeat until nothing is left.
+  for (int round = 0; round < 1000; ++round) {
+    sockets_->abandon_all();
+    ip_ = nullptr;
+    take_remote();
+    if (ready_.empty()) {
+      break;
+    }
+    while (detail::op* o = ready_.pop()) {
+      o->fn(o, false);
+    }
   }
 }
 
@@ -177,12 +194,12 @@ std::size_t net_context::run_turn(std::size_t handler_limit) {
 std::size_t net_context::poll_foreign() {
   turn_scope turn(*this);
   ++counters_.foreign_polls;
-  if (foreign_.stopped()) {
-    foreign_.restart();
+  if (foreign_->stopped()) {
+    foreign_->restart();
   }
-  const std::size_t n = foreign_.poll();
+  const std::size_t n = foreign_->poll();
   counters_.foreign_handlers += n;
-  foreign_busy_ = !foreign_.stopped();
+  foreign_busy_ = !foreign_->stopped();
   return n;
 }
 

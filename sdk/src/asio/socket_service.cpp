@@ -169,6 +169,30 @@ void socket_service::shutdown_all() noexcept {
   }
 }
 
+void socket_service::abandon_all() noexcept {
+  attach(nullptr);
+  for (impl_base* t = timers_; t != nullptr; t = t->timer_next) {
+    static_cast<timer_impl*>(t)->alarm.cancel();
+    fail_all(*t, error::make_std_error(error::backend_down));
+  }
+}
+
+void socket_service::link_timer(impl_base& t) noexcept {
+  t.timer_next = timers_;
+  if (timers_ != nullptr) {
+    timers_->timer_prev = &t;
+  }
+  timers_ = &t;
+}
+
+void socket_service::unlink_timer(impl_base& t) noexcept {
+  (t.timer_prev != nullptr ? t.timer_prev->timer_next : timers_) = t.timer_next;
+  if (t.timer_next != nullptr) {
+    t.timer_next->timer_prev = t.timer_prev;
+  }
+  t.timer_prev = t.timer_next = nullptr;
+}
+
 void socket_service::abort_all() noexcept {
   if (ip_ == nullptr) {
     return;

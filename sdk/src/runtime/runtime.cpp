@@ -57,6 +57,7 @@ runtime::runtime(device& dev, stack::stack_config config, const stack::stack_sec
 
 runtime::~runtime() {
   ctx_.set_wakeup(nullptr, nullptr);
+  ctx_.shutdown();  // pending handlers (suspended coroutines) destroyed while the stack exists
   free_burst(std::span(backlog_.data(), backlog_count_));
   backlog_count_ = 0;
   if (event_fd_ >= 0) {

@@ -108,14 +108,18 @@ class net_context {
   explicit net_context(time_ns start = 0);
   net_context(const net_context&) = delete;
   net_context& operator=(const net_context&) = delete;
-  /// Pending operations are abandoned (their handlers destroyed, never invoked).
+  /// shutdown(), then the foreign io_context's services are destroyed.
   ~net_context();
+  /// Abandons every pending operation, timer wait and ready handler: their handlers are
+  /// destroyed, never invoked (as io_context's shutdown does), which frees coroutine frames
+  /// suspended on them. I/O objects stay usable but fail with error::backend_down.
+  void shutdown() noexcept;
 
   [[nodiscard]] executor_type get_executor() noexcept;
 
   /// The io_context whose services plain Asio objects created with our executor use (our
   /// executor's execution::context is this io_context). Polled by the driver (poll_foreign).
-  [[nodiscard]] boost::asio::io_context& foreign_context() noexcept { return foreign_; }
+  [[nodiscard]] boost::asio::io_context& foreign_context() noexcept { return *foreign_; }
 
   /// The context of an executor that is one of ours (or an any_io_executor holding one); null
   /// if it is not (I/O objects then throw std::invalid_argument naming the fix).
@@ -194,7 +198,7 @@ class net_context {
   friend class turn_scope;
   void take_remote() noexcept;
 
-  boost::asio::io_context foreign_{1};
+  std::unique_ptr<boost::asio::io_context> foreign_;
   detail::context_service* service_;
   std::unique_ptr<detail::socket_service> sockets_;
   stack::stack* ip_ = nullptr;
@@ -339,7 +343,7 @@ class net_context::executor_type {
   }
   [[nodiscard]] boost::asio::execution_context& query(
       boost::asio::execution::context_t) const noexcept {
-    return ctx_->foreign_;
+    return *ctx_->foreign_;
   }
   [[nodiscard]] constexpr boost::asio::execution::blocking_t query(
       boost::asio::execution::blocking_t) const noexcept {

@@ -64,6 +64,8 @@ struct impl_base {
   stack::tcp_socket_options options{};
   bool options_set = false;
   bool shut_read = false;  // shutdown(receive): reads complete with eof
+  impl_base* timer_prev = nullptr;  // timers: the service's list of them (for shutdown)
+  impl_base* timer_next = nullptr;
 };
 
 struct timer_impl;
@@ -95,6 +97,11 @@ class socket_service {
   /// Graceful stop, first step: listeners close (their accepts: operation_aborted), every open
   /// connection shuts down its sending side (FIN after the queued data).
   void shutdown_all() noexcept;
+  /// The context is going away: the stack is detached and every pending operation (timer
+  /// waits included) fails with backend_down (queued, for the caller to destroy).
+  void abandon_all() noexcept;
+  void link_timer(impl_base& t) noexcept;
+  void unlink_timer(impl_base& t) noexcept;
   /// Last step: every connection still open is aborted (RST), its operations failed.
   void abort_all() noexcept;
   [[nodiscard]] stack::stack* ip() const noexcept { return ip_; }
@@ -138,14 +145,19 @@ class socket_service {
   std::vector<impl_base*> tcp_;  // by slot (id & slot mask)
   std::vector<impl_base*> udp_;  // by id
   std::uint64_t visited_ = 0;
-  std::vector<std::byte> scratch_;  // a datagram sent from several buffers
+  std::vector<std::byte> scratch_;
+  impl_base* timers_ = nullptr;  // every timer_impl (linked through timer_prev/next)  // a datagram sent from several buffers
 };
 
 /// A steady_timer's state: its waits queue on `reads`.
 struct timer_impl : impl_base {
   explicit timer_impl(net_context& c) noexcept : impl_base(c, false) {
     alarm.set_callback(&socket_service::timer_fired, this);
+    c.sockets().link_timer(*this);
   }
+  ~timer_impl() { ctx->sockets().unlink_timer(*this); }
+  timer_impl(const timer_impl&) = delete;
+  timer_impl& operator=(const timer_impl&) = delete;
   timer alarm;
   time_ns expiry = 0;
 };

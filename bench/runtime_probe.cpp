@@ -1,0 +1,134 @@
+// The runtime's cost gate program (pytests/test_runtime_gates.py): two one-worker runtimes over an
+// in-memory (poll-mode) device pair, stepped alternately on one thread, a coroutine client and
+// echo server doing 64-byte request/response. After a warm-up, the measured window is bracketed
+// by two getppid() calls (markers strace can find); inside it the program counts heap allocations
+// and prints, as JSON, what happened: iterations, round trips, allocations, events, sockets
+// visited. The pytest runs it under strace and counts the syscalls between the markers.
+//
+//   runtime_probe [--iterations N] [--foreign-timer]
+//     --foreign-timer  a plain boost::asio::steady_timer waits on the server (Asio's reactor
+//                      exists): its io_context is polled at most once per millisecond.
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+#include "counting_allocator.hpp"
+#include "dpdk_net/asio/tcp.hpp"
+#include "dpdk_net/memory_device.hpp"
+#include "dpdk_net/os.hpp"
+#include "dpdk_net/runtime/runtime.hpp"
+
+namespace {
+
+namespace net = boost::asio;
+using namespace dpdk_net;
+
+constexpr std::size_t message = 64;
+
+net::awaitable<void> echo(tcp::socket s) {
+  std::array<char, message> buf;
+  for (;;) {
+    co_await net::async_read(s, net::buffer(buf), net::use_awaitable);
+    co_await net::async_write(s, net::buffer(buf), net::use_awaitable);
+  }
+}
+
+net::awaitable<void> serve(tcp::acceptor* a) {
+  tcp::socket s = co_await a->async_accept(net::use_awaitable);
+  co_await echo(std::move(s));
+}
+
+net::awaitable<void> client(tcp::endpoint server, std::uint64_t* round_trips) {
+  tcp::socket s(co_await net::this_coro::executor);
+  co_await s.async_connect(server, net::use_awaitable);
+  std::array<char, message> buf{};
+  for (;;) {
+    co_await net::async_write(s, net::buffer(buf), net::use_awaitable);
+    co_await net::async_read(s, net::buffer(buf), net::use_awaitable);
+    ++*round_trips;
+  }
+}
+
+stack::stack_config config(std::uint32_t last) {
+  stack::stack_config c;
+  c.address = wire::ipv4_address{0xc6120000U | last};
+  c.prefix_length = 24;
+  return c;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::uint64_t iterations = 200000;
+  bool foreign_timer = false;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--iterations") == 0 && i + 1 < argc) {
+      iterations = std::stoull(argv[++i]);
+    } else if (std::strcmp(argv[i], "--foreign-timer") == 0) {
+      foreign_timer = true;
+    } else {
+      std::fprintf(stderr, "runtime_probe: unknown argument '%s' (see the top of the source)\n",
+                   argv[i]);
+      return 2;
+    }
+  }
+  memory_link link;
+  const stack::stack_secret secret{1, 2};
+  runtime server(link.a(), config(2), secret, {});
+  runtime client_rt(link.b(), config(1), stack::stack_secret{3, 4}, {});
+  tcp::acceptor acceptor(server.get_executor(), tcp::endpoint(net::ip::address_v4::any(), 7));
+  net::co_spawn(server.get_executor(), serve(&acceptor), net::detached);
+  std::uint64_t round_trips = 0;
+  net::co_spawn(client_rt.get_executor(),
+                client(tcp::endpoint(net::ip::make_address_v4("198.18.0.2"), 7), &round_trips),
+                net::detached);
+  std::optional<net::steady_timer> plain;
+  if (foreign_timer) {
+    plain.emplace(server.get_executor(), std::chrono::seconds(60));
+    plain->async_wait([](const boost::system::error_code&) {});
+  }
+  // Warm-up: connection set up, buffers and the recycling caches filled.
+  for (int i = 0; i < 20000; ++i) {
+    server.poll_once();
+    client_rt.poll_once();
+  }
+  const std::uint64_t trips_before = round_trips;
+  const auto ctx_before = server.context().counters();
+  const std::uint64_t allocations_before = dpdk_net::test::allocation_count();
+  const time_ns t0 = monotonic_now();
+  (void)getppid();  // marker: the window starts
+  for (std::uint64_t i = 0; i < iterations; ++i) {
+    server.poll_once();
+    client_rt.poll_once();
+  }
+  (void)getppid();  // marker: the window ends
+  const time_ns t1 = monotonic_now();
+  const std::uint64_t allocations = dpdk_net::test::allocation_count() - allocations_before;
+  const auto ctx_after = server.context().counters();
+  std::printf(
+      "{\"iterations\": %llu, \"round_trips\": %llu, \"allocations\": %llu, \"seconds\": %.6f, "
+      "\"events\": %llu, \"sockets_visited\": %llu, \"handlers_run\": %llu, "
+      "\"foreign_polls\": %llu, \"foreign_timer\": %s}\n",
+      static_cast<unsigned long long>(iterations),
+      static_cast<unsigned long long>(round_trips - trips_before),
+      static_cast<unsigned long long>(allocations), static_cast<double>(t1 - t0) / 1e9,
+      static_cast<unsigned long long>(ctx_after.events - ctx_before.events),
+      static_cast<unsigned long long>(ctx_after.sockets_visited - ctx_before.sockets_visited),
+      static_cast<unsigned long long>(ctx_after.handlers_run - ctx_before.handlers_run),
+      static_cast<unsigned long long>(ctx_after.foreign_polls - ctx_before.foreign_polls),
+      foreign_timer ? "true" : "false");
+  if (plain) {
+    plain->cancel();
+  }
+  return 0;
+}
