@@ -151,7 +151,7 @@ void net_context::post_remote(detail::op* o) noexcept {
   {
     std::lock_guard lock(remote_mutex_);
     remote_.push(o);
-    remote_pending_.store(true, std::memory_order_release);
+    remote_pending_.store(true);
     ++counters_.remote_posts;
   }
   if (wakeup_ != nullptr) {

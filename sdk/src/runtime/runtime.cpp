@@ -68,7 +68,7 @@ runtime::~runtime() {
 void runtime::wake(void* self) {
   auto* rt = static_cast<runtime*>(self);
   // Only a sleeping loop needs the eventfd: a spinning one sees the post at its next iteration.
-  if (rt->sleeping_.load(std::memory_order_acquire)) {
+  if (rt->sleeping_.load()) {
     const std::uint64_t one = 1;
     ++rt->stats_.wakeups;
     (void)!::write(rt->event_fd_, &one, sizeof one);
@@ -156,7 +156,7 @@ void runtime::sleep(time_ns now) {
     return;
   }
   ++stats_.idle_sleeps;
-  sleeping_.store(true, std::memory_order_release);
+  sleeping_.store(true);  // seq_cst: ordered before has_ready()'s load (a Dekker pair)
   if (!ctx_.has_ready() && !stop_.load(std::memory_order_relaxed)) {
     const timespec ts{static_cast<time_t>(wait / second), static_cast<long>(wait % second)};
     pollfd fds[2] = {{event_fd_, POLLIN, 0}, {device_fd_, POLLIN, 0}};
@@ -178,25 +178,24 @@ void runtime::run() {
 }
 
 void runtime::run_for(time_ns duration) {
-  stop_.store(false, std::memory_order_relaxed);
   const time_ns start = monotonic_now();
   const time_ns end = duration > UINT64_MAX - start ? UINT64_MAX : start + duration;
   for (time_ns now = start; !stop_.load(std::memory_order_relaxed) && now < end;
        now = monotonic_now()) {
-    if (iterate(now)) {
+    const bool busy = iterate(now);
+    if (drain_until_ && (stack_->tcp().connections() == 0 || now >= *drain_until_)) {
+      ctx_.sockets().abort_all();  // what did not finish in time: RST
+      transmit();
+      drain_until_.reset();
+      return;
+    }
+    if (busy) {
       idle_ = 0;
       nap_ = 0;
       continue;
     }
-    if (drain_until_) {
-      if (stack_->tcp().connections() == 0 || now >= *drain_until_) {
-        ctx_.sockets().abort_all();
-        transmit();
-        drain_until_.reset();
-        return;
-      }
-    } else if (ctx_.outstanding_work() == 0 && !ctx_.has_ready() && stack_->tx_pending() == 0 &&
-               backlog_count_ == 0) {
+    if (!drain_until_ && ctx_.outstanding_work() == 0 && !ctx_.has_ready() &&
+        stack_->tx_pending() == 0 && backlog_count_ == 0) {
       return;  // out of work, as io_context::run()
     }
     sleep(now);
@@ -204,6 +203,7 @@ void runtime::run_for(time_ns duration) {
 }
 
 void runtime::graceful_stop(time_ns drain) {
+  restart();
   ctx_.sockets().shutdown_all();
   drain_until_ = monotonic_now() + drain;
   run();

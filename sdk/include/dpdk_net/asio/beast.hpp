@@ -35,6 +35,7 @@ namespace detail {
 /// The asynchronous teardown (async_compose): shutdown(send) [server], read until eof,
 /// shutdown(send) [client], close.
 struct teardown_op {
+  teardown_op(tcp::socket& sock, boost::beast::role_type r) : s(&sock), role(r) {}
   tcp::socket* s;
   boost::beast::role_type role;
   std::unique_ptr<char[]> buf = std::make_unique<char[]>(buf_size);  // stable across moves
@@ -94,7 +95,7 @@ struct teardown_op {
 template <class TeardownHandler>
 void async_teardown(boost::beast::role_type role, tcp::socket& s, TeardownHandler&& handler) {
   boost::asio::async_compose<TeardownHandler, void(boost::system::error_code)>(
-      detail::teardown_op{&s, role}, handler, s);
+      detail::teardown_op(s, role), handler, s);
 }
 
 }  // namespace dpdk_net

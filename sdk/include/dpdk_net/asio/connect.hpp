@@ -21,6 +21,7 @@ namespace detail {
 
 template <class EndpointSequence>
 struct range_connect_op {
+  range_connect_op(tcp::socket& sock, const EndpointSequence& e) : s(&sock), endpoints(e) {}
   tcp::socket* s;
   EndpointSequence endpoints;
   std::size_t index = 0;  // the attempt in flight
@@ -84,7 +85,7 @@ template <class EndpointSequence,
           class Token = boost::asio::default_completion_token_t<tcp::socket::executor_type>>
 auto async_connect(tcp::socket& s, const EndpointSequence& endpoints, Token&& token = {}) {
   return boost::asio::async_compose<Token, void(boost::system::error_code, tcp::endpoint)>(
-      detail::range_connect_op<EndpointSequence>{&s, endpoints}, token, s);
+      detail::range_connect_op<EndpointSequence>(s, endpoints), token, s);
 }
 
 }  // namespace dpdk_net

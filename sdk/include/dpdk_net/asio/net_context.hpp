@@ -147,7 +147,7 @@ class net_context {
   [[nodiscard]] time_ns next_deadline() const noexcept;
   /// Ready handlers are waiting (or functions posted from other threads).
   [[nodiscard]] bool has_ready() const noexcept {
-    return !ready_.empty() || remote_pending_.load(std::memory_order_acquire);
+    return !ready_.empty() || remote_pending_.load();  // seq_cst: see runtime::sleep
   }
   /// Work that keeps a runtime running: pending operations, tracked executors, ready handlers.
   [[nodiscard]] std::size_t outstanding_work() const noexcept {

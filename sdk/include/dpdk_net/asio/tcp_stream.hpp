@@ -186,10 +186,8 @@ class tcp_stream {
   struct io_op {
     std::shared_ptr<impl> p;
     Buffers buffers;
-    bool started = false;
     template <class Self>
     void operator()(Self& self) {
-      started = true;
       p->begin(Write ? writing : reading);
       if constexpr (Write) {
         p->socket.async_write_some(buffers, std::move(self));

@@ -64,8 +64,10 @@ class runtime {
   void run_for(time_ns duration);
   /// One iteration without sleeping; returns true if it did anything (hand-driven loops).
   bool poll_once();
-  /// Stops run() at its next iteration (any thread, a signal handler included).
+  /// Stops run() at its next iteration (any thread, a signal handler included); later run()
+  /// calls return at once until restart(), as io_context's.
   void stop() noexcept;
+  void restart() noexcept { stop_.store(false, std::memory_order_relaxed); }
   [[nodiscard]] bool stopped() const noexcept { return stop_.load(std::memory_order_relaxed); }
   /// Graceful stop: listeners close (pending accepts: operation_aborted), open connections send
   /// FIN after their queued data; the loop runs until every connection is closed or `drain`
