@@ -17,6 +17,7 @@
 #include <utility>
 
 #include <boost/asio/compose.hpp>
+#include <boost/asio/error.hpp>
 #include <boost/beast/core/error.hpp>
 
 #include "dpdk_net/asio/beast.hpp"
@@ -156,7 +157,7 @@ class tcp_stream {
       pending[s] = false;
       ++seq[s];
       timers[s].cancel();
-      if (timed_out && ec) {
+      if (timed_out && ec == boost::asio::error::operation_aborted) {
         return boost::beast::error::timeout;
       }
       return ec;
