@@ -1,9 +1,6 @@
-// udp_echo: our IPv4 stack on a TAP device, echoing UDP datagrams and answering pings. A tiny
-// runner: wait on the TAP descriptor (or the next timer), feed frames and the time to the stack,
-// echo what the socket received, flush the stack's frames to the device. The Asio runtime comes
-// in its own issue.
-#include <poll.h>
-
+// udp_echo: our IPv4 stack on a TAP device, echoing UDP datagrams and answering pings: a
+// coroutine on dpdk_net::udp::socket, run by the one-worker runtime (which sleeps on the TAP
+// descriptor until a frame or the next timer).
 #include <array>
 #include <atomic>
 #include <csignal>
@@ -12,14 +9,39 @@
 #include <string>
 #include <string_view>
 
-#include "dpdk_net/os.hpp"
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "dpdk_net/asio/udp.hpp"
+#include "dpdk_net/runtime/runtime.hpp"
 #include "dpdk_net/stack/stack.hpp"
 #include "dpdk_net/tap/tap_device.hpp"
 
 namespace {
 
 using namespace dpdk_net;
-std::atomic<bool> g_stop{false};
+namespace net = boost::asio;
+std::atomic<runtime*> g_runtime{nullptr};
+
+/// Echoes every datagram back to its sender until the socket is closed.
+net::awaitable<void> echo(udp::socket* socket) {
+  std::array<std::byte, 65536> payload;  // a reassembled datagram may be up to 65507 bytes
+  udp::endpoint from;
+  for (;;) {
+    auto [ec, n] = co_await socket->async_receive_from(net::buffer(payload), from,
+                                                       net::as_tuple(net::use_awaitable));
+    if (ec == net::error::operation_aborted) {
+      co_return;
+    }
+    if (!ec) {
+      // A refused send (no buffer, no route) is counted by the stack; the echo goes on.
+      co_await socket->async_send_to(net::buffer(payload.data(), n), from,
+                                     net::as_tuple(net::use_awaitable));
+    }
+  }
+}
 
 void usage(std::FILE* to) {
   std::fprintf(to,
@@ -156,11 +178,6 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "udp_echo: %s\n", error.c_str());
     return 1;
   }
-  stack::stack_secret secret;
-  if (fill_random(std::as_writable_bytes(std::span(&secret, 1)))) {
-    std::fprintf(stderr, "udp_echo: getrandom failed\n");
-    return 1;
-  }
   stack::stack_config sc;
   sc.mac = dev->info().mac;
   sc.address = address;
@@ -169,47 +186,26 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "udp_echo: --ip %s: %s\n", ip_text.c_str(), bad.c_str());
     return 2;
   }
-  time_ns now = monotonic_now();
-  stack::stack net(sc, dev->tx_pool(0), secret, now);
-  stack::stack::socket_id sock = 0;
-  if (const auto ec = net.udp_bind(static_cast<std::uint16_t>(port), sock)) {
+  runtime rt(*dev, sc);
+  udp::socket socket(rt.get_executor());
+  boost::system::error_code ec;
+  socket.bind(udp::endpoint(net::ip::address_v4::any(), static_cast<std::uint16_t>(port)), ec);
+  if (ec) {
     std::fprintf(stderr, "udp_echo: bind %ld: %s\n", port, ec.message().c_str());
     return 1;
   }
-  std::signal(SIGINT, [](int) { g_stop = true; });
-  std::signal(SIGTERM, [](int) { g_stop = true; });
-  net.start(now);
+  g_runtime = &rt;
+  std::signal(SIGINT, [](int) { g_runtime.load()->stop(); });
+  std::signal(SIGTERM, [](int) { g_runtime.load()->stop(); });
   std::printf("udp_echo: %s on %s (%s), echoing UDP port %ld\n", ip_text.c_str(), iface.c_str(),
               dev->info().mac.to_string().c_str(), port);
   std::fflush(stdout);
-
-  const time_ns end = seconds > 0 ? now + static_cast<time_ns>(seconds * 1e9) : UINT64_MAX;
-  std::array<packet, max_burst> burst;
-  static std::array<std::byte, 65536> payload;  // a reassembled datagram may span buffers
-  while (!g_stop && now < end) {
-    const time_ns deadline = std::min(net.next_deadline(), end);
-    const int timeout_ms =
-        deadline <= now
-            ? 0
-            : static_cast<int>(std::min<time_ns>((deadline - now) / 1'000'000 + 1, 100));
-    pollfd pfd{dev->rx_wait_handle(0).fd, POLLIN, 0};
-    ::poll(&pfd, 1, timeout_ms);
-    now = monotonic_now();
-    const std::size_t n = dev->rx_burst(0, burst);
-    for (std::size_t i = 0; i < n; ++i) {
-      net.receive(std::move(burst[i]), now);
-    }
-    net.advance(now);
-    while (auto d = net.udp_receive(sock)) {
-      const std::size_t len = d->copy_payload(payload);
-      net.udp_send_to(sock, d->source, d->source_port, std::span(payload.data(), len), now);
-    }
-    std::size_t out = 0;
-    while ((out = net.drain_tx(burst)) != 0) {
-      const std::size_t sent = dev->tx_burst(0, std::span(burst.data(), out));
-      free_burst(std::span(burst.data() + sent, out - sent));  // TAP full: counted by the device
-    }
-  }
-  print_counters(net.counters());
+  net::co_spawn(rt.get_executor(), echo(&socket), net::detached);
+  rt.run_for(seconds > 0 ? static_cast<time_ns>(seconds * 1e9) : UINT64_MAX);
+  std::signal(SIGINT, SIG_DFL);
+  std::signal(SIGTERM, SIG_DFL);
+  g_runtime = nullptr;
+  socket.close();
+  print_counters(rt.ip().counters());
   return 0;
 }
