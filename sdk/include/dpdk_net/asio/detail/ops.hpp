@@ -48,14 +48,16 @@ struct handler_op : io_op {
                                  boost::asio::execution::outstanding_work.tracked)) {}
 
   /// Allocates and constructs an op for h (its allocator), connecting its cancellation slot.
-  static handler_op* create(Handler&& h, const IoExecutor& io_ex, op_kind k, net_context& ctx,
+  /// H: Handler or a (const) lvalue of it -- an lvalue handler is copied, as Asio's ops do.
+  template <class H>
+  static handler_op* create(H&& h, const IoExecutor& io_ex, op_kind k, net_context& ctx,
                             boost::asio::cancellation_type_t cancellable) {
     allocator_type alloc =
         boost::asio::get_associated_allocator(h, boost::asio::recycling_allocator<void>());
     op_allocator a(alloc);
     handler_op* o = std::allocator_traits<op_allocator>::allocate(a, 1);
     try {
-      new (o) handler_op(std::move(h), io_ex, k);
+      new (o) handler_op(Handler(std::forward<H>(h)), io_ex, k);
     } catch (...) {
       std::allocator_traits<op_allocator>::deallocate(a, o, 1);
       throw;
