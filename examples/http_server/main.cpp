@@ -1,0 +1,303 @@
+// http_server: the example HTTP/1.1 server (Boost.Beast, C++20 coroutines; examples/common/
+// http_app.hpp) on one of three backends, with the same application code on each:
+//   --backend kernel  boost::asio::ip::tcp and an io_context (the baseline)
+//   --backend tap     our stack (dpdk_net::runtime) on a TAP interface
+//   --backend sim     the server and simulated clients in one process: the clients check every
+//                     route (keep-alive, pipelining, a 400), then run a short load; prints a
+//                     summary and exits 0 only if every check passed
+// --max-seconds or SIGINT/SIGTERM stop it gracefully (ours: listeners close, connections FIN
+// after their queued data; at most 1 s), then it prints its counters as one JSON line.
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+
+#include "backend.hpp"
+#include "dpdk_net/runtime/runtime.hpp"
+#include "dpdk_net/sim/network.hpp"
+#include "dpdk_net/sim/sim_runtime.hpp"
+#include "http_app.hpp"
+#include "http_client.hpp"
+
+namespace {
+
+namespace net = boost::asio;
+using namespace dpdk_net;
+using namespace dpdk_net::examples;
+constexpr const char* prog = "http_server";
+
+std::atomic<runtime*> g_runtime{nullptr};
+std::atomic<bool> g_signalled{false};
+
+void on_signal(int) {
+  g_signalled = true;
+  if (runtime* rt = g_runtime.load(); rt != nullptr) {
+    rt->stop();  // async-signal-safe (an eventfd write)
+  }
+}
+
+std::string stack_stats(void* rt) {
+  return stack_counters_json(static_cast<runtime*>(rt)->ip());
+}
+
+std::string sim_stack_stats(void* host) {
+  return stack_counters_json(static_cast<sim::sim_runtime*>(host)->ip());
+}
+
+int run_kernel(const backend_options& o) {
+  net::io_context io{1};
+  net::ip::tcp::endpoint local(o.have_ip ? net::ip::address(net::ip::address_v4(o.address.value))
+                                         : net::ip::address_v4::any(),
+                               o.port);
+  boost::system::error_code ec;
+  net::ip::tcp::acceptor acceptor(io);
+  acceptor.open(local.protocol(), ec);
+  if (!ec) {
+    acceptor.set_option(net::socket_base::reuse_address(true), ec);
+    acceptor.bind(local, ec);
+  }
+  if (!ec) {
+    acceptor.listen(net::socket_base::max_listen_connections, ec);
+  }
+  if (ec) {
+    std::fprintf(stderr, "%s: listen on %s:%u: %s\n", prog, local.address().to_string().c_str(),
+                 o.port, ec.message().c_str());
+    return 1;
+  }
+  net::co_spawn(io, http::serve<net::ip::tcp>(acceptor), net::detached);
+  net::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&io](const boost::system::error_code&, int) { io.stop(); });
+  std::printf("%s: serving http://%s:%u/ (kernel)\n", prog, local.address().to_string().c_str(),
+              o.port);
+  std::fflush(stdout);
+  if (o.max_seconds > 0) {
+    io.run_for(std::chrono::nanoseconds(static_cast<std::int64_t>(o.max_seconds * 1e9)));
+  } else {
+    io.run();
+  }
+  std::printf("%s\n", http::counters_json().c_str());
+  return 0;
+}
+
+int run_tap(const backend_options& o) {
+  auto tap = open_tap_backend(prog, o);
+  if (!tap) {
+    return 1;
+  }
+  runtime rt(*tap->dev, tap->config);
+  tcp::acceptor acceptor(rt.get_executor());
+  try {
+    acceptor = tcp::acceptor(rt.get_executor(), tcp::endpoint(net::ip::address_v4::any(), o.port));
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s: listen on port %u: %s\n", prog, o.port, e.what());
+    return 1;
+  }
+  http::set_stats_source(&stack_stats, &rt);
+  net::co_spawn(rt.get_executor(), http::serve<tcp>(acceptor), net::detached);
+  g_runtime = &rt;
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+  std::printf("%s: serving http://%s:%u/ on %s (our stack; kernel side %s)\n", prog,
+              o.address.to_string().c_str(), o.port, o.iface.c_str(),
+              kernel_side_address(o).to_string().c_str());
+  std::fflush(stdout);
+  if (!g_signalled) {
+    rt.run_for(o.max_seconds > 0 ? static_cast<time_ns>(o.max_seconds * 1e9) : UINT64_MAX);
+  }
+  g_runtime = nullptr;
+  rt.graceful_stop(1 * second);
+  std::printf("%s\n", http::counters_json().c_str());
+  http::set_stats_source(nullptr, nullptr);
+  return 0;
+}
+
+// --- the sim backend: checks, then a short load -------------------------------------------
+
+struct sim_check_state {
+  std::vector<std::string> failures;
+  unsigned checks = 0;
+  bool done = false;
+};
+
+void expect(sim_check_state& st, bool ok, const std::string& what) {
+  ++st.checks;
+  if (!ok) {
+    st.failures.push_back(what);
+  }
+}
+
+net::awaitable<std::tuple<boost::system::error_code, std::size_t>> send_all(tcp::socket& s,
+                                                                            const std::string& b) {
+  return net::async_write(s, net::buffer(b), net::as_tuple(net::use_awaitable));
+}
+
+net::awaitable<void> sim_checks(tcp::endpoint server, sim_check_state* st) {
+  tcp::socket s(co_await net::this_coro::executor);
+  auto [cec] = co_await s.async_connect(server, net::as_tuple(net::use_awaitable));
+  if (cec) {
+    expect(*st, false, "connect: " + cec.message());
+    st->done = true;
+    co_return;
+  }
+  std::vector<char> buf(64 * 1024);
+  std::size_t have = 0;
+  std::string body;
+  http::response_info info;
+  // GET /
+  const std::string get_index = "GET / HTTP/1.1\r\nHost: sim\r\n\r\n";
+  co_await send_all(s, get_index);
+  boost::system::error_code ec = co_await http::read_response(s, buf, have, info, &body);
+  expect(*st, !ec && info.status == 200 && body.find("dpdk-net") != std::string::npos, "GET /");
+  // GET /bytes/100000: length and pattern
+  const std::string get_bytes = "GET /bytes/100000 HTTP/1.1\r\nHost: sim\r\n\r\n";
+  co_await send_all(s, get_bytes);
+  ec = co_await http::read_response(s, buf, have, info, &body);
+  bool pattern = body.size() == 100000;
+  for (std::size_t i = 0; pattern && i < body.size(); ++i) {
+    pattern = body[i] == http::pattern_byte(i);
+  }
+  expect(*st, !ec && info.status == 200 && pattern, "GET /bytes/100000");
+  // POST /echo
+  std::string payload(30000, 'e');
+  for (std::size_t i = 0; i < payload.size(); ++i) {
+    payload[i] = static_cast<char>('a' + i % 23);
+  }
+  const std::string post =
+      "POST /echo HTTP/1.1\r\nHost: sim\r\nContent-Length: " + std::to_string(payload.size()) +
+      "\r\n\r\n" + payload;
+  co_await send_all(s, post);
+  ec = co_await http::read_response(s, buf, have, info, &body);
+  expect(*st, !ec && info.status == 200 && body == payload, "POST /echo");
+  // three pipelined requests in one write, answered in order
+  const std::string pipelined =
+      "GET /bytes/10 HTTP/1.1\r\nHost: sim\r\n\r\n"
+      "GET /bytes/20 HTTP/1.1\r\nHost: sim\r\n\r\n"
+      "GET /bytes/30 HTTP/1.1\r\nHost: sim\r\n\r\n";
+  co_await send_all(s, pipelined);
+  for (std::size_t k = 1; k <= 3; ++k) {
+    ec = co_await http::read_response(s, buf, have, info, &body);
+    expect(*st, !ec && info.status == 200 && body.size() == 10 * k,
+           "pipelined GET /bytes/" + std::to_string(10 * k));
+  }
+  // too large: 400 (the connection stays usable)
+  const std::string too_big = "GET /bytes/67108865 HTTP/1.1\r\nHost: sim\r\n\r\n";
+  co_await send_all(s, too_big);
+  ec = co_await http::read_response(s, buf, have, info, &body);
+  expect(*st, !ec && info.status == 400, "GET /bytes/67108865 -> 400");
+  // /stats is JSON with our stack's counters
+  const std::string stats = "GET /stats HTTP/1.1\r\nHost: sim\r\nConnection: close\r\n\r\n";
+  co_await send_all(s, stats);
+  ec = co_await http::read_response(s, buf, have, info, &body);
+  expect(*st,
+         !ec && info.status == 200 && info.close &&
+             body.find("\"requests\":") != std::string::npos &&
+             body.find("\"tcp\":") != std::string::npos,
+         "GET /stats (Connection: close)");
+  boost::system::error_code ignored;
+  s.close(ignored);
+  st->done = true;
+}
+
+int run_sim(const backend_options& o) {
+  sim::network netw(o.seed);
+  sim::host& ch = netw.add_host("client");
+  sim::host& sh = netw.add_host("server");
+  sim::sim_nic& cn = netw.add_nic(ch);
+  sim::sim_nic& sn = netw.add_nic(sh);
+  netw.connect(cn, sn);
+  sim::sim_runtime client(ch, cn, sim_host_config(1));
+  sim::sim_runtime server(sh, sn, sim_host_config(2));
+  const std::uint16_t port = o.port;
+  tcp::acceptor acceptor(server.get_executor(), tcp::endpoint(net::ip::address_v4::any(), port));
+  http::set_stats_source(&sim_stack_stats, &server);
+  net::co_spawn(server.get_executor(), http::serve<tcp>(acceptor), net::detached);
+  const tcp::endpoint target(net::ip::make_address_v4("198.18.0.2"), port);
+
+  sim_check_state st;
+  net::co_spawn(client.get_executor(), sim_checks(target, &st), net::detached);
+  if (!netw.run_until([&] { return st.done; }, 30 * second)) {
+    st.failures.emplace_back("the checks did not finish in 30 simulated seconds");
+  }
+  // A short closed-loop load: 8 keep-alive connections for 1 simulated second.
+  http::load_config cfg;
+  cfg.request = "GET /bytes/1024 HTTP/1.1\r\nHost: sim\r\n\r\n";
+  cfg.start = client.context().now();
+  cfg.duration = o.max_seconds > 0 ? static_cast<time_ns>(o.max_seconds * 1e9) : 1 * second;
+  cfg.connections = 8;
+  http::load_results r;
+  for (unsigned i = 0; i < cfg.connections; ++i) {
+    net::co_spawn(client.get_executor(), http::load_connection<tcp>(target, &cfg, &r, i),
+                  net::detached);
+  }
+  netw.run_until([&] { return r.finished == cfg.connections; }, cfg.duration + 30 * second);
+  const double secs = static_cast<double>(cfg.duration) / 1e9;
+  std::printf("%s: sim (seed %llu): %u checks, %zu failed\n", prog,
+              static_cast<unsigned long long>(o.seed), st.checks, st.failures.size());
+  for (const std::string& f : st.failures) {
+    std::printf("  FAILED: %s\n", f.c_str());
+  }
+  std::printf(
+      "%s: sim load: %u connections, %llu requests in %.2f simulated s (%.0f req/s), p50 %.1f "
+      "us, p99 %.1f us, errors %llu\n",
+      prog, cfg.connections, static_cast<unsigned long long>(r.requests), secs,
+      static_cast<double>(r.requests) / secs, static_cast<double>(r.latency.percentile(0.5)) / 1e3,
+      static_cast<double>(r.latency.percentile(0.99)) / 1e3,
+      static_cast<unsigned long long>(r.connect_errors + r.io_errors + r.status_errors));
+  std::printf("%s\n", http::counters_json().c_str());
+  http::set_stats_source(nullptr, nullptr);
+  const bool ok = st.failures.empty() && r.requests > 0 && r.io_errors + r.status_errors == 0;
+  return ok ? 0 : 1;
+}
+
+void usage() {
+  std::printf(
+      "usage: http_server [--backend sim|tap|kernel] [--port N] [options]\n"
+      "  An HTTP/1.1 server (Boost.Beast, C++20 coroutines; keep-alive and pipelining) with\n"
+      "  routes /  /echo (POST: the body back)  /bytes/N (N <= 64 MiB bytes, else 400)\n"
+      "  /stats (JSON counters). Stops gracefully at --max-seconds or SIGINT/SIGTERM and\n"
+      "  prints its counters as one JSON line.\n"
+      "%s",
+      common_usage());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  backend_options o;
+  o.port = 8080;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--help" || a == "-h") {
+      usage();
+      return 0;
+    }
+    const int r = parse_common(prog, argc, argv, i, o);
+    if (r == 2) {
+      return 2;
+    }
+    if (r == 0) {
+      return bad_argument(prog, "unknown argument '" + a + "'");
+    }
+  }
+  try {
+    switch (o.backend) {
+      case backend_kind::kernel:
+        return run_kernel(o);
+      case backend_kind::tap:
+        return run_tap(o);
+      case backend_kind::sim:
+        return run_sim(o);
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s: %s\n", prog, e.what());
+    return 1;
+  }
+  return 1;
+}
