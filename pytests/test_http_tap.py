@@ -150,9 +150,10 @@ def test_bad_arguments_exit_2(bin_dir, args):
 
 
 def test_sim_backend(bin_dir):
-    r = sh(str(bin_dir / "http_server"), "--backend", "sim", timeout=60)
+    r = sh(str(bin_dir / "http_server"), "--backend", "sim", "--max-seconds", "0.05",
+           timeout=60)
     assert "0 failed" in r.stdout, r.stdout
-    r = sh(str(bin_dir / "http_load"), "--backend", "sim", "-c", "2", "-d", "0.2", "--json",
+    r = sh(str(bin_dir / "http_load"), "--backend", "sim", "-c", "2", "-d", "0.05", "--json",
            timeout=60)
     res = json.loads(r.stdout.strip().splitlines()[-1])
     assert res["requests"] > 0 and res["errors"] == 0, res
