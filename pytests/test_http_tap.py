@@ -157,3 +157,33 @@ def test_sim_backend(bin_dir):
            timeout=60)
     res = json.loads(r.stdout.strip().splitlines()[-1])
     assert res["requests"] > 0 and res["errors"] == 0, res
+
+
+def test_http_load_on_our_stack_against_kernel_server(bin_dir):
+    """The other direction: http_load's client on our stack (TAP) against the same server code on
+    kernel sockets (http_server --backend kernel), listening on the TAP's kernel side."""
+    needs_tap()
+    x = free_subnet()
+    name = f"dnh{PID}{next(_names)}"
+    probe = subprocess.run(["/usr/bin/python3", "-c",
+                            "import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); "
+                            "print(s.getsockname()[1])"], capture_output=True, text=True,
+                           check=True)
+    port = int(probe.stdout)
+    server = subprocess.Popen([str(bin_dir / "http_server"), "--backend", "kernel", "--port",
+                               str(port), "--max-seconds", "30"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        ready, _, _ = select.select([server.stdout], [], [], 10)
+        assert ready and "serving" in server.stdout.readline()
+        r = sh(str(bin_dir / "http_load"), "--backend", "tap", "--iface", name, "--ip",
+               f"198.18.{x}.2/24", "--kernel-ip", f"198.18.{x}.1", "--connect",
+               f"198.18.{x}.1:{port}", "-c", "4", "-d", "1", "--json", timeout=30)
+        res = json.loads(r.stdout.strip().splitlines()[-1])
+        assert res["backend"] == "tap" and res["requests"] > 100 and res["errors"] == 0, res
+    finally:
+        stop(server)
+    deadline = time.monotonic() + 5
+    while os.path.exists(f"/sys/class/net/{name}") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not os.path.exists(f"/sys/class/net/{name}"), "TAP interface left behind"
