@@ -10,6 +10,7 @@
 #include <openssl/x509.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <exception>
 #include <memory>
 #include <string>
@@ -223,6 +224,8 @@ net::awaitable<void> http_client(tcp::endpoint server, http_results* out) {
   stream.close();
 }
 
+void run_tls(std::uint64_t seed, const sim::link_config& link);
+
 /// Returns the virtual time the client finished at.
 time_ns run_http(std::uint64_t seed, const sim::link_config& link) {
   SCOPED_TRACE("seed " + std::to_string(seed));
@@ -260,6 +263,20 @@ TEST(AsioBeast, HttpUnderLossAndReordering) {
   link.jitter = 20 * microsecond;
   for (std::uint64_t seed : {21U, 22U, 23U}) {
     run_http(seed, link);
+  }
+  // DPDK_NET_SEED_SWEEP=n: n more seeds (HTTP and TLS, 5% loss), for bug hunting.
+  if (const char* sweep = std::getenv("DPDK_NET_SEED_SWEEP"); sweep != nullptr) {
+    sim::link_config heavy = link;
+    heavy.loss = 0.05;
+    heavy.reorder = 0.05;
+    const std::uint64_t n = std::strtoull(sweep, nullptr, 10);
+    for (std::uint64_t seed = 1000; seed < 1000 + n; ++seed) {
+      run_http(seed, heavy);
+      run_tls(seed, heavy);
+      if (HasFailure()) {
+        break;
+      }
+    }
   }
   // The same seed, the same run: the application over Beast adds no nondeterminism.
   EXPECT_EQ(run_http(24, link), run_http(24, link)) << "seed 24";
@@ -510,7 +527,8 @@ net::awaitable<void> tls_client(tcp::endpoint server, net::ssl::context& ctx,
   out->shutdown_ok = !ec || ec == net::error::eof;
 }
 
-TEST(AsioBeast, Tls13FullDuplexEcho) {
+void run_tls(std::uint64_t seed, const sim::link_config& link) {
+  SCOPED_TRACE("seed " + std::to_string(seed));
   tls_identity id;
   ASSERT_TRUE(id.signed_ok);
   net::ssl::context server_ctx(net::ssl::context::tlsv13_server);
@@ -520,7 +538,7 @@ TEST(AsioBeast, Tls13FullDuplexEcho) {
   ASSERT_EQ(X509_STORE_add_cert(SSL_CTX_get_cert_store(client_ctx.native_handle()), id.cert), 1);
   client_ctx.set_verify_mode(net::ssl::verify_peer);
 
-  duo d(41);
+  duo d(seed, link);
   tcp::acceptor acceptor(d.server.get_executor(), tcp::endpoint(net::ip::address_v4::any(), 443));
   bool server_clean = false;
   bool server_done = false;
@@ -533,15 +551,29 @@ TEST(AsioBeast, Tls13FullDuplexEcho) {
   net::co_spawn(d.client.get_executor(), tls_client(duo::server_endpoint(443), client_ctx, &r),
                 finished{&done, &failure});
   ASSERT_TRUE(d.netw.run_until([&] { return done && server_done; }, 30 * second))
-      << "client done " << done << ", server done " << server_done;
+      << "seed " << seed << ": client done " << done << ", server done " << server_done;
   ASSERT_EQ(failure, "");
   ASSERT_EQ(server_failure, "");
   EXPECT_EQ(r.version, TLS1_3_VERSION);
   EXPECT_TRUE(r.echoed == pattern(tls_bytes, 3)) << "size " << r.echoed.size();
   EXPECT_TRUE(r.shutdown_ok);
   EXPECT_TRUE(server_clean);
-  std::printf("tls: %s, done at %.3f ms virtual\n", r.cipher.c_str(),
-              static_cast<double>(d.netw.now()) / 1e6);
+  std::printf("tls seed %llu: %s, done at %.3f ms virtual\n", static_cast<unsigned long long>(seed),
+              r.cipher.c_str(), static_cast<double>(d.netw.now()) / 1e6);
+}
+
+TEST(AsioBeast, Tls13FullDuplexEcho) {
+  run_tls(41, {});
+}
+
+TEST(AsioBeast, Tls13FullDuplexEchoUnderLossAndReordering) {
+  sim::link_config link;
+  link.loss = 0.02;
+  link.reorder = 0.02;
+  link.jitter = 20 * microsecond;
+  for (std::uint64_t seed : {42U, 43U}) {
+    run_tls(seed, link);
+  }
 }
 
 // --- WebSocket ----------------------------------------------------------------------------------
