@@ -3,15 +3,17 @@
 #include <algorithm>
 #include <cstring>
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
 namespace tcp_echo {
 namespace {
 
-namespace ev = dpdk_net::stack::socket_events;
-using dpdk_net::stack::tcp_errc;
-
-bool try_again(const std::error_code& e) noexcept {
-  return e == std::errc::resource_unavailable_try_again;
-}
+namespace net = boost::asio;
+using dpdk_net::tcp;
 
 std::uint64_t mix(std::uint64_t z) noexcept {  // splitmix64's finaliser
   z = (z ^ (z >> 30U)) * 0xbf58476d1ce4e5b9ULL;
@@ -34,234 +36,177 @@ void stream_generator::fill(std::uint64_t offset, std::span<std::byte> out) cons
 
 // --- server ------------------------------------------------------------------------------
 
-std::error_code echo_server::start() {
-  if (auto e = tcp_.open(listener_)) {
-    return e;
-  }
-  if (auto e = tcp_.bind(listener_, port_)) {
-    return e;
-  }
-  return tcp_.listen(listener_, 1024);
-}
+echo_server::echo_server(const executor& ex, std::uint16_t port, bool no_delay)
+    : acceptor_(ex), port_(port), no_delay_(no_delay) {}
 
-void echo_server::on_event(const socket_event& e, time_ns now) {
-  if (e.socket == listener_) {
-    if ((e.events & ev::acceptable) != 0) {
-      accept_all(now);
-    }
-    return;
-  }
-  const auto it = sessions_.find(e.socket);
-  if (it == sessions_.end()) {
-    return;  // an id we already closed
-  }
-  if (!pump(e.socket, it->second, now)) {
-    return;
-  }
-  if ((e.events & (ev::error | ev::closed)) != 0) {
-    end(e.socket, true, now);  // ended before the peer finished and we echoed everything
-  }
-}
-
-void echo_server::accept_all(time_ns now) {
-  for (;;) {
-    socket_id id = tcp_layer::invalid_socket;
-    if (tcp_.accept(listener_, id)) {
-      return;  // none left (try again), or the listener is gone
-    }
-    ++counters_.accepted;
-    if (no_delay_) {
-      auto o = tcp_.options(id);
-      o.no_delay = true;
-      (void)tcp_.set_options(id, o);
-    }
-    auto [it, inserted] = sessions_.try_emplace(id);
-    it->second = session{};
-    it->second.buffer = std::make_unique<std::byte[]>(chunk_bytes);
-    pump(id, it->second, now);  // data may have arrived with the handshake's last ACK
-  }
-}
-
-bool echo_server::pump(socket_id id, session& s, time_ns now) {
-  for (bool progress = true; progress;) {
-    progress = false;
-    if (s.length != 0) {
-      const auto r = tcp_.send(id, std::span(s.buffer.get() + s.offset, s.length));
-      if (r.error && !try_again(r.error)) {
-        end(id, true, now);
-        return false;
-      }
-      s.offset += r.bytes;
-      s.length -= r.bytes;
-      counters_.bytes_echoed += r.bytes;
-      progress = r.bytes != 0;
-    }
-    if (s.length == 0 && !s.peer_done) {
-      s.offset = 0;
-      const auto r = tcp_.receive(id, std::span(s.buffer.get(), chunk_bytes));
-      if (r.error == tcp_errc::end_of_stream) {
-        s.peer_done = true;
-      } else if (r.error && !try_again(r.error)) {
-        end(id, true, now);
-        return false;
-      }
-      s.length = r.bytes;
-      progress = progress || r.bytes != 0;
-    }
-  }
-  if (s.peer_done && s.length == 0) {
-    end(id, false, now);  // graceful close: what send() took is still delivered, then FIN
-    return false;
-  }
-  return true;
-}
-
-void echo_server::end(socket_id id, bool failed, time_ns now) {
-  ++(failed ? counters_.failed : counters_.completed);
-  (void)tcp_.close(id, now);
-  sessions_.erase(id);
-}
-
-// --- client ------------------------------------------------------------------------------
-
-std::error_code echo_client::start(time_ns now) {
-  streams_.resize(config_.connections);
-  for (std::size_t i = 0; i < streams_.size(); ++i) {
-    stream& s = streams_[i];
-    s.generator = stream_generator(config_.seed + i);
-    s.tx = std::make_unique<std::byte[]>(chunk_bytes);
-    s.rx = std::make_unique<std::byte[]>(chunk_bytes);
-    s.expected = std::make_unique<std::byte[]>(chunk_bytes);
-    if (auto e = tcp_.open(s.id)) {
-      return e;
-    }
-    by_id_[s.id] = i;
-    if (config_.no_delay) {
-      auto o = tcp_.options(s.id);
-      o.no_delay = true;
-      (void)tcp_.set_options(s.id, o);
-    }
-    if (config_.local_port != 0 && config_.connections == 1) {
-      if (auto e = tcp_.bind(s.id, config_.local_port)) {
-        return e;
-      }
-    }
-    if (auto e = tcp_.connect(s.id, config_.remote, now)) {
-      return e;
-    }
+std::error_code echo_server::listen_only(std::uint32_t backlog) {
+  try {
+    acceptor_.open();
+    acceptor_.bind(tcp::endpoint(net::ip::address_v4::any(), port_));
+    acceptor_.listen(static_cast<int>(backlog));
+  } catch (const boost::system::system_error& e) {
+    return {e.code().value(), std::generic_category()};
   }
   return {};
 }
 
-void echo_client::on_event(const socket_event& e, time_ns now) {
-  const auto it = by_id_.find(e.socket);
-  if (it == by_id_.end()) {
-    return;
+std::error_code echo_server::start(std::uint32_t backlog) {
+  if (auto e = listen_only(backlog)) {
+    return e;
   }
-  stream& s = streams_[it->second];
-  if (s.finished) {
-    return;
-  }
-  if ((e.events & ev::connected) != 0) {
-    s.connected = true;
-  }
-  if ((e.events & ev::error) != 0) {
-    fail(s,
-         std::string(s.connected ? "connection failed: " : "connect failed: ") +
-             tcp_.error(s.id).message(),
-         now);
-    return;
-  }
-  pump(s, now);
-  if (!s.finished && (e.events & ev::closed) != 0) {
-    fail(s, "closed before the echo was complete", now);
+  net::co_spawn(acceptor_.get_executor(), accept_loop(), net::detached);
+  return {};
+}
+
+net::awaitable<void> echo_server::accept_loop() {
+  for (;;) {
+    auto [ec, s] = co_await acceptor_.async_accept(net::as_tuple(net::use_awaitable));
+    if (ec == net::error::operation_aborted) {
+      co_return;
+    }
+    if (ec) {
+      continue;
+    }
+    ++counters_.accepted;
+    net::co_spawn(acceptor_.get_executor(), session(std::move(s)), net::detached);
   }
 }
 
-void echo_client::pump(stream& s, time_ns now) {
-  if (!s.connected) {
-    return;
+net::awaitable<void> echo_server::session(tcp::socket s) {
+  ++sessions_;
+  if (no_delay_) {
+    s.set_option(tcp::no_delay(true));
   }
-  for (bool progress = true; progress && !s.finished;) {
-    progress = false;
-    if (s.tx_length == 0 && s.generated < config_.bytes) {
-      s.tx_offset = 0;
-      s.tx_length = static_cast<std::size_t>(
-          std::min<std::uint64_t>(chunk_bytes, config_.bytes - s.generated));
-      s.generator.fill(s.generated, std::span(s.tx.get(), s.tx_length));
-      s.generated += s.tx_length;
+  const auto buffer = std::make_unique<std::byte[]>(chunk_bytes);  // per session, not per read
+  bool failed = false;
+  for (;;) {
+    auto [ec, n] = co_await s.async_read_some(net::buffer(buffer.get(), chunk_bytes),
+                                              net::as_tuple(net::use_awaitable));
+    if (ec) {
+      failed = ec != net::error::eof;  // eof: the peer finished and everything was echoed
+      break;
     }
-    if (s.tx_length != 0) {
-      const auto r = tcp_.send(s.id, std::span(s.tx.get() + s.tx_offset, s.tx_length));
-      if (r.error && !try_again(r.error)) {
-        fail(s, "send: " + r.error.message(), now);
-        return;
-      }
-      s.tx_offset += r.bytes;
-      s.tx_length -= r.bytes;
-      progress = r.bytes != 0;
+    auto [wec, written] = co_await net::async_write(s, net::buffer(buffer.get(), n),
+                                                    net::as_tuple(net::use_awaitable));
+    counters_.bytes_echoed += written;
+    if (wec) {
+      failed = true;
+      break;
     }
-    if (s.tx_length == 0 && s.generated == config_.bytes && !s.shut) {
-      s.shut = true;  // everything handed over: FIN after it (half-close, the echo goes on)
-      if (auto e = tcp_.shutdown(s.id, dpdk_net::stack::shutdown_type::send, now)) {
-        fail(s, "shutdown: " + e.message(), now);
-        return;
-      }
+  }
+  ++(failed ? counters_.failed : counters_.completed);
+  boost::system::error_code ignored;
+  s.close(ignored);
+  --sessions_;
+}
+
+// --- client ------------------------------------------------------------------------------
+
+echo_client::echo_client(const executor& ex, const client_config& config)
+    : ex_(ex), config_(config) {}
+
+void echo_client::start() {
+  for (std::size_t i = 0; i < config_.connections; ++i) {
+    streams_.push_back(std::make_unique<stream>(ex_));
+    net::co_spawn(ex_, run(i), net::detached);
+  }
+}
+
+net::awaitable<void> echo_client::run(std::size_t index) {
+  stream& st = *streams_[index];
+  try {
+    if (config_.no_delay) {
+      st.socket.set_option(tcp::no_delay(true));
     }
-    const auto r = tcp_.receive(s.id, std::span(s.rx.get(), chunk_bytes));
-    if (r.bytes != 0) {
-      progress = true;
-      if (s.received + r.bytes > config_.bytes) {
-        fail(s, "more bytes echoed than sent", now);
-        return;
-      }
-      s.generator.fill(s.received, std::span(s.expected.get(), r.bytes));
-      if (std::memcmp(s.rx.get(), s.expected.get(), r.bytes) != 0) {
-        std::size_t at = 0;
-        while (s.rx[at] == s.expected[at]) {
-          ++at;
-        }
-        fail(s, "echo differs at byte " + std::to_string(s.received + at), now);
-        return;
-      }
-      s.received += r.bytes;
-      counters_.bytes_verified += r.bytes;
-    } else if (r.error == tcp_errc::end_of_stream) {
-      if (s.received == config_.bytes) {
-        finish(s, now);
+    if (config_.local_port != 0 && config_.connections == 1) {
+      st.socket.bind(tcp::endpoint(net::ip::address_v4::any(), config_.local_port));
+    }
+  } catch (const boost::system::system_error& e) {
+    st.failure = std::string("bind: ") + e.code().message();
+  }
+  if (st.failure.empty()) {
+    auto [ec] = co_await st.socket.async_connect(config_.remote, net::as_tuple(net::use_awaitable));
+    if (ec) {
+      st.failure = "connect failed: " + ec.message();
+    } else {
+      net::co_spawn(ex_, write_all(index), net::detached);
+      co_await verify(index);
+    }
+  }
+  boost::system::error_code ignored;
+  if (!st.failure.empty()) {
+    st.socket.set_option(net::socket_base::linger(true, 0));  // abort: RST
+  }
+  st.socket.close(ignored);
+  ++finished_;
+}
+
+net::awaitable<void> echo_client::write_all(std::size_t index) {
+  stream& st = *streams_[index];
+  const stream_generator generator(config_.seed + index);
+  const auto tx = std::make_unique<std::byte[]>(chunk_bytes);
+  for (std::uint64_t sent = 0; sent < config_.bytes;) {
+    const auto n =
+        static_cast<std::size_t>(std::min<std::uint64_t>(chunk_bytes, config_.bytes - sent));
+    generator.fill(sent, std::span(tx.get(), n));
+    auto [ec, written] = co_await net::async_write(st.socket, net::buffer(tx.get(), n),
+                                                   net::as_tuple(net::use_awaitable));
+    if (ec) {
+      co_return;  // the reader reports what went wrong (or already did and closed)
+    }
+    sent += written;
+  }
+  // Everything handed over: FIN after it (half-close, the echo goes on).
+  boost::system::error_code ignored;
+  st.socket.shutdown(net::socket_base::shutdown_send, ignored);
+  st.sent = true;
+}
+
+net::awaitable<void> echo_client::verify(std::size_t index) {
+  stream& st = *streams_[index];
+  const stream_generator generator(config_.seed + index);
+  const auto rx = std::make_unique<std::byte[]>(chunk_bytes);
+  const auto expected = std::make_unique<std::byte[]>(chunk_bytes);
+  std::uint64_t received = 0;
+  for (;;) {
+    auto [ec, n] = co_await st.socket.async_read_some(net::buffer(rx.get(), chunk_bytes),
+                                                      net::as_tuple(net::use_awaitable));
+    if (ec == net::error::eof) {
+      if (received == config_.bytes) {
+        ++counters_.streams_intact;
       } else {
-        fail(s,
-             "end of stream after " + std::to_string(s.received) + " of " +
-                 std::to_string(config_.bytes) + " bytes",
-             now);
+        st.failure = "end of stream after " + std::to_string(received) + " of " +
+                     std::to_string(config_.bytes) + " bytes";
       }
-      return;
-    } else if (r.error && !try_again(r.error)) {
-      fail(s, "receive: " + r.error.message(), now);
-      return;
+      co_return;
     }
+    if (ec) {
+      st.failure = "connection failed: " + ec.message();
+      co_return;
+    }
+    if (received + n > config_.bytes) {
+      st.failure = "more bytes echoed than sent";
+      co_return;
+    }
+    generator.fill(received, std::span(expected.get(), n));
+    if (std::memcmp(rx.get(), expected.get(), n) != 0) {
+      std::size_t at = 0;
+      while (rx[at] == expected[at]) {
+        ++at;
+      }
+      st.failure = "echo differs at byte " + std::to_string(received + at);
+      co_return;
+    }
+    received += n;
+    counters_.bytes_verified += n;
   }
-}
-
-void echo_client::fail(stream& s, std::string why, time_ns now) {
-  s.failure = std::move(why);
-  (void)tcp_.abort(s.id, now);
-  s.finished = true;
-  ++finished_;
-}
-
-void echo_client::finish(stream& s, time_ns now) {
-  (void)tcp_.close(s.id, now);
-  s.finished = true;
-  ++finished_;
-  ++counters_.streams_intact;
 }
 
 std::vector<std::string> echo_client::failures() const {
   std::vector<std::string> out;
   for (std::size_t i = 0; i < streams_.size(); ++i) {
-    if (!streams_[i].failure.empty()) {
-      out.push_back("connection " + std::to_string(i) + ": " + streams_[i].failure);
+    if (!streams_[i]->failure.empty()) {
+      out.push_back("connection " + std::to_string(i) + ": " + streams_[i]->failure);
     }
   }
   return out;

@@ -1,6 +1,6 @@
-// tcp_echo's application side: an echo server and a verifying client on the TCP socket API,
-// driven only by readiness events (stack::poll_events): nothing here scans the sockets, and
-// nothing here touches a device or a clock (the driver loop in main.cpp does).
+// tcp_echo's application side: an echo server and a verifying client, C++20 coroutines on our
+// Asio sockets (dpdk_net::tcp), run by the one-worker runtime in main.cpp. Nothing here touches a
+// device or a clock.
 #pragma once
 
 #include <cstddef>
@@ -9,18 +9,19 @@
 #include <span>
 #include <string>
 #include <system_error>
-#include <unordered_map>
 #include <vector>
 
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include "dpdk_net/asio/tcp.hpp"
 #include "dpdk_net/stack/tcp.hpp"
 #include "dpdk_net/time.hpp"
 
 namespace tcp_echo {
 
 using dpdk_net::time_ns;
-using dpdk_net::stack::socket_event;
-using dpdk_net::stack::tcp_layer;
-using socket_id = tcp_layer::socket_id;
+using executor = boost::asio::any_io_executor;
 
 /// What the application did (printed with the stack's counters).
 struct app_counters {
@@ -48,35 +49,27 @@ inline constexpr std::size_t chunk_bytes = 64 * 1024;
 
 class echo_server {
  public:
-  echo_server(tcp_layer& tcp, std::uint16_t port, bool no_delay) noexcept
-      : tcp_(tcp), port_(port), no_delay_(no_delay) {}
-  /// Opens the listener. Errors: as tcp_layer::open/bind/listen.
-  std::error_code start();
-  void on_event(const socket_event& e, time_ns now);
+  echo_server(const executor& ex, std::uint16_t port, bool no_delay);
+  /// Opens the listener and starts accepting. Errors: as open/bind/listen.
+  std::error_code start(std::uint32_t backlog = 1024);
+  /// Listens without ever accepting (--no-accept): the accept queue stays full.
+  std::error_code listen_only(std::uint32_t backlog);
   [[nodiscard]] const app_counters& counters() const noexcept { return counters_; }
-  [[nodiscard]] std::size_t open_sessions() const noexcept { return sessions_.size(); }
+  [[nodiscard]] std::size_t open_sessions() const noexcept { return sessions_; }
 
  private:
-  struct session {
-    std::unique_ptr<std::byte[]> buffer;  // allocated at accept, never per segment
-    std::size_t offset = 0, length = 0;   // received, not yet taken by send()
-    bool peer_done = false;
-  };
-  void accept_all(time_ns now);
-  /// Moves data both ways until neither moves; false if the session ended (and was erased).
-  bool pump(socket_id id, session& s, time_ns now);
-  void end(socket_id id, bool failed, time_ns now);
+  boost::asio::awaitable<void> accept_loop();
+  boost::asio::awaitable<void> session(dpdk_net::tcp::socket s);
 
-  tcp_layer& tcp_;
+  dpdk_net::tcp::acceptor acceptor_;
   std::uint16_t port_;
   bool no_delay_;
-  socket_id listener_ = tcp_layer::invalid_socket;
-  std::unordered_map<socket_id, session> sessions_;
+  std::size_t sessions_ = 0;
   app_counters counters_;
 };
 
 struct client_config {
-  dpdk_net::stack::tcp_endpoint remote;
+  dpdk_net::tcp::endpoint remote;
   std::uint16_t local_port = 0;  ///< 0: ephemeral (always, with several connections)
   std::uint64_t bytes = 0;       ///< per connection
   unsigned connections = 1;
@@ -86,14 +79,13 @@ struct client_config {
 
 class echo_client {
  public:
-  echo_client(tcp_layer& tcp, const client_config& config) : tcp_(tcp), config_(config) {}
-  /// Opens and connects every connection. Errors: the first refusal (open, bind, connect).
-  std::error_code start(time_ns now);
-  void on_event(const socket_event& e, time_ns now);
+  echo_client(const executor& ex, const client_config& config);
+  /// Starts every connection (failures, a refused connect included, end that stream).
+  void start();
   /// Every stream has finished (intact or failed).
-  [[nodiscard]] bool done() const noexcept { return finished_ == streams_.size(); }
+  [[nodiscard]] bool done() const noexcept { return finished_ == config_.connections; }
   [[nodiscard]] bool all_intact() const noexcept {
-    return done() && counters_.streams_intact == streams_.size();
+    return done() && counters_.streams_intact == config_.connections;
   }
   /// One line per failed stream (empty if none), for stderr.
   [[nodiscard]] std::vector<std::string> failures() const;
@@ -101,23 +93,18 @@ class echo_client {
 
  private:
   struct stream {
-    socket_id id = tcp_layer::invalid_socket;
-    stream_generator generator{0};
-    std::unique_ptr<std::byte[]> tx, rx, expected;
-    std::uint64_t generated = 0;  // bytes produced into tx so far
-    std::size_t tx_offset = 0, tx_length = 0;
-    std::uint64_t received = 0;  // bytes of echo verified
-    bool connected = false, shut = false, finished = false;
+    explicit stream(const executor& ex) : socket(ex) {}
+    dpdk_net::tcp::socket socket;
     std::string failure;
+    bool sent = false;  // the writer handed over everything and shut down
   };
-  void pump(stream& s, time_ns now);
-  void fail(stream& s, std::string why, time_ns now);
-  void finish(stream& s, time_ns now);
+  boost::asio::awaitable<void> run(std::size_t index);
+  boost::asio::awaitable<void> write_all(std::size_t index);
+  boost::asio::awaitable<void> verify(std::size_t index);
 
-  tcp_layer& tcp_;
+  executor ex_;
   client_config config_;
-  std::vector<stream> streams_;
-  std::unordered_map<socket_id, std::size_t> by_id_;
+  std::vector<std::unique_ptr<stream>> streams_;
   std::size_t finished_ = 0;
   app_counters counters_;
 };

@@ -1,15 +1,11 @@
 // tcp_echo: our TCP on a TAP device, as an echo server (--port) or a client that streams seeded
-// bytes and verifies their echo (--connect). A plain driver loop -- the Asio runtime replaces it
-// later:
-//   rx_burst -> stack.receive -> advance -> poll_events -> application -> drain_tx -> tx_burst
-// and, when a round moved nothing, sleep on the TAP descriptor until the next timer (the idle
-// back-off: an idle echo server uses no CPU).
+// bytes and verifies their echo (--connect): coroutines on our Asio sockets (echo_app.*), run by
+// the one-worker runtime (which sleeps on the TAP descriptor when idle: an idle echo server uses
+// no CPU).
 //
 // Faults (--delay, --reorder, --duplicate, --loss) come from sim::fault_device wrapped around the
 // TAP device: it is device-generic and lives in the simulator library, which this example links
 // (a static library: only the fault model's objects come along, none of the simulator's network).
-#include <poll.h>
-
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -18,7 +14,13 @@
 #include <memory>
 #include <string>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "dpdk_net/asio/steady_timer.hpp"
 #include "dpdk_net/os.hpp"
+#include "dpdk_net/runtime/runtime.hpp"
 #include "dpdk_net/sim/fault_device.hpp"
 #include "dpdk_net/stack/stack.hpp"
 #include "dpdk_net/tap/tap_device.hpp"
@@ -29,7 +31,8 @@
 namespace {
 
 using namespace dpdk_net;
-std::atomic<bool> g_stop{false};
+namespace net = boost::asio;
+std::atomic<runtime*> g_runtime{nullptr};
 
 sim::link_config fault_link(const tcp_echo::fault_options& f) {
   sim::link_config c;
@@ -42,20 +45,31 @@ sim::link_config fault_link(const tcp_echo::fault_options& f) {
   return c;
 }
 
-/// Frames the device refused (TAP full) wait here for the next round: TCP's segments are not
-/// dropped on the way out by us.
-struct tx_backlog {
-  std::array<packet, max_burst> frames;
-  std::size_t count = 0;
+/// Every millisecond: samples the connections in a slot (what the SYN and accept queues bound)
+/// and, once the client is done, lingers until its connections are gone (at most 500 ms) so our
+/// FINs and last ACKs leave, then stops the runtime.
+struct supervisor {
+  runtime* rt;
+  const tcp_echo::echo_client* client;
+  std::size_t* peak;
 };
 
-/// Offers frames[0..n) to the device; what it refuses goes to the backlog. Returns frames sent.
-std::size_t transmit(device& dev, std::span<packet> frames, tx_backlog& backlog) {
-  const std::size_t sent = dev.tx_burst(0, frames);
-  for (std::size_t i = sent; i < frames.size(); ++i) {
-    backlog.frames[backlog.count++] = std::move(frames[i]);
+net::awaitable<void> supervise(supervisor s) {
+  steady_timer tick(co_await net::this_coro::executor);
+  time_ns done_at = 0;
+  for (;;) {
+    *s.peak = std::max(*s.peak, s.rt->ip().tcp().connections());
+    if (s.client != nullptr && s.client->done()) {
+      const time_ns now = s.rt->context().now();
+      done_at = done_at == 0 ? now : done_at;
+      if (s.rt->ip().tcp().connections() == 0 || now - done_at > 500 * millisecond) {
+        s.rt->stop();
+        co_return;
+      }
+    }
+    tick.expires_after(std::chrono::milliseconds(1));
+    co_await tick.async_wait(net::use_awaitable);
   }
-  return sent;
 }
 
 }  // namespace
@@ -89,11 +103,6 @@ int main(int argc, char** argv) {
   }
   device& dev = faulty ? static_cast<device&>(*faulty) : *tap_dev;
 
-  stack::stack_secret secret;
-  if (fill_random(std::as_writable_bytes(std::span(&secret, 1)))) {
-    std::fprintf(stderr, "tcp_echo: getrandom failed\n");
-    return 1;
-  }
   stack::stack_config sc;
   sc.mac = dev.info().mac;
   sc.address = opt.address;
@@ -111,128 +120,51 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "tcp_echo: %s\n", bad.c_str());
     return 2;
   }
-  time_ns now = monotonic_now();
-  stack::stack net(sc, dev.tx_pool(0), secret, now);
-  stack::tcp_layer& tcp = net.tcp();
+  runtime_options ro;
+  if (faulty) {
+    // Frames the fault model holds back are due at times no descriptor announces: wake often.
+    ro.max_fd_wait = 200 * microsecond;
+  }
+  runtime rt(dev, sc, ro);
+  const auto ex = rt.get_executor();
+  g_runtime = &rt;
+  std::signal(SIGINT, [](int) { g_runtime.load()->stop(); });
+  std::signal(SIGTERM, [](int) { g_runtime.load()->stop(); });
 
   std::unique_ptr<tcp_echo::echo_server> server;
   std::unique_ptr<tcp_echo::echo_client> client;
-  std::signal(SIGINT, [](int) { g_stop = true; });
-  std::signal(SIGTERM, [](int) { g_stop = true; });
-  net.start(now);
   if (opt.connect) {
     client = std::make_unique<tcp_echo::echo_client>(
-        tcp, tcp_echo::client_config{*opt.connect, opt.port, opt.bytes, opt.connections, opt.seed,
-                                     opt.no_delay});
-    if (const auto e = client->start(now)) {
-      std::fprintf(stderr, "tcp_echo: connect %s:%u: %s\n",
-                   opt.connect->address.to_string().c_str(), opt.connect->port,
-                   e.message().c_str());
-      return 1;
-    }
-  } else if (opt.no_accept) {
-    // A listener nobody accepts from: handshakes fill its accept queue, which must stay bounded
-    // by the backlog (the rest wait in the SYN queue or are dropped, counted).
-    stack::tcp_layer::socket_id listener = stack::tcp_layer::invalid_socket;
-    std::error_code e = tcp.open(listener);
-    if (!e) {
-      e = tcp.bind(listener, opt.port);
-    }
-    if (!e) {
-      e = tcp.listen(listener, opt.backlog.value_or(1024));
-    }
-    if (e) {
-      std::fprintf(stderr, "tcp_echo: listen on port %u: %s\n", opt.port, e.message().c_str());
-      return 1;
-    }
-    std::printf("tcp_echo: %s/%u on %s (%s), listening on TCP port %u, never accepting\n",
-                opt.address.to_string().c_str(), opt.prefix, opt.iface.c_str(),
-                dev.info().mac.to_string().c_str(), opt.port);
-    std::fflush(stdout);
+        ex, tcp_echo::client_config{
+                tcp::endpoint(net::ip::address_v4(opt.connect->address.value), opt.connect->port),
+                opt.port, opt.bytes, opt.connections, opt.seed, opt.no_delay});
+    client->start();
   } else {
-    server = std::make_unique<tcp_echo::echo_server>(tcp, opt.port, opt.no_delay);
-    if (const auto e = server->start()) {
+    server = std::make_unique<tcp_echo::echo_server>(ex, opt.port, opt.no_delay);
+    const std::uint32_t backlog = opt.backlog.value_or(1024);
+    // --no-accept: a listener nobody accepts from: handshakes fill its accept queue, which must
+    // stay bounded by the backlog (the rest wait in the SYN queue or are dropped, counted).
+    if (const auto e = opt.no_accept ? server->listen_only(backlog) : server->start(backlog)) {
       std::fprintf(stderr, "tcp_echo: listen on port %u: %s\n", opt.port, e.message().c_str());
       return 1;
     }
-    std::printf("tcp_echo: %s/%u on %s (%s), echoing TCP port %u\n",
-                opt.address.to_string().c_str(), opt.prefix, opt.iface.c_str(),
-                dev.info().mac.to_string().c_str(), opt.port);
+    std::printf("tcp_echo: %s/%u on %s (%s), %s TCP port %u%s\n", opt.address.to_string().c_str(),
+                opt.prefix, opt.iface.c_str(), dev.info().mac.to_string().c_str(),
+                opt.no_accept ? "listening on" : "echoing", opt.port,
+                opt.no_accept ? ", never accepting" : "");
     std::fflush(stdout);
   }
 
-  const time_ns start = now;
-  const time_ns end =
-      opt.max_seconds > 0 ? now + static_cast<time_ns>(opt.max_seconds * 1e9) : UINT64_MAX;
-  time_ns client_done_at = 0;
+  const time_ns start = monotonic_now();
   std::size_t connections_peak = 0;
-  std::array<packet, max_burst> burst;
-  std::array<stack::socket_event, 256> events;
-  tx_backlog backlog;
-  const int fd = dev.rx_wait_handle(0).fd;
-  while (!g_stop && now < end) {
-    bool busy = false;
-    const std::size_t n = dev.rx_burst(0, burst);
-    for (std::size_t i = 0; i < n; ++i) {
-      net.receive(std::move(burst[i]), now);
-    }
-    busy = n != 0;
-    net.advance(now);
-    for (std::size_t k = 0; (k = net.poll_events(events)) != 0;) {
-      busy = true;
-      for (std::size_t i = 0; i < k; ++i) {
-        if (events[i].protocol != wire::ip_protocol::tcp) {
-          continue;
-        }
-        if (client) {
-          client->on_event(events[i], now);
-        } else if (server) {
-          server->on_event(events[i], now);
-        }  // else --no-accept: the listener's events are ignored on purpose
-      }
-    }
-    // Output: what the device refused last round first, then the stack's new segments.
-    if (backlog.count != 0) {
-      tx_backlog retry;
-      std::swap(retry, backlog);
-      busy = transmit(dev, std::span(retry.frames.data(), retry.count), backlog) != 0 || busy;
-    }
-    while (backlog.count == 0) {
-      const std::size_t out = net.drain_tx(burst, now);
-      if (out == 0) {
-        break;
-      }
-      busy = true;
-      transmit(dev, std::span(burst.data(), out), backlog);
-    }
-    connections_peak = std::max(connections_peak, tcp.connections());
-    if (client && client->done()) {
-      // Linger a little so our FINs and last ACKs leave, then stop.
-      if (client_done_at == 0) {
-        client_done_at = now;
-      }
-      if (tcp.connections() == 0 || now - client_done_at > 500 * millisecond) {
-        break;
-      }
-    }
-    if (!busy) {
-      // Idle back-off: sleep on the descriptor until the next timer; a short nap while frames
-      // are held by the fault model or refused by the device (nothing would wake us for them).
-      time_ns wait = std::min({net.next_deadline(), tcp.retry_deadline(), end});
-      wait = wait > now ? wait - now : 0;
-      wait = std::min<time_ns>(wait, 100 * millisecond);
-      if ((faulty && faulty->held() != 0) || backlog.count != 0) {
-        wait = std::min<time_ns>(wait, 200 * microsecond);
-      }
-      if (wait != 0) {
-        const timespec ts{static_cast<time_t>(wait / second), static_cast<long>(wait % second)};
-        pollfd pfd{fd, POLLIN, 0};
-        ::ppoll(&pfd, 1, &ts, nullptr);
-      }
-    }
-    now = monotonic_now();
-  }
-  free_burst(std::span(backlog.frames.data(), backlog.count));
+  net::co_spawn(ex, supervise(supervisor{&rt, client.get(), &connections_peak}), net::detached);
+  rt.run_for(opt.max_seconds > 0 ? static_cast<time_ns>(opt.max_seconds * 1e9) : UINT64_MAX);
+  std::signal(SIGINT, SIG_DFL);
+  std::signal(SIGTERM, SIG_DFL);
+  g_runtime = nullptr;
+  const time_ns now = monotonic_now();
+  stack::stack& net_stack = rt.ip();
+  stack::tcp_layer& tcp = net_stack.tcp();
 
   int status = 0;
   tcp_echo::app_counters app;
@@ -259,8 +191,8 @@ int main(int argc, char** argv) {
   } else if (server) {
     app = server->counters();
   }
-  tcp_echo::run_stats stats{net.counters(),    tcp.counters(),        app,     dev.stats(),
-                            tcp.connections(), tcp.time_wait_count(), nullptr, nullptr};
+  tcp_echo::run_stats stats{net_stack.counters(), tcp.counters(),        app,     dev.stats(),
+                            tcp.connections(),    tcp.time_wait_count(), nullptr, nullptr};
   stats.connections_peak = connections_peak;
   if (faulty) {
     stats.fault_rx = &faulty->rx_model().counters();

@@ -13,6 +13,8 @@ sim_runtime::sim_runtime(host& h, sim_nic& nic, stack::stack_config config,
     : stack_host(h, nic, std::move(config), options), ctx_(h.local_now()) {
   ctx_.attach(&ip());
   ctx_.set_wakeup(&sim_runtime::wake, this);
+  ctx_.set_clock([](const void* self) { return static_cast<const sim_runtime*>(self)->now(); },
+                 this);
 }
 
 sim_runtime::~sim_runtime() {

@@ -289,10 +289,10 @@ TEST(AsioOpsTimer, ExpiresAfterFiresAtTheVirtualTime) {
             static_cast<std::int64_t>(armed + 25 * millisecond));
 }
 
-// DISABLED: the core bug this reproduces -- expires_after() outside a turn counts from the
-// context's last turn (net_context::now()), not from the clock's present: after a quiet second
-// the timer fires at once. Enable once the context can read its driver's clock outside a turn.
-TEST(AsioOpsTimer, DISABLED_ExpiresAfterOutsideATurnCountsFromTheHostsNow) {
+// A timer armed outside a turn (after a quiet second) counts from the host's clock now, not from
+// the context's last turn (net_context::now() reads the driver's clock outside a turn; before
+// that fix the timer fired at once).
+TEST(AsioOpsTimer, ExpiresAfterOutsideATurnCountsFromTheHostsNow) {
   sim_pair p(502);
   SCOPED_TRACE(trace(p));
   // Let virtual time pass with no turn on the client host, then arm from the test's code.

@@ -138,6 +138,13 @@ void net_context::set_now(time_ns now) noexcept {
   now_ = std::max(now_, now);
 }
 
+time_ns net_context::now() const noexcept {
+  if (clock_ == nullptr || running_in_this_thread()) {
+    return now_;
+  }
+  return std::max(now_, clock_(clock_context_));
+}
+
 time_ns net_context::next_deadline() const noexcept {
   return timers_.next_deadline();
 }

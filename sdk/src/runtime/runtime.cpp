@@ -52,6 +52,7 @@ runtime::runtime(device& dev, stack::stack_config config, const stack::stack_sec
   const wait_handle w = dev.rx_wait_handle(options_.queue);
   device_fd_ = w.mode == wait_handle::kind::fd ? w.fd : -1;
   ctx_.set_wakeup(&runtime::wake, this);
+  ctx_.set_clock([](const void*) { return monotonic_now(); }, nullptr);
   stack_->start(ctx_.now());
 }
 

@@ -133,7 +133,15 @@ class net_context {
   [[nodiscard]] stack::stack* ip() const noexcept { return ip_; }
   /// The time the next turn runs at (never earlier than the last).
   void set_now(time_ns now) noexcept;
-  [[nodiscard]] time_ns now() const noexcept { return now_; }
+  /// The current time: inside a turn, the turn's; outside one, the driver's clock (set_clock)
+  /// read now -- so a timer armed or a connection opened between turns (before run(), after a
+  /// quiet second in the simulator) counts from the present, not from the last turn.
+  [[nodiscard]] time_ns now() const noexcept;
+  /// How to read the driver's clock outside a turn (the monotonic clock, a simulated host's).
+  void set_clock(time_ns (*clock)(const void* context), const void* context) noexcept {
+    clock_ = clock;
+    clock_context_ = context;
+  }
   /// One turn: the stack's readiness events complete the operations they name, due timers fire,
   /// then ready handlers run (at most handler_limit, so one turn is bounded; what is left runs at
   /// the next turn). Returns how many events, timers and handlers it processed. Call after
@@ -209,6 +217,8 @@ class net_context {
   detail::op_queue remote_;
   std::atomic<bool> remote_pending_{false};
   std::atomic<std::size_t> work_{0};
+  time_ns (*clock_)(const void*) = nullptr;
+  const void* clock_context_ = nullptr;
   void (*wakeup_)(void*) = nullptr;
   void* wakeup_context_ = nullptr;
   bool threaded_ = false;
