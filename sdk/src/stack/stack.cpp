@@ -113,7 +113,9 @@ std::size_t stack::drain_tx(std::span<packet> out, time_ns now) noexcept {
   };
   std::size_t n = take_queued(out);
   // Pull-based TCP egress: segments are built now, into the room left in this burst.
-  n += tcp_.emit(out.subspan(n), now_);
+  const std::size_t segments = tcp_.emit(out.subspan(n), now_);
+  counters_.frames_out += segments;  // queued frames were counted when queued
+  n += segments;
   // What TCP queued while emitting (an ARP request for a new next hop, RSTs) goes in the same
   // burst: a caller that drains until 0 would otherwise leave it for the next timer (the ARP
   // retry, a second later).
