@@ -51,6 +51,7 @@ void sim_runtime::on_pump(time_ns now) {
 }
 
 void sim_runtime::on_restart() {
+  wake_pending_ = false;  // the crash discarded the wake-up callback, if one was scheduled
   ctx_.attach(&ip());
   stack_host::on_restart();
 }

@@ -5,6 +5,9 @@
 #include "dpdk_net/stack/tcp.hpp"
 
 namespace dpdk_net {
+namespace detail {
+std::error_code already_open_error() noexcept;
+}
 namespace {
 
 // Boost's error_category has a protected non-virtual destructor by design (categories are
@@ -46,6 +49,13 @@ const std_net_category& std_category() noexcept {
 
 }  // namespace
 
+// Asio's already_open (a misc error, no errno) carried by the core as a std::error_code.
+constexpr int already_open_value = 1000;
+
+std::error_code detail::already_open_error() noexcept {
+  return {already_open_value, std_category()};
+}
+
 std::error_code error::make_std_error(net_errors e) noexcept {
   return {static_cast<int>(e), std_category()};
 }
@@ -63,6 +73,9 @@ boost::system::error_code to_asio_error(const std::error_code& e) noexcept {
     return boost::asio::error::eof;
   }
   if (e.category() == std_category()) {
+    if (e.value() == already_open_value) {
+      return boost::asio::error::already_open;
+    }
     return error::make_error_code(static_cast<error::net_errors>(e.value()));
   }
   if (e.category() == std::generic_category() || e.category() == std::system_category()) {

@@ -6,6 +6,7 @@
 #include "dpdk_net/stack/stack.hpp"
 
 namespace dpdk_net::detail {
+std::error_code already_open_error() noexcept;  // error.cpp: Asio's already_open
 namespace {
 
 constexpr std::uint8_t tcp_protocol = 6;
@@ -323,12 +324,16 @@ void socket_service::start(impl_base& s, io_op* o) {
       return;
     }
     case op_kind::accept:
-      if (!alive(s) || !s.listener) {
+      if (!alive(s)) {
+        complete(o, errc(std::errc::bad_file_descriptor));
+        return;
+      }
+      if (!s.listener) {
         complete(o, errc(std::errc::invalid_argument));
         return;
       }
       if (o->target != nullptr && alive(*o->target)) {
-        complete(o, errc(std::errc::already_connected));
+        complete(o, already_open_error());
         return;
       }
       if (!s.reads.empty() || !try_accept(s, o)) {
@@ -518,6 +523,10 @@ bool socket_service::try_write(impl_base& s, io_op* o) {
 }
 
 bool socket_service::try_accept(impl_base& s, io_op* o) {
+  if (o->target != nullptr && alive(*o->target)) {
+    complete(o, already_open_error());  // opened while the accept waited: not overwritten
+    return true;
+  }
   socket_id id = no_socket;
   const std::error_code e = ip_->tcp().accept(s.id, id);
   if (would_block(e)) {

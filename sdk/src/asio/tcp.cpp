@@ -406,7 +406,11 @@ tcp::endpoint tcp::acceptor::local_endpoint() const {
 void tcp::acceptor::accept(tcp::socket& peer, boost::system::error_code& ec) {
   ec = {};
   if (!is_open() || !impl_->listener) {
-    ec = boost::asio::error::invalid_argument;
+    ec = is_open() ? boost::asio::error::invalid_argument : bad_descriptor();
+    return;
+  }
+  if (peer.is_open()) {
+    ec = boost::asio::error::already_open;  // as Asio: the open peer is left alone
     return;
   }
   stack::tcp_layer::socket_id id = stack::tcp_layer::invalid_socket;

@@ -21,11 +21,27 @@ udp::socket& udp::socket::operator=(socket&& other) noexcept {
     if (impl_) {
       ctx_->sockets().close(*impl_);
     }
-    ex_ = std::move(other.ex_);
+    ex_ = other.ex_;
     ctx_ = other.ctx_;
     impl_ = std::move(other.impl_);
+    auto_bound_ = other.auto_bound_;
   }
   return *this;
+}
+
+detail::impl_base& udp::socket::impl() {
+  if (!impl_) {
+    impl_ = std::make_unique<detail::impl_base>(*ctx_, true);
+  }
+  return *impl_;
+}
+
+void udp::socket::open(udp) {
+  if (is_open()) {
+    throw boost::system::system_error(boost::asio::error::already_open, "open");
+  }
+  bind(endpoint_type(boost::asio::ip::address_v4::any(), 0));
+  auto_bound_ = true;
 }
 
 udp::socket::~socket() {
@@ -47,17 +63,19 @@ void udp::socket::bind(const endpoint_type& local) {
 }
 
 void udp::socket::bind(const endpoint_type& local, boost::system::error_code& ec) {
-  if (!impl_) {
-    impl_ = std::make_unique<detail::impl_base>(*ctx_, true);
+  if (auto_bound_ && is_open()) {
+    ctx_->sockets().close(*impl_);  // the port open() took
   }
+  auto_bound_ = false;
   std::optional<wire::ipv4_address> address;
   if (!local.address().is_unspecified()) {
     address = wire::ipv4_address{local.address().to_v4().to_uint()};
   }
-  ec = to_asio_error(ctx_->sockets().open_udp(*impl_, local.port(), address));
+  ec = to_asio_error(ctx_->sockets().open_udp(impl(), local.port(), address));
 }
 
 void udp::socket::close() {
+  auto_bound_ = false;
   if (impl_) {
     ctx_->sockets().close(*impl_);
   }

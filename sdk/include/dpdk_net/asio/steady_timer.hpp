@@ -39,7 +39,8 @@ class steady_timer {
   explicit steady_timer(const executor_type& ex);
   explicit steady_timer(net_context& ctx) : steady_timer(executor_type(ctx.get_executor())) {}
   steady_timer(const executor_type& ex, duration d) : steady_timer(ex) { expires_after(d); }
-  steady_timer(steady_timer&& other) noexcept = default;
+  /// The moved-from timer keeps its executor and is reusable, as Asio's.
+  steady_timer(steady_timer&& other) noexcept;
   steady_timer& operator=(steady_timer&& other) noexcept;
   steady_timer(const steady_timer&) = delete;
   steady_timer& operator=(const steady_timer&) = delete;
@@ -71,9 +72,11 @@ class steady_timer {
           detail::handler_op<std::decay_t<Handler>, executor_type, detail::result_shape::error>;
       op_t* o = op_t::create(std::forward<Handler>(h), t->ex_, detail::op_kind::wait, *t->ctx_,
                              boost::asio::cancellation_type::all);
-      t->ctx_->sockets().start_anywhere(*t->impl_, o);
+      t->ctx_->sockets().start_anywhere(t->impl(), o);
     }
   };
+
+  detail::timer_impl& impl();  // made afresh for a moved-from timer
 
   executor_type ex_;
   net_context* ctx_;

@@ -37,13 +37,20 @@ class udp::socket {
   explicit socket(const executor_type& ex);
   /// Opens and binds (port 0: an ephemeral port).
   socket(const executor_type& ex, const endpoint_type& local);
-  socket(socket&& other) noexcept = default;
+  /// The moved-from socket keeps its executor and is reusable (closed), as Asio's.
+  socket(socket&& other) noexcept
+      : ex_(other.ex_),
+        ctx_(other.ctx_),
+        impl_(std::move(other.impl_)),
+        auto_bound_(other.auto_bound_) {}
   socket& operator=(socket&& other) noexcept;
   ~socket();
 
   [[nodiscard]] const executor_type& get_executor() const noexcept { return ex_; }
   [[nodiscard]] bool is_open() const noexcept;
-  void open(udp = udp::v4()) {}  // the stack opens a UDP socket when it is bound
+  /// The stack opens a UDP socket when it is bound: open() binds an ephemeral port (what the
+  /// kernel does at the first send_to), which a later bind() replaces. Errors: already_open.
+  void open(udp = udp::v4());
   void bind(const endpoint_type& local);
   void bind(const endpoint_type& local, boost::system::error_code& ec);
   void close();
@@ -72,7 +79,7 @@ class udp::socket {
                              *s->ctx_, boost::asio::cancellation_type::all);
       detail::gather_mutable(*o, buffers);
       o->sender = sender;
-      s->ctx_->sockets().start_anywhere(*s->impl_, o);
+      s->ctx_->sockets().start_anywhere(s->impl(), o);
     }
   };
   struct initiate_send {
@@ -92,13 +99,16 @@ class udp::socket {
       } else {
         o->ec = std::make_error_code(std::errc::address_family_not_supported);
       }
-      s->ctx_->sockets().start_anywhere(*s->impl_, o);
+      s->ctx_->sockets().start_anywhere(s->impl(), o);
     }
   };
+
+  detail::impl_base& impl();  // made afresh (closed) for a moved-from socket
 
   executor_type ex_;
   net_context* ctx_;
   std::unique_ptr<detail::impl_base> impl_;
+  bool auto_bound_ = false;  // open() took an ephemeral port (bind() replaces it)
 };
 
 template <class MutableBufferSequence, class Token>
