@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <optional>
 #include <string>
@@ -14,6 +15,8 @@
 #include "dpdk_net/asio/steady_timer.hpp"
 #include "dpdk_net/asio/tcp.hpp"
 #include "dpdk_net/asio/udp.hpp"
+#include "dpdk_net/memory_device.hpp"
+#include "dpdk_net/runtime/runtime.hpp"
 #include "dpdk_net/sim/network.hpp"
 #include "dpdk_net/sim/sim_runtime.hpp"
 
@@ -150,6 +153,65 @@ TEST(AsioReview, UdpOpenThenSendToBindsAnEphemeralPort) {
   srv2.open(udp::v4());
   srv2.bind(udp::endpoint(net::ip::address_v4::any(), 9003));
   EXPECT_EQ(srv2.local_endpoint().port(), 9003);
+}
+
+/// A device whose first rx_burst waits until the test releases it (the loop thread is then inside
+/// its first iteration, before its first turn).
+class gated_device : public device {
+ public:
+  explicit gated_device(device& inner) : inner_(&inner) {}
+  [[nodiscard]] const device_info& info() const noexcept override { return inner_->info(); }
+  std::size_t rx_burst(std::uint16_t queue, std::span<packet> out) noexcept override {
+    int expected = 0;
+    if (state.compare_exchange_strong(expected, 1)) {
+      while (state.load() != 2) {
+        std::this_thread::yield();
+      }
+    }
+    return inner_->rx_burst(queue, out);
+  }
+  std::size_t tx_burst(std::uint16_t queue, std::span<packet> pkts) noexcept override {
+    return inner_->tx_burst(queue, pkts);
+  }
+  [[nodiscard]] buffer_pool& tx_pool(std::uint16_t queue) noexcept override {
+    return inner_->tx_pool(queue);
+  }
+  [[nodiscard]] link_status link() const noexcept override { return inner_->link(); }
+  [[nodiscard]] device_stats stats() const noexcept override { return inner_->stats(); }
+  std::atomic<int> state{0};  // 0: not yet polled, 1: in the first rx_burst, 2: released
+
+ private:
+  device* inner_;
+};
+
+// The runtime's constructor attached the stack inside a turn_scope, which made the constructing
+// thread the context's owner until the loop's first turn: an operation initiated on that thread
+// while run() had started on another (the use_future idiom of docs/asio.md) was started directly
+// on the stack, concurrently with the loop's rx/advance. attach() no longer claims ownership:
+// until the first turn every initiation from a thread that runs no turn is posted.
+TEST(AsioReview, InitiationOnTheConstructingThreadIsPostedWhileAnotherThreadRunsTheLoop) {
+  memory_link link;
+  gated_device dev(link.a());
+  stack::stack_config config;
+  config.address = wire::ipv4_address::from_octets(198, 18, 0, 1);
+  config.prefix_length = 24;
+  runtime rt(dev, config, stack::stack_secret{1, 2}, runtime_options{});
+  tcp::socket s(rt.get_executor());
+  const std::uint64_t posts = rt.context().counters().remote_posts;
+  std::thread loop([&rt] {
+    (void)rt.poll_once();
+    (void)rt.poll_once();
+  });
+  while (dev.state.load() != 1) {
+    std::this_thread::yield();
+  }
+  result con;
+  s.async_connect(tcp::endpoint(server_ip, 7), record_ec{&con});
+  dev.state.store(2);
+  loop.join();
+  EXPECT_GT(rt.context().counters().remote_posts, posts)
+      << "the connect was started on this thread while the loop ran on another";
+  EXPECT_FALSE(con.done);
 }
 
 // An initiation from another thread is posted with o->owner = &impl; closing or destroying the

@@ -129,9 +129,14 @@ bool net_context::owner_is_this_thread() const noexcept {
 }
 
 void net_context::attach(stack::stack* ip) noexcept {
-  turn_scope turn(*this);
-  ip_ = ip;
-  sockets_->attach(ip);
+  // Not a claim of ownership: a driver may attach on one thread and run its turns on another.
+  const void* owner = owner_.load(std::memory_order_relaxed);
+  {
+    turn_scope turn(*this);
+    ip_ = ip;
+    sockets_->attach(ip);
+  }
+  owner_.store(owner, std::memory_order_relaxed);
 }
 
 void net_context::set_now(time_ns now) noexcept {
