@@ -136,6 +136,7 @@ std::error_code socket_service::open_udp(impl_base& s, std::uint16_t port,
 }
 
 std::error_code socket_service::close(impl_base& s, bool abort) {
+  ++s.closes;
   fail_all(s, errc(std::errc::operation_canceled));
   std::error_code e;
   if (alive(s)) {
@@ -251,7 +252,10 @@ void socket_service::complete(io_op* o, std::error_code ec, std::size_t bytes) n
 
 void socket_service::cancel_op(io_op* o) noexcept {
   if (!o->pending) {
-    return;  // already completing
+    if (o->fn == &remote_start) {
+      o->cancel_requested = true;  // not started yet: remote_start completes it aborted
+    }
+    return;  // else already completing
   }
   const bool connecting = o->kind == op_kind::connect;
   impl_base* s = o->owner;
@@ -271,6 +275,8 @@ void socket_service::start_anywhere(impl_base& s, io_op* o) {
     return;
   }
   o->owner = &s;
+  o->keep_alive = s.shared_from_this();
+  o->closes = s.closes;
   o->fn = &remote_start;
   ctx_->post_remote(o);
 }
@@ -282,7 +288,13 @@ void socket_service::remote_start(op* base, bool run) {
     o->complete_fn(o, false);
     return;
   }
-  o->ctx->sockets().start(*o->owner, o);
+  const std::shared_ptr<impl_base> keep = std::move(o->keep_alive);
+  if (o->cancel_requested || keep->closes != o->closes) {
+    // Cancelled, or its I/O object was closed (or destroyed) before the loop got to it.
+    o->ctx->sockets().complete(o, std::make_error_code(std::errc::operation_canceled));
+    return;
+  }
+  o->ctx->sockets().start(*keep, o);
 }
 
 void socket_service::start(impl_base& s, io_op* o) {
@@ -587,6 +599,7 @@ void socket_service::timer_fired(timer& alarm, time_ns /*now*/) noexcept {
 }
 
 std::size_t socket_service::cancel_timer(timer_impl& t) noexcept {
+  ++t.closes;  // waits initiated from another thread and not started yet are cancelled too
   t.alarm.cancel();
   std::size_t n = 0;
   while (!t.reads.empty()) {

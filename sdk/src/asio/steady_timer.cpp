@@ -14,14 +14,14 @@ net_clock::time_point net_clock::now() noexcept {
 }
 
 steady_timer::steady_timer(const executor_type& ex)
-    : ex_(ex), ctx_(&detail::context_of(ex)), impl_(std::make_unique<detail::timer_impl>(*ctx_)) {}
+    : ex_(ex), ctx_(&detail::context_of(ex)), impl_(std::make_shared<detail::timer_impl>(*ctx_)) {}
 
 steady_timer::steady_timer(steady_timer&& other) noexcept
     : ex_(other.ex_), ctx_(other.ctx_), impl_(std::move(other.impl_)) {}
 
 detail::timer_impl& steady_timer::impl() {
   if (!impl_) {
-    impl_ = std::make_unique<detail::timer_impl>(*ctx_);
+    impl_ = std::make_shared<detail::timer_impl>(*ctx_);
   }
   return *impl_;
 }

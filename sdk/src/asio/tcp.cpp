@@ -37,7 +37,7 @@ stack::tcp_layer* layer(net_context* ctx) {
 tcp::socket::socket(const executor_type& ex)
     : ex_(ex),
       ctx_(&detail::context_of(ex)),
-      impl_(std::make_unique<detail::impl_base>(*ctx_, false)) {}
+      impl_(std::make_shared<detail::impl_base>(*ctx_, false)) {}
 
 tcp::socket::socket(socket&& other) noexcept
     : ex_(other.ex_), ctx_(other.ctx_), impl_(std::move(other.impl_)) {}
@@ -63,7 +63,7 @@ tcp::socket::~socket() {
 detail::impl_base& tcp::socket::impl() const {
   if (!impl_) {
     // A moved-from socket is used again: give it fresh (closed) state, as Asio's is reusable.
-    const_cast<socket*>(this)->impl_ = std::make_unique<detail::impl_base>(*ctx_, false);
+    const_cast<socket*>(this)->impl_ = std::make_shared<detail::impl_base>(*ctx_, false);
   }
   return *impl_;
 }
@@ -312,7 +312,7 @@ tcp::socket tcp::socket::accepted(const executor_type& ex, net_context& ctx, std
 tcp::acceptor::acceptor(const executor_type& ex)
     : ex_(ex),
       ctx_(&detail::context_of(ex)),
-      impl_(std::make_unique<detail::impl_base>(*ctx_, false)) {}
+      impl_(std::make_shared<detail::impl_base>(*ctx_, false)) {}
 
 tcp::acceptor::acceptor(const executor_type& ex, const endpoint_type& local, bool /*reuse*/)
     : acceptor(ex) {
@@ -348,7 +348,7 @@ bool tcp::acceptor::is_open() const noexcept {
 
 void tcp::acceptor::open(tcp) {
   if (!impl_) {
-    impl_ = std::make_unique<detail::impl_base>(*ctx_, false);
+    impl_ = std::make_shared<detail::impl_base>(*ctx_, false);
   }
   throw_if(is_open() ? boost::system::error_code(boost::asio::error::already_open)
                      : to_asio_error(ctx_->sockets().open_tcp(*impl_)),

@@ -10,7 +10,7 @@ namespace dpdk_net {
 udp::socket::socket(const executor_type& ex)
     : ex_(ex),
       ctx_(&detail::context_of(ex)),
-      impl_(std::make_unique<detail::impl_base>(*ctx_, true)) {}
+      impl_(std::make_shared<detail::impl_base>(*ctx_, true)) {}
 
 udp::socket::socket(const executor_type& ex, const endpoint_type& local) : socket(ex) {
   bind(local);
@@ -31,7 +31,7 @@ udp::socket& udp::socket::operator=(socket&& other) noexcept {
 
 detail::impl_base& udp::socket::impl() {
   if (!impl_) {
-    impl_ = std::make_unique<detail::impl_base>(*ctx_, true);
+    impl_ = std::make_shared<detail::impl_base>(*ctx_, true);
   }
   return *impl_;
 }

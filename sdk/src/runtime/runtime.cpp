@@ -71,7 +71,6 @@ void runtime::wake(void* self) {
   // Only a sleeping loop needs the eventfd: a spinning one sees the post at its next iteration.
   if (rt->sleeping_.load()) {
     const std::uint64_t one = 1;
-    ++rt->stats_.wakeups;
     (void)!::write(rt->event_fd_, &one, sizeof one);
   }
 }
@@ -165,6 +164,7 @@ void runtime::sleep(time_ns now) {
     if (::ppoll(fds, count, &ts, nullptr) > 0 && (fds[0].revents & POLLIN) != 0) {
       std::uint64_t value = 0;
       (void)!::read(event_fd_, &value, sizeof value);
+      ++stats_.wakeups;  // counted here, on the loop's thread (the posting one may be any)
     }
   }
   sleeping_.store(false, std::memory_order_release);
@@ -208,6 +208,7 @@ void runtime::graceful_stop(time_ns drain) {
   ctx_.sockets().shutdown_all();
   drain_until_ = monotonic_now() + drain;
   run();
+  drain_until_.reset();  // a stop() cut the drain short: a later run() must not resume it
 }
 
 }  // namespace dpdk_net

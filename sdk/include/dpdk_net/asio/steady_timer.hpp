@@ -80,7 +80,7 @@ class steady_timer {
 
   executor_type ex_;
   net_context* ctx_;
-  std::unique_ptr<detail::timer_impl> impl_;
+  std::shared_ptr<detail::timer_impl> impl_;
 };
 
 template <class Token>

@@ -157,7 +157,7 @@ class tcp::socket {
 
   executor_type ex_;
   net_context* ctx_;
-  std::unique_ptr<detail::impl_base> impl_;
+  std::shared_ptr<detail::impl_base> impl_;
 };
 
 class tcp::acceptor {
@@ -196,7 +196,7 @@ class tcp::acceptor {
   friend struct detail::tcp_initiation;
   executor_type ex_;
   net_context* ctx_;
-  std::unique_ptr<detail::impl_base> impl_;
+  std::shared_ptr<detail::impl_base> impl_;
 };
 
 namespace detail {

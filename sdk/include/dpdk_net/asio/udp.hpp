@@ -107,7 +107,7 @@ class udp::socket {
 
   executor_type ex_;
   net_context* ctx_;
-  std::unique_ptr<detail::impl_base> impl_;
+  std::shared_ptr<detail::impl_base> impl_;
   bool auto_bound_ = false;  // open() took an ephemeral port (bind() replaces it)
 };
 

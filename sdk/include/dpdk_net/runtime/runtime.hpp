@@ -38,7 +38,7 @@ struct runtime_stats {
   std::uint64_t idle_sleeps = 0;  ///< naps (poll mode) or ppoll calls (fd mode)
   std::uint64_t rx_frames = 0, tx_frames = 0;
   std::uint64_t tx_busy = 0;  ///< bursts the device did not take whole (kept for next time)
-  std::uint64_t wakeups = 0;  ///< eventfd writes (posts from other threads while asleep)
+  std::uint64_t wakeups = 0;  ///< sleeps ended by the eventfd (a post from another thread)
 };
 
 class runtime {

@@ -6,6 +6,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <system_error>
@@ -47,11 +48,17 @@ struct io_op : op {
   socket_id accepted = no_socket;  // accept: the connection taken for the handler
   impl_base* target = nullptr;     // accept into a socket: the peer socket's state
   boost::asio::ip::udp::endpoint* sender = nullptr;  // receive_from: where the sender goes
+  // An initiation from another thread, until the owning thread starts it:
+  std::shared_ptr<impl_base> keep_alive;  // its I/O object's state
+  std::uint32_t closes = 0;               // the state's close() count when it was initiated
+  bool cancel_requested = false;          // its cancellation slot fired before it started
 };
 
 /// State shared by our TCP sockets, acceptors and UDP sockets (the I/O object holds it by
 /// pointer so moving the object leaves the service's table valid).
-struct impl_base {
+/// Shared: an operation initiated from another thread keeps it alive until the owning thread
+/// starts it (the socket may be destroyed meanwhile: the operation then completes aborted).
+struct impl_base : std::enable_shared_from_this<impl_base> {
   explicit impl_base(net_context& c, bool udp) noexcept : ctx(&c), is_udp(udp) {}
   net_context* ctx;
   bool is_udp;
@@ -63,7 +70,8 @@ struct impl_base {
   io_op* connect = nullptr;
   stack::tcp_socket_options options{};
   bool options_set = false;
-  bool shut_read = false;  // shutdown(receive): reads complete with eof
+  bool shut_read = false;           // shutdown(receive): reads complete with eof
+  std::uint32_t closes = 0;         // close() calls: a remote initiation from before one is aborted
   impl_base* timer_prev = nullptr;  // timers: the service's list of them (for shutdown)
   impl_base* timer_next = nullptr;
 };
@@ -146,7 +154,8 @@ class socket_service {
   std::vector<impl_base*> udp_;  // by id
   std::uint64_t visited_ = 0;
   std::vector<std::byte> scratch_;
-  impl_base* timers_ = nullptr;  // every timer_impl (linked through timer_prev/next)  // a datagram sent from several buffers
+  impl_base* timers_ = nullptr;  // every timer_impl (linked through timer_prev/next)  // a datagram
+                                 // sent from several buffers
 };
 
 /// A steady_timer's state: its waits queue on `reads`.
