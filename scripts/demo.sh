@@ -159,4 +159,4 @@ PY
 fi
 echo
 [ $quick -eq 1 ] || echo "Simulated traces are in $pcaps/ (open them with tcpdump -r or Wireshark)."
-echo "demo.sh: done. (Next milestones: the rest of IPv4, TCP, the Asio layer, HTTP over DPDK.)"
+echo "demo.sh: done. (Next milestones: a runtime per core, HTTP over DPDK on a virtual NIC.)"

@@ -211,7 +211,11 @@ int run_sim(const backend_options& o) {
   sim::host& sh = netw.add_host("server");
   sim::sim_nic& cn = netw.add_nic(ch);
   sim::sim_nic& sn = netw.add_nic(sh);
-  netw.connect(cn, sn);
+  // A mildly faulty link, so the seed decides losses and reordering the stack must repair.
+  sim::link_config link;
+  link.loss = 0.002;
+  link.reorder = 0.002;
+  netw.connect(cn, sn, link, link);
   sim::sim_runtime client(ch, cn, sim_host_config(1));
   sim::sim_runtime server(sh, sn, sim_host_config(2));
   const std::uint16_t port = o.port;
@@ -238,8 +242,11 @@ int run_sim(const backend_options& o) {
   }
   netw.run_until([&] { return r.finished == cfg.connections; }, cfg.duration + 30 * second);
   const double secs = static_cast<double>(cfg.duration) / 1e9;
-  std::printf("%s: sim (seed %llu): %u checks, %zu failed\n", prog,
-              static_cast<unsigned long long>(o.seed), st.checks, st.failures.size());
+  // The trace hash: every frame sent and received, with its time (the same seed gives the same
+  // hash in every build: pytests/test_asio_sim.py).
+  std::printf("%s: sim (seed %llu): %u checks, %zu failed, trace %016llx\n", prog,
+              static_cast<unsigned long long>(o.seed), st.checks, st.failures.size(),
+              static_cast<unsigned long long>(netw.trace_hash()));
   for (const std::string& f : st.failures) {
     std::printf("  FAILED: %s\n", f.c_str());
   }
