@@ -67,9 +67,12 @@ build() {
   # sim_demo at -O2 too: the same seed must give the same hashes in every build (pytest checks
   # gcc+ASan, clang+ASan and gcc -O2 against each other). tcp_scale_probe: the callgrind cost
   # gate's program (pytests/test_scale_gates.py; valgrind cannot run the ASan tree).
+  # runtime_probe: the loop's syscall/allocation gate (pytests/test_runtime_gates.py, no
+  # sanitizer under strace); http_server: its simulated run's trace hash is compared with the
+  # ASan build's (pytests/test_asio_sim.py).
   cmake --preset release >"$root/build/release.configure.log" 2>&1 ||
     { cat "$root/build/release.configure.log"; return 1; }
-  cmake --build --preset release --target sim_demo tcp_scale_probe runtime_probe
+  cmake --build --preset release --target sim_demo tcp_scale_probe runtime_probe http_server
 }
 export -f build
 mkdir -p "$root/build"
