@@ -68,11 +68,11 @@ build() {
   # gcc+ASan, clang+ASan and gcc -O2 against each other). tcp_scale_probe: the callgrind cost
   # gate's program (pytests/test_scale_gates.py; valgrind cannot run the ASan tree).
   # runtime_probe: the loop's syscall/allocation gate (pytests/test_runtime_gates.py, no
-  # sanitizer under strace); http_server: its simulated run's trace hash is compared with the
+  # sanitizer under strace); asio_sim_probe: its simulated run's trace hash is compared with the
   # ASan build's (pytests/test_asio_sim.py).
   cmake --preset release >"$root/build/release.configure.log" 2>&1 ||
     { cat "$root/build/release.configure.log"; return 1; }
-  cmake --build --preset release --target sim_demo tcp_scale_probe runtime_probe http_server
+  cmake --build --preset release --target sim_demo tcp_scale_probe runtime_probe asio_sim_probe
 }
 export -f build
 mkdir -p "$root/build"

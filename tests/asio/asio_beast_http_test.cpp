@@ -1,119 +1,18 @@
-// Beast, TLS and the helpers around our TCP socket, in the simulator: HTTP/1.1 over
-// dpdk_net::tcp_stream (keep-alive, pipelining, 1 MiB bodies both ways; clean and lossy links),
-// the tcp_stream deadline, TLS 1.3 full duplex over ssl::stream<tcp::socket>, websocket over
-// websocket::stream<tcp_stream>, async_connect over an endpoint sequence and the host resolver.
-// Every Beast instantiation of the test binary lives in this one TU (compile time).
-#include <gtest/gtest.h>
-
-#include <openssl/evp.h>
-#include <openssl/ssl.h>
-#include <openssl/x509.h>
-
-#include <cstdint>
-#include <cstdlib>
-#include <exception>
-#include <memory>
-#include <string>
-#include <vector>
-
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
-#include <boost/asio/read.hpp>
-#include <boost/asio/ssl.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/write.hpp>
-#include <boost/beast/core/buffers_to_string.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
+// Beast over our TCP socket, in the simulator: HTTP/1.1 over dpdk_net::tcp_stream (keep-alive,
+// pipelining, 1 MiB bodies both ways; clean and lossy links), the tcp_stream deadline, the
+// synchronous teardown, async_connect over an endpoint sequence and the host resolver.
 #include <boost/beast/http.hpp>
-#include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/teardown.hpp>
 
-#include "dpdk_net/asio/beast.hpp"
+#include "asio_beast_common.hpp"
 #include "dpdk_net/asio/connect.hpp"
 #include "dpdk_net/asio/resolver.hpp"
-#include "dpdk_net/asio/steady_timer.hpp"
-#include "dpdk_net/asio/tcp.hpp"
-#include "dpdk_net/asio/tcp_stream.hpp"
-#include "dpdk_net/sim/network.hpp"
-#include "dpdk_net/sim/sim_runtime.hpp"
-
-// Asio's SSL support is compiled separately (BOOST_ASIO_SEPARATE_COMPILATION): its one copy is
-// here, the only TU of the binary that uses it.
-#include <boost/asio/ssl/impl/src.hpp>
 
 namespace {
 
-namespace net = boost::asio;
-namespace beast = boost::beast;
+using namespace asio_beast_test;
 namespace http = beast::http;
 namespace websocket = beast::websocket;
-using namespace dpdk_net;
-using net::use_awaitable;
-
-constexpr std::uint16_t http_port = 80;
-
-stack::stack_config host_config(std::uint32_t last_octet) {
-  stack::stack_config c;
-  c.address = wire::ipv4_address{0xc6120000U | last_octet};  // 198.18.0.x
-  c.prefix_length = 24;
-  return c;
-}
-
-/// Two simulated hosts (client 198.18.0.1, server 198.18.0.2) on one link.
-struct duo {
-  explicit duo(std::uint64_t s, const sim::link_config& link = {})
-      : seed(s),
-        netw(s),
-        ch(netw.add_host("client")),
-        sh(netw.add_host("server")),
-        cn(netw.add_nic(ch)),
-        sn(netw.add_nic(sh)),
-        linked((netw.connect(cn, sn, link), true)),
-        client(ch, cn, host_config(1)),
-        server(sh, sn, host_config(2)) {}
-  std::uint64_t seed;
-  sim::network netw;
-  sim::host& ch;
-  sim::host& sh;
-  sim::sim_nic& cn;
-  sim::sim_nic& sn;
-  bool linked;
-  sim::sim_runtime client;
-  sim::sim_runtime server;
-  [[nodiscard]] static tcp::endpoint server_endpoint(std::uint16_t port) {
-    return {net::ip::make_address_v4("198.18.0.2"), port};
-  }
-};
-
-/// co_spawn completion: records that the coroutine ended and what it threw.
-struct finished {
-  bool* done;
-  std::string* failure;
-  void operator()(const std::exception_ptr& e) const {
-    *done = true;
-    if (e) {
-      try {
-        std::rethrow_exception(e);
-      } catch (const std::exception& x) {
-        *failure = x.what();
-      }
-    }
-  }
-};
-
-/// n bytes of a pattern that is not periodic at any small stride (all byte values).
-std::string pattern(std::size_t n, std::uint32_t salt) {
-  std::string s(n, '\0');
-  std::uint32_t x = 0x9e3779b9U ^ salt;
-  for (std::size_t i = 0; i < n; ++i) {
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    s[i] = static_cast<char>(x & 0xff);
-  }
-  return s;
-}
 
 // --- HTTP/1.1: the application (the same code in every variant) ------------------------------
 
@@ -224,8 +123,6 @@ net::awaitable<void> http_client(tcp::endpoint server, http_results* out) {
   stream.close();
 }
 
-void run_tls(std::uint64_t seed, const sim::link_config& link);
-
 /// Returns the virtual time the client finished at.
 time_ns run_http(std::uint64_t seed, const sim::link_config& link) {
   SCOPED_TRACE("seed " + std::to_string(seed));
@@ -264,7 +161,7 @@ TEST(AsioBeast, HttpUnderLossAndReordering) {
   for (std::uint64_t seed : {21U, 22U, 23U}) {
     run_http(seed, link);
   }
-  // DPDK_NET_SEED_SWEEP=n: n more seeds (HTTP and TLS, 5% loss), for bug hunting.
+  // DPDK_NET_SEED_SWEEP=n: n more seeds (5% loss), for bug hunting (TLS: its own test's sweep).
   if (const char* sweep = std::getenv("DPDK_NET_SEED_SWEEP"); sweep != nullptr) {
     sim::link_config heavy = link;
     heavy.loss = 0.05;
@@ -272,7 +169,6 @@ TEST(AsioBeast, HttpUnderLossAndReordering) {
     const std::uint64_t n = std::strtoull(sweep, nullptr, 10);
     for (std::uint64_t seed = 1000; seed < 1000 + n; ++seed) {
       run_http(seed, heavy);
-      run_tls(seed, heavy);
       if (HasFailure()) {
         break;
       }
@@ -443,248 +339,6 @@ TEST(AsioBeast, SyncTeardownAndCloseSocket) {
   EXPECT_FALSE(r.sync_ec) << r.sync_ec.message();
   EXPECT_TRUE(r.closed_by_teardown);
   EXPECT_TRUE(r.closed_by_beast);
-}
-
-// --- TLS 1.3 ------------------------------------------------------------------------------------
-
-/// A self-signed EC P-256 certificate made now (nothing read from disk).
-struct tls_identity {
-  tls_identity() {
-    key = EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256");
-    cert = X509_new();
-    X509_set_version(cert, 2);
-    ASN1_INTEGER_set(X509_get_serialNumber(cert), 1);
-    X509_gmtime_adj(X509_getm_notBefore(cert), -3600);
-    X509_gmtime_adj(X509_getm_notAfter(cert), 24 * 3600);
-    X509_set_pubkey(cert, key);
-    X509_NAME* name = X509_get_subject_name(cert);
-    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-                               reinterpret_cast<const unsigned char*>("server.test"), -1, -1, 0);
-    X509_set_issuer_name(cert, name);
-    signed_ok = X509_sign(cert, key, EVP_sha256()) > 0;
-  }
-  ~tls_identity() {
-    X509_free(cert);
-    EVP_PKEY_free(key);
-  }
-  tls_identity(const tls_identity&) = delete;
-  tls_identity& operator=(const tls_identity&) = delete;
-  EVP_PKEY* key = nullptr;
-  X509* cert = nullptr;
-  bool signed_ok = false;
-};
-
-using tls_stream = net::ssl::stream<tcp::socket>;
-constexpr std::size_t tls_bytes = 256 * 1024;
-
-net::awaitable<void> tls_echo_server(tcp::acceptor& a, net::ssl::context& ctx, bool* clean) {
-  tls_stream s(co_await a.async_accept(use_awaitable), ctx);
-  co_await s.async_handshake(net::ssl::stream_base::server, use_awaitable);
-  std::vector<char> buf(8192);
-  for (;;) {
-    auto [ec, n] = co_await s.async_read_some(net::buffer(buf), net::as_tuple(use_awaitable));
-    if (ec) {
-      *clean = ec == net::error::eof;  // the client's close_notify
-      break;
-    }
-    co_await net::async_write(s, net::buffer(buf.data(), n), use_awaitable);
-  }
-  auto [ec] = co_await s.async_shutdown(net::as_tuple(use_awaitable));
-  (void)ec;
-}
-
-net::awaitable<void> tls_writer(tls_stream& s, const std::string& data) {
-  for (std::size_t off = 0; off < data.size(); off += 10000) {
-    const std::size_t n = std::min<std::size_t>(10000, data.size() - off);
-    co_await net::async_write(s, net::buffer(data.data() + off, n), use_awaitable);
-  }
-}
-
-net::awaitable<void> tls_reader(tls_stream& s, std::string* got, std::size_t total) {
-  got->resize(total);
-  co_await net::async_read(s, net::buffer(*got), use_awaitable);
-}
-
-struct tls_client_result {
-  std::string echoed;
-  bool shutdown_ok = false;
-  std::string cipher;
-  int version = 0;
-};
-
-net::awaitable<void> tls_client(tcp::endpoint server, net::ssl::context& ctx,
-                                tls_client_result* out) {
-  using namespace net::experimental::awaitable_operators;
-  tls_stream s(co_await net::this_coro::executor, ctx);
-  co_await s.next_layer().async_connect(server, use_awaitable);
-  co_await s.async_handshake(net::ssl::stream_base::client, use_awaitable);
-  out->version = SSL_version(s.native_handle());
-  out->cipher = SSL_get_cipher_name(s.native_handle());
-  const std::string data = pattern(tls_bytes, 3);
-  // A read and a write in flight at once on the same ssl::stream.
-  co_await (tls_writer(s, data) && tls_reader(s, &out->echoed, data.size()));
-  auto [ec] = co_await s.async_shutdown(net::as_tuple(use_awaitable));
-  out->shutdown_ok = !ec || ec == net::error::eof;
-}
-
-void run_tls(std::uint64_t seed, const sim::link_config& link) {
-  SCOPED_TRACE("seed " + std::to_string(seed));
-  tls_identity id;
-  ASSERT_TRUE(id.signed_ok);
-  net::ssl::context server_ctx(net::ssl::context::tlsv13_server);
-  ASSERT_EQ(SSL_CTX_use_certificate(server_ctx.native_handle(), id.cert), 1);
-  ASSERT_EQ(SSL_CTX_use_PrivateKey(server_ctx.native_handle(), id.key), 1);
-  net::ssl::context client_ctx(net::ssl::context::tlsv13_client);
-  ASSERT_EQ(X509_STORE_add_cert(SSL_CTX_get_cert_store(client_ctx.native_handle()), id.cert), 1);
-  client_ctx.set_verify_mode(net::ssl::verify_peer);
-
-  duo d(seed, link);
-  tcp::acceptor acceptor(d.server.get_executor(), tcp::endpoint(net::ip::address_v4::any(), 443));
-  bool server_clean = false;
-  bool server_done = false;
-  std::string server_failure;
-  net::co_spawn(d.server.get_executor(), tls_echo_server(acceptor, server_ctx, &server_clean),
-                finished{&server_done, &server_failure});
-  tls_client_result r;
-  bool done = false;
-  std::string failure;
-  net::co_spawn(d.client.get_executor(), tls_client(duo::server_endpoint(443), client_ctx, &r),
-                finished{&done, &failure});
-  ASSERT_TRUE(d.netw.run_until([&] { return done && server_done; }, 30 * second))
-      << "seed " << seed << ": client done " << done << ", server done " << server_done;
-  ASSERT_EQ(failure, "");
-  ASSERT_EQ(server_failure, "");
-  EXPECT_EQ(r.version, TLS1_3_VERSION);
-  EXPECT_TRUE(r.echoed == pattern(tls_bytes, 3)) << "size " << r.echoed.size();
-  EXPECT_TRUE(r.shutdown_ok);
-  EXPECT_TRUE(server_clean);
-  std::printf("tls seed %llu: %s, done at %.3f ms virtual\n", static_cast<unsigned long long>(seed),
-              r.cipher.c_str(), static_cast<double>(d.netw.now()) / 1e6);
-}
-
-TEST(AsioBeast, Tls13FullDuplexEcho) {
-  run_tls(41, {});
-}
-
-TEST(AsioBeast, Tls13FullDuplexEchoUnderLossAndReordering) {
-  sim::link_config link;
-  link.loss = 0.02;
-  link.reorder = 0.02;
-  link.jitter = 20 * microsecond;
-  for (std::uint64_t seed : {42U, 43U}) {
-    run_tls(seed, link);
-  }
-}
-
-// --- WebSocket ----------------------------------------------------------------------------------
-
-using ws_stream = websocket::stream<tcp_stream>;
-
-struct ws_server_result {
-  int echoed = 0;
-  boost::system::error_code end;
-};
-
-net::awaitable<void> ws_server(tcp::acceptor& a, ws_server_result* out) {
-  ws_stream ws(tcp_stream(co_await a.async_accept(use_awaitable)));
-  co_await ws.async_accept(use_awaitable);
-  beast::flat_buffer buf;
-  for (;;) {
-    auto [ec, n] = co_await ws.async_read(buf, net::as_tuple(use_awaitable));
-    if (ec) {
-      out->end = ec;
-      break;
-    }
-    ws.text(ws.got_text());
-    co_await ws.async_write(buf.data(), use_awaitable);
-    buf.consume(buf.size());
-    ++out->echoed;
-  }
-}
-
-/// The control callback (a named struct: stored by the stream, called from its reads).
-struct on_control {
-  std::vector<std::string>* seen;
-  void operator()(websocket::frame_type kind, beast::string_view payload) const {
-    seen->push_back(std::string(kind == websocket::frame_type::pong   ? "pong:"
-                                : kind == websocket::frame_type::ping ? "ping:"
-                                                                      : "close:") +
-                    std::string(payload));
-  }
-};
-
-struct ws_client_result {
-  std::string text_echo;
-  bool text_was_text = false;
-  std::string binary_echo;
-  bool binary_was_binary = false;
-  std::vector<std::string> control;
-  bool closed = false;
-};
-
-/// The client over websocket::stream<tcp_stream> and over websocket::stream<tcp::socket>.
-template <class WebSocket>
-net::awaitable<void> ws_client(tcp::endpoint server, ws_client_result* out) {
-  WebSocket ws(co_await net::this_coro::executor);
-  co_await beast::get_lowest_layer(ws).async_connect(server, use_awaitable);
-  co_await ws.async_handshake("server", "/", use_awaitable);
-  ws.control_callback(on_control{&out->control});
-  beast::flat_buffer buf;
-  ws.text(true);
-  co_await ws.async_write(net::buffer(std::string("hello websocket")), use_awaitable);
-  co_await ws.async_read(buf, use_awaitable);
-  out->text_echo = beast::buffers_to_string(buf.data());
-  out->text_was_text = ws.got_text();
-  buf.consume(buf.size());
-
-  const std::string bin = pattern(100000, 4);
-  ws.binary(true);
-  co_await ws.async_ping("are you there", use_awaitable);
-  co_await ws.async_write(net::buffer(bin), use_awaitable);
-  co_await ws.async_read(buf, use_awaitable);  // the pong arrives before the echo
-  out->binary_echo = beast::buffers_to_string(buf.data());
-  out->binary_was_binary = ws.got_binary();
-  buf.consume(buf.size());
-
-  co_await ws.async_close(websocket::close_code::normal, use_awaitable);
-  out->closed = !ws.is_open();
-}
-
-template <class WebSocket>
-void run_websocket(std::uint64_t seed) {
-  SCOPED_TRACE("seed " + std::to_string(seed));
-  duo d(seed);
-  tcp::acceptor acceptor(d.server.get_executor(), tcp::endpoint(net::ip::address_v4::any(), 80));
-  ws_server_result sr;
-  bool server_done = false;
-  std::string server_failure;
-  net::co_spawn(d.server.get_executor(), ws_server(acceptor, &sr),
-                finished{&server_done, &server_failure});
-  ws_client_result r;
-  bool done = false;
-  std::string failure;
-  net::co_spawn(d.client.get_executor(), ws_client<WebSocket>(duo::server_endpoint(http_port), &r),
-                finished{&done, &failure});
-  ASSERT_TRUE(d.netw.run_until([&] { return done && server_done; }, 10 * second))
-      << "seed " << seed << ": client done " << done << ", server done " << server_done;
-  ASSERT_EQ(failure, "");
-  ASSERT_EQ(server_failure, "");
-  EXPECT_EQ(r.text_echo, "hello websocket");
-  EXPECT_TRUE(r.text_was_text);
-  EXPECT_TRUE(r.binary_echo == pattern(100000, 4));
-  EXPECT_TRUE(r.binary_was_binary);
-  EXPECT_EQ(r.control, (std::vector<std::string>{"pong:are you there"}));
-  EXPECT_TRUE(r.closed);
-  EXPECT_EQ(sr.echoed, 2);
-  EXPECT_EQ(sr.end, websocket::error::closed) << sr.end.message();
-}
-
-TEST(AsioBeast, WebSocketOverTcpStreamEchoPingClose) {
-  run_websocket<ws_stream>(51);
-}
-
-TEST(AsioBeast, WebSocketOverTcpSocketEchoPingClose) {
-  run_websocket<websocket::stream<tcp::socket>>(52);
 }
 
 // --- async_connect over a sequence, host_resolver ---------------------------------------------
