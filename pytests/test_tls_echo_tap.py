@@ -36,7 +36,7 @@ def tls_server(bin_dir, tmp_path):
     assert not os.path.exists(f"/sys/class/net/{name}"), "TAP interface left behind"
 
 
-def s_client(server, data, tmp_path, linger=1.5):
+def s_client(server, data, tmp_path, linger=1.5, commands=False):
     """Sends data through openssl s_client (TLS 1.3, verifying our certificate), returns what
     came back and s_client's stderr. stdin is the data then `linger` seconds of nothing (s_client
     exits at stdin's end: the echo must be back by then), fed by a shell pipe so that reading and
@@ -44,8 +44,10 @@ def s_client(server, data, tmp_path, linger=1.5):
     src = tmp_path / "in.bin"
     src.write_bytes(data)
     # -quiet implies -ign_eof: -no_ign_eof must come after it, or s_client never exits.
+    # -nocommands: else a line of the data starting with K (key update), R or Q is a command.
     cmd = (f"(cat {src}; sleep {linger}) | openssl s_client -connect {server['ours']}:4433 "
-           f"-tls1_3 -CAfile {server['cert']} -verify_return_error -quiet -no_ign_eof")
+           f"-tls1_3 -CAfile {server['cert']} -verify_return_error -quiet -no_ign_eof"
+           + ("" if commands else " -nocommands"))
     r = subprocess.run(["bash", "-c", cmd], capture_output=True, timeout=60)
     return r.stdout, r.stderr.decode(errors="replace")
 
@@ -61,3 +63,16 @@ def test_openssl_s_client_large_transfer_is_byte_exact(tls_server, tmp_path):
     out, err = s_client(tls_server, data, tmp_path, linger=4)
     assert len(out) == len(data), (len(out), err[-500:])
     assert out == data
+
+
+def test_a_tls13_key_update_mid_stream_keeps_the_echo_going(tls_server):
+    """s_client's K command (a read from stdin that starts with K) sends a TLS 1.3 KeyUpdate
+    asking ours to update too, between two lines: the echo goes on under the new keys."""
+    cmd = ("(printf 'before the update\\n'; sleep 0.5; printf 'K\\n'; sleep 0.5; "
+           "printf 'after the update\\n'; sleep 1.5) | openssl s_client -connect "
+           f"{tls_server['ours']}:4433 -tls1_3 -CAfile {tls_server['cert']} -verify_return_error "
+           "-quiet -no_ign_eof")
+    r = subprocess.run(["bash", "-c", cmd], capture_output=True, timeout=60)
+    err = r.stderr.decode(errors="replace")
+    assert "KEYUPDATE" in err, err
+    assert r.stdout == b"before the update\nafter the update\n", (r.stdout, err)

@@ -113,6 +113,10 @@ void net_context::shutdown() noexcept {
   }
 }
 
+void net_context::executor_type::throw_no_context() {
+  throw std::logic_error("dpdk_net: execute() on a default-constructed net_context executor");
+}
+
 bool net_context::running_in_this_thread() const noexcept {
   return current_context == this;
 }

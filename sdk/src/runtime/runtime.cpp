@@ -18,7 +18,8 @@ namespace {
 stack::stack_secret random_secret() {
   stack::stack_secret s;
   if (auto e = fill_random(std::as_writable_bytes(std::span(&s, 1)))) {
-    throw std::system_error(e, "runtime: getrandom for the stack's secret");
+    throw std::system_error(e,
+                            "runtime: the kernel's entropy (fill_random) for the stack's secret");
   }
   return s;
 }

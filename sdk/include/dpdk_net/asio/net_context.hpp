@@ -333,6 +333,9 @@ class net_context::executor_type {
   template <class Function>
   void execute(Function&& f) const {
     using fn_type = std::decay_t<Function>;
+    if (ctx_ == nullptr) {
+      throw_no_context();  // a default-constructed executor: API misuse, reported
+    }
     if (!never_ && ctx_->running_in_this_thread()) {
       fn_type local(std::forward<Function>(f));
       std::move(local)();
@@ -421,6 +424,7 @@ class net_context::executor_type {
     std::swap(tracked_, o.tracked_);
     std::swap(continuation_, o.continuation_);
   }
+  [[noreturn]] static void throw_no_context();
   net_context* ctx_ = nullptr;
   bool never_ = false;
   bool tracked_ = false;
