@@ -125,7 +125,7 @@ class tcp_stream {
     steady_timer timers[2];
     std::uint64_t seq[2] = {0, 0};
     bool pending[2] = {false, false};
-    bool timed_out = false;
+    bool timed_out[2] = {false, false};  // per side: the other side's abort is not a timeout
     bool has_expiry = false;
     time_point expiry{};
 
@@ -147,7 +147,7 @@ class tcp_stream {
     /// An operation on side s starts (arms its deadline if one is set).
     void begin(side s) {
       pending[s] = true;
-      timed_out = false;
+      timed_out[s] = false;
       if (has_expiry) {
         arm(s);
       }
@@ -157,7 +157,7 @@ class tcp_stream {
       pending[s] = false;
       ++seq[s];
       timers[s].cancel();
-      if (timed_out && ec == boost::asio::error::operation_aborted) {
+      if (timed_out[s] && ec == boost::asio::error::operation_aborted) {
         return boost::beast::error::timeout;
       }
       return ec;
@@ -177,7 +177,7 @@ class tcp_stream {
       if (!p || p->seq[s] != seq || !p->pending[s]) {
         return;
       }
-      p->timed_out = true;
+      p->timed_out[s] = true;
       boost::system::error_code ignored;
       p->socket.close(ignored);
     }
