@@ -28,7 +28,8 @@ def sh(*cmd, check=True, timeout=30):
 
 def needs_tap():
     if os.geteuid() != 0 or not os.path.exists("/dev/net/tun"):
-        pytest.skip("needs root and /dev/net/tun")
+        # A wrong environment is a failure that names the fix, never a skip.
+        pytest.fail("needs root and /dev/net/tun (run as root on a machine with the tun module)")
 
 
 def free_subnet():
@@ -89,7 +90,7 @@ def curl(*args):
 
 def test_curl_routes_and_wrk(server):
     if not shutil.which("curl"):
-        pytest.skip("curl not installed")
+        pytest.fail("curl not installed: run scripts/setup.sh")
     url = server["url"]
     page = curl(url + "/")
     assert b"Hello from dpdk-net" in page
@@ -107,12 +108,12 @@ def test_curl_routes_and_wrk(server):
     # Keep-alive: several URLs on one curl invocation reuse the connection.
     both = curl(url + "/bytes/10", url + "/bytes/20")
     assert both == pattern(10) + pattern(20)
-    if shutil.which("wrk"):
-        out = sh("wrk", "-t1", "-c8", "-d2s", url + "/", timeout=30).stdout
-        requests = int(re.search(r"(\d+) requests in", out).group(1))
-        assert requests > 100, out
-        assert "Socket errors" not in out, out
-        assert "Non-2xx" not in out, out
+    assert shutil.which("wrk"), "wrk not installed: run scripts/setup.sh"
+    out = sh("wrk", "-t1", "-c8", "-d2s", url + "/", timeout=30).stdout
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
+    assert requests > 100, out
+    assert "Socket errors" not in out, out
+    assert "Non-2xx" not in out, out
     stats = json.loads(curl(url + "/stats"))
     assert stats["requests"] >= 5
     assert stats["tcp"]["passive_opens"] >= 3
