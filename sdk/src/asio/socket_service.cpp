@@ -351,7 +351,7 @@ void socket_service::start(impl_base& s, io_op* o) {
         return;
       }
       if (!s.reads.empty() ||
-          !(o->kind == op_kind::read ? try_read(s, o) : try_receive_from(s, o))) {
+          !(o->kind == op_kind::read ? try_transfer(s, o, false) : try_receive_from(s, o))) {
         queue(s.reads);
       }
       return;
@@ -364,7 +364,7 @@ void socket_service::start(impl_base& s, io_op* o) {
         complete(o, {}, 0);
         return;
       }
-      if (!s.writes.empty() || !try_write(s, o)) {
+      if (!s.writes.empty() || !try_transfer(s, o, true)) {
         queue(s.writes);
       }
       return;
@@ -446,10 +446,10 @@ void socket_service::run_queue(impl_base& s, op_queue& q) {
     bool done = false;
     switch (o->kind) {
       case op_kind::read:
-        done = try_read(s, o);
+        done = try_transfer(s, o, false);
         break;
       case op_kind::write:
-        done = try_write(s, o);
+        done = try_transfer(s, o, true);
         break;
       case op_kind::accept:
         done = try_accept(s, o);
@@ -468,53 +468,33 @@ void socket_service::run_queue(impl_base& s, op_queue& q) {
   }
 }
 
-bool socket_service::try_read(impl_base& s, io_op* o) {
-  std::size_t total = 0;
-  std::error_code e;
-  for (std::size_t i = 0; i < o->buffer_count; ++i) {
-    const stack::io_result r = ip_->tcp().receive(s.id, o->buffers[i]);
-    total += r.bytes;
+stack::io_result socket_service::transfer(const impl_base& s, const io_op& o, bool write) {
+  stack::io_result out;
+  for (std::size_t i = 0; i < o.buffer_count; ++i) {
+    const stack::io_result r =
+        write ? ip_->tcp().send(s.id, o.buffers[i]) : ip_->tcp().receive(s.id, o.buffers[i]);
+    out.bytes += r.bytes;
     if (r.error) {
-      e = r.error;
+      out.error = r.error;
       break;
     }
-    if (r.bytes < o->buffers[i].size()) {
+    if (r.bytes < o.buffers[i].size()) {
       break;
     }
   }
-  if (total != 0) {
-    complete(o, {}, total);
-    return true;
-  }
-  if (would_block(e)) {
-    return false;
-  }
-  complete(o, e ? e : errc(std::errc::not_connected));
-  return true;
+  return out;
 }
 
-bool socket_service::try_write(impl_base& s, io_op* o) {
-  std::size_t total = 0;
-  std::error_code e;
-  for (std::size_t i = 0; i < o->buffer_count; ++i) {
-    const stack::io_result r = ip_->tcp().send(s.id, o->buffers[i]);
-    total += r.bytes;
-    if (r.error) {
-      e = r.error;
-      break;
-    }
-    if (r.bytes < o->buffers[i].size()) {
-      break;
-    }
-  }
-  if (total != 0) {
-    complete(o, {}, total);
+bool socket_service::try_transfer(impl_base& s, io_op* o, bool write) {
+  const stack::io_result r = transfer(s, *o, write);
+  if (r.bytes != 0) {
+    complete(o, {}, r.bytes);
     return true;
   }
-  if (would_block(e)) {
+  if (would_block(r.error)) {
     return false;
   }
-  complete(o, e ? e : errc(std::errc::not_connected));
+  complete(o, r.error ? r.error : errc(std::errc::not_connected));
   return true;
 }
 

@@ -270,29 +270,16 @@ std::size_t tcp::socket::sync_io(bool write, detail::io_op& o, boost::system::er
     ec = bad_descriptor();
     return 0;
   }
-  std::size_t total = 0;
-  std::error_code e;
-  for (std::size_t i = 0; i < o.buffer_count; ++i) {
-    const stack::io_result r = write ? layer(ctx_)->send(impl_->id, o.buffers[i])
-                                     : layer(ctx_)->receive(impl_->id, o.buffers[i]);
-    total += r.bytes;
-    if (r.error) {
-      e = r.error;
-      break;
-    }
-    if (r.bytes < o.buffers[i].size()) {
-      break;
-    }
-  }
-  if (total == 0 && e) {
-    ec = e == std::errc::resource_unavailable_try_again
+  const stack::io_result r = ctx_->sockets().transfer(*impl_, o, write);
+  if (r.bytes == 0 && r.error) {
+    ec = r.error == std::errc::resource_unavailable_try_again
              ? boost::system::error_code(boost::asio::error::would_block)
-             : to_asio_error(e);
+             : to_asio_error(r.error);
   }
-  if (write && total != 0) {
+  if (write && r.bytes != 0) {
     ctx_->request_turn();
   }
-  return total;
+  return r.bytes;
 }
 
 std::uint32_t tcp::socket::native_handle() const noexcept {

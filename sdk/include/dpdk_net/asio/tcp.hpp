@@ -203,29 +203,18 @@ namespace detail {
 
 /// The initiations (named structs: g++ 12 mishandles capturing lambdas inside co_await).
 struct tcp_initiation {
-  struct read {
+  /// async_read_some (Kind read) and async_write_some (Kind write).
+  template <op_kind Kind>
+  struct transfer {
     tcp::socket* s;
     using executor_type = tcp::socket::executor_type;
     [[nodiscard]] const executor_type& get_executor() const noexcept { return s->ex_; }
     template <class Handler, class Buffers>
     void operator()(Handler&& h, const Buffers& buffers) const {
       using op_t = handler_op<std::decay_t<Handler>, executor_type, result_shape::error_bytes>;
-      op_t* o = op_t::create(std::forward<Handler>(h), s->ex_, op_kind::read, *s->ctx_,
+      op_t* o = op_t::create(std::forward<Handler>(h), s->ex_, Kind, *s->ctx_,
                              boost::asio::cancellation_type::all);
-      gather_mutable(*o, buffers);
-      s->ctx_->sockets().start_anywhere(s->impl(), o);
-    }
-  };
-  struct write {
-    tcp::socket* s;
-    using executor_type = tcp::socket::executor_type;
-    [[nodiscard]] const executor_type& get_executor() const noexcept { return s->ex_; }
-    template <class Handler, class Buffers>
-    void operator()(Handler&& h, const Buffers& buffers) const {
-      using op_t = handler_op<std::decay_t<Handler>, executor_type, result_shape::error_bytes>;
-      op_t* o = op_t::create(std::forward<Handler>(h), s->ex_, op_kind::write, *s->ctx_,
-                             boost::asio::cancellation_type::all);
-      gather_const(*o, buffers);
+      gather_buffers(*o, buffers);
       s->ctx_->sockets().start_anywhere(s->impl(), o);
     }
   };
@@ -286,20 +275,20 @@ auto tcp::socket::async_connect(const endpoint_type& peer, Token&& token) {
 template <class MutableBufferSequence, class Token>
 auto tcp::socket::async_read_some(const MutableBufferSequence& buffers, Token&& token) {
   return boost::asio::async_initiate<Token, void(boost::system::error_code, std::size_t)>(
-      detail::tcp_initiation::read{this}, token, buffers);
+      detail::tcp_initiation::transfer<detail::op_kind::read>{this}, token, buffers);
 }
 
 template <class ConstBufferSequence, class Token>
 auto tcp::socket::async_write_some(const ConstBufferSequence& buffers, Token&& token) {
   return boost::asio::async_initiate<Token, void(boost::system::error_code, std::size_t)>(
-      detail::tcp_initiation::write{this}, token, buffers);
+      detail::tcp_initiation::transfer<detail::op_kind::write>{this}, token, buffers);
 }
 
 template <class MutableBufferSequence>
 std::size_t tcp::socket::read_some(const MutableBufferSequence& buffers,
                                    boost::system::error_code& ec) {
   detail::io_op o(nullptr, detail::op_kind::read);
-  detail::gather_mutable(o, buffers);
+  detail::gather_buffers(o, buffers);
   return sync_io(false, o, ec);
 }
 
@@ -307,7 +296,7 @@ template <class ConstBufferSequence>
 std::size_t tcp::socket::write_some(const ConstBufferSequence& buffers,
                                     boost::system::error_code& ec) {
   detail::io_op o(nullptr, detail::op_kind::write);
-  detail::gather_const(o, buffers);
+  detail::gather_buffers(o, buffers);
   return sync_io(true, o, ec);
 }
 

@@ -77,7 +77,7 @@ class udp::socket {
                                       detail::result_shape::error_bytes>;
       op_t* o = op_t::create(std::forward<Handler>(h), s->ex_, detail::op_kind::receive_from,
                              *s->ctx_, boost::asio::cancellation_type::all);
-      detail::gather_mutable(*o, buffers);
+      detail::gather_buffers(*o, buffers);
       o->sender = sender;
       s->ctx_->sockets().start_anywhere(s->impl(), o);
     }
@@ -92,7 +92,7 @@ class udp::socket {
                                       detail::result_shape::error_bytes>;
       op_t* o = op_t::create(std::forward<Handler>(h), s->ex_, detail::op_kind::send_to, *s->ctx_,
                              boost::asio::cancellation_type::none);
-      detail::gather_const(*o, buffers);
+      detail::gather_buffers(*o, buffers);
       if (to.address().is_v4()) {
         o->address = wire::ipv4_address{to.address().to_v4().to_uint()};
         o->port = to.port();

@@ -143,31 +143,16 @@ struct handler_op : io_op {
   handler_executor work;
 };
 
-/// Copies a buffer sequence's first max_io_buffers non-empty buffers into o; returns the bytes.
+/// Records a buffer sequence's first max_io_buffers non-empty buffers in o; returns their bytes.
+/// A write's (const) buffers are only ever read through these spans.
 template <class Buffers>
-std::size_t gather_mutable(io_op& o, const Buffers& buffers) noexcept {
-  std::size_t total = 0;
-  o.buffer_count = 0;
-  for (auto it = boost::asio::buffer_sequence_begin(buffers);
-       it != boost::asio::buffer_sequence_end(buffers) && o.buffer_count < max_io_buffers; ++it) {
-    const boost::asio::mutable_buffer b(*it);
-    if (b.size() != 0) {
-      o.buffers[o.buffer_count++] =
-          std::span<std::byte>(static_cast<std::byte*>(b.data()), b.size());
-      total += b.size();
-    }
-  }
-  return total;
-}
-template <class Buffers>
-std::size_t gather_const(io_op& o, const Buffers& buffers) noexcept {
+std::size_t gather_buffers(io_op& o, const Buffers& buffers) noexcept {
   std::size_t total = 0;
   o.buffer_count = 0;
   for (auto it = boost::asio::buffer_sequence_begin(buffers);
        it != boost::asio::buffer_sequence_end(buffers) && o.buffer_count < max_io_buffers; ++it) {
     const boost::asio::const_buffer b(*it);
     if (b.size() != 0) {
-      // The core writes through these only for reads; a write's buffers are only read.
       o.buffers[o.buffer_count++] = std::span<std::byte>(
           const_cast<std::byte*>(static_cast<const std::byte*>(b.data())), b.size());
       total += b.size();

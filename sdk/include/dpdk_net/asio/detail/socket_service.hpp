@@ -129,6 +129,10 @@ class socket_service {
   /// Completes t's waits with operation_aborted; returns how many.
   std::size_t cancel_timer(timer_impl& t) noexcept;
 
+  /// Moves bytes between the stack and o's buffers (send when write, else receive), buffer by
+  /// buffer, stopping at the first short or failed step: the bytes moved and that step's error.
+  stack::io_result transfer(const impl_base& s, const io_op& o, bool write);
+
   /// Sockets whose operations an event made us look at (the cost gate: == events taken).
   [[nodiscard]] std::uint64_t visited() const noexcept { return visited_; }
 
@@ -138,8 +142,7 @@ class socket_service {
   impl_base* find(std::uint8_t protocol, socket_id id) const noexcept;
   void on_event(impl_base& s, std::uint8_t events);
   /// One attempt; false if it would block.
-  bool try_read(impl_base& s, io_op* o);
-  bool try_write(impl_base& s, io_op* o);
+  bool try_transfer(impl_base& s, io_op* o, bool write);
   bool try_accept(impl_base& s, io_op* o);
   bool try_receive_from(impl_base& s, io_op* o);
   void run_queue(impl_base& s, op_queue& q);
