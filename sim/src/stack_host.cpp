@@ -24,19 +24,21 @@ stack_host::stack_host(host& h, sim_nic& nic, stack::stack_config config,
   }
   build_stack();
   host_->on_receive = [this](host&) { pump(); };
-  host_->on_restart = [this](host&) {
-    // The crash took the stack's memory with it: a fresh one, as a rebooted machine has.
-    for (std::size_t i = 0; i < backlog_count_; ++i) {
-      backlog_[i].reset();
-    }
-    backlog_count_ = 0;
-    timer_at_ = UINT64_MAX;  // the crash discarded the host's timers
-    ++*timer_generation_;
-    stack_.reset();
-    build_stack();
-    on_restart();
-    pump();
-  };
+  host_->on_restart = [this](host&) { restart_after_crash(); };
+}
+
+void stack_host::restart_after_crash() {
+  // The crash took the stack's memory with it: a fresh one, as a rebooted machine has.
+  for (std::size_t i = 0; i < backlog_count_; ++i) {
+    backlog_[i].reset();
+  }
+  backlog_count_ = 0;
+  timer_at_ = UINT64_MAX;  // the crash discarded the host's timers
+  ++*timer_generation_;
+  stack_.reset();
+  build_stack();
+  on_restart();
+  pump();
 }
 
 stack_host::~stack_host() {
@@ -51,6 +53,10 @@ void stack_host::build_stack() {
   if (options_.announce) {
     stack_->start(now);
   }
+}
+
+void stack_host::receive_frame(packet frame, time_ns now) {
+  stack_->receive(std::move(frame), now);
 }
 
 void stack_host::on_pump(time_ns now) {
@@ -74,7 +80,7 @@ void stack_host::pump() {
   std::size_t n = 0;
   while ((n = nic_->rx_burst(options_.queue, rx_)) != 0) {
     for (std::size_t i = 0; i < n; ++i) {
-      stack_->receive(std::move(rx_[i]), now);
+      receive_frame(std::move(rx_[i]), now);
     }
   }
   stack_->advance(now);

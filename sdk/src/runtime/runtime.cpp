@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <ctime>
+#include <stdexcept>
+#include <string>
 #include <system_error>
 
 #include "dpdk_net/asio/detail/socket_service.hpp"
@@ -43,7 +45,14 @@ runtime::runtime(device& dev, stack::stack_config config, const stack::stack_sec
   if (const std::string bad = stack::validate(config, dev.info().mtu); !bad.empty()) {
     throw std::invalid_argument(bad);
   }
-  stack_.emplace(config, dev.tx_pool(options_.queue), secret, ctx_.now());
+  if (options_.queue >= dev.info().rx_queues || options_.queue >= dev.info().tx_queues) {
+    throw std::invalid_argument("runtime_options.queue: the device " + dev.info().name + " has " +
+                                std::to_string(dev.info().rx_queues) + " rx / " +
+                                std::to_string(dev.info().tx_queues) + " tx queues, queue " +
+                                std::to_string(options_.queue) + " was asked for");
+  }
+  pool_ = &dev.tx_pool(options_.queue);
+  stack_.emplace(config, *pool_, secret, ctx_.now());
   ctx_.attach(&*stack_);
   ctx_.set_threaded(true);
   event_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -54,7 +63,16 @@ runtime::runtime(device& dev, stack::stack_config config, const stack::stack_sec
   device_fd_ = w.mode == wait_handle::kind::fd ? w.fd : -1;
   ctx_.set_wakeup(&runtime::wake, this);
   ctx_.set_clock([](const void*) { return monotonic_now(); }, nullptr);
-  stack_->start(ctx_.now());
+  if (options_.announce) {
+    stack_->start(ctx_.now());
+  }
+}
+
+void runtime::join_mesh(worker_mesh& mesh, std::uint16_t self) {
+  mesh_ = &mesh;
+  self_ = self;
+  mesh.attach(self, *stack_);
+  mesh.set_wake(self, &runtime::wake, this);
 }
 
 runtime::~runtime() {
@@ -90,8 +108,16 @@ bool runtime::iterate(time_ns now) {
   std::size_t n = dev_->rx_burst(options_.queue, rx_);
   bool busy = n != 0;
   stats_.rx_frames += n;
-  for (std::size_t i = 0; i < n; ++i) {
-    stack_->receive(std::move(rx_[i]), now);
+  if (mesh_ == nullptr) {
+    for (std::size_t i = 0; i < n; ++i) {
+      stack_->receive(std::move(rx_[i]), now);
+    }
+  } else {
+    for (std::size_t i = 0; i < n; ++i) {
+      mesh_->receive(self_, *stack_, std::move(rx_[i]), now, *pool_);
+    }
+    busy = mesh_->drain(self_, *stack_, *pool_, now) != 0 || busy;
+    mesh_->flush(self_);
   }
   stack_->advance(now);
   busy = ctx_.run_turn(options_.handler_batch) != 0 || busy;
@@ -158,7 +184,9 @@ void runtime::sleep(time_ns now) {
   }
   ++stats_.idle_sleeps;
   sleeping_.store(true);  // seq_cst: ordered before has_ready()'s load (a Dekker pair)
-  if (!ctx_.has_ready() && !stop_.load(std::memory_order_relaxed)) {
+  std::atomic_thread_fence(std::memory_order_seq_cst);  // and before the mesh rings' loads
+  if (!ctx_.has_ready() && !stop_.load(std::memory_order_relaxed) &&
+      (mesh_ == nullptr || mesh_->idle(self_))) {
     const timespec ts{static_cast<time_t>(wait / second), static_cast<long>(wait % second)};
     pollfd fds[2] = {{event_fd_, POLLIN, 0}, {device_fd_, POLLIN, 0}};
     const nfds_t count = device_fd_ >= 0 ? 2 : 1;
@@ -196,8 +224,8 @@ void runtime::run_for(time_ns duration) {
       nap_ = 0;
       continue;
     }
-    if (!drain_until_ && ctx_.outstanding_work() == 0 && !ctx_.has_ready() &&
-        stack_->tx_pending() == 0 && backlog_count_ == 0) {
+    if (!drain_until_ && options_.return_when_out_of_work && ctx_.outstanding_work() == 0 &&
+        !ctx_.has_ready() && stack_->tx_pending() == 0 && backlog_count_ == 0) {
       return;  // out of work, as io_context::run()
     }
     sleep(now);

@@ -306,7 +306,7 @@ void arp::confirm_reachable(wire::ipv4_address ip, time_ns now) noexcept {
   }
 }
 
-wire::wire_error arp::receive(std::span<const std::byte> payload, time_ns now) {
+wire::wire_error arp::receive(std::span<const std::byte> payload, time_ns now, bool answer) {
   const auto r = wire::parse_arp(payload);
   if (!r) {
     ++counters_.malformed;
@@ -321,7 +321,7 @@ wire::wire_error arp::receive(std::span<const std::byte> payload, time_ns now) {
   }
   if (a.sender_ip.is_unspecified()) {
     // An RFC 5227 probe: someone checks whether our address is taken. Defend it; learn nothing.
-    if (for_us && a.operation == wire::arp_op::request) {
+    if (for_us && a.operation == wire::arp_op::request && answer) {
       ++counters_.probes_answered;
       transmit_arp(wire::arp_op::reply, a.sender_mac, a.sender_mac, config_.address, a.target_ip);
       ++counters_.replies_sent;
@@ -343,7 +343,7 @@ wire::wire_error arp::receive(std::span<const std::byte> payload, time_ns now) {
   } else if (a.operation == wire::arp_op::reply) {
     ++counters_.unsolicited_ignored;
   }
-  if (for_us && a.operation == wire::arp_op::request) {
+  if (for_us && a.operation == wire::arp_op::request && answer) {
     transmit_arp(wire::arp_op::reply, a.sender_mac, a.sender_mac, config_.address, a.sender_ip);
     ++counters_.replies_sent;
   }

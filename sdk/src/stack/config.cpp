@@ -91,6 +91,10 @@ std::string validate(const stack_config& c, std::uint16_t device_mtu) {
     return field_error("ephemeral_first", "1..ephemeral_last (" + to_string(c.ephemeral_last) + ")",
                        to_string(c.ephemeral_first));
   }
+  if (c.ip_id_count < 64 || c.ip_id_first + std::uint64_t{c.ip_id_count} > 65536) {
+    return field_error("ip_id_count", "64..65536 - ip_id_first (" + to_string(c.ip_id_first) + ")",
+                       to_string(c.ip_id_count));
+  }
   // Durations: positive, and at most a day, so `now + duration` cannot wrap into the past.
   constexpr time_ns day = 24 * 3600 * second;
   for (const time_ns d : {c.reassembly.timeout, c.arp.retry_interval, c.arp.reachable_time,

@@ -197,7 +197,7 @@ void stack::send_icmp_error(std::uint8_t type, std::uint8_t code,
                    offending.first(quote));
   wire::ipv4_header h;
   h.total_length = static_cast<std::uint16_t>(28 + quote);
-  h.id = ip_id_++;
+  h.id = next_ip_id();
   h.ttl = config_.ttl;
   h.protocol = wire::ip_protocol::icmp;
   h.src = config_.address;

@@ -246,38 +246,10 @@ void stack::receive_ipv4(packet frame, std::size_t l3_offset, bool link_broadcas
     if (!whole) {
       return;
     }
-    if (whole->segment_count() == 1) {
-      // Fits one buffer: the ordinary path. Taken as link broadcast so that no ICMP error is sent
-      // about a reassembled datagram (RFC 1122 3.2.2 forbids errors about non-first fragments
-      // and link-layer broadcasts; we do not track which fragments were which).
-      receive_ipv4(std::move(*whole), 0, true, now);
-    } else if (h.protocol == wire::ip_protocol::udp) {
-      deliver_udp_chain(std::move(*whole), now);
-    } else if (h.protocol == wire::ip_protocol::tcp) {
-      receive_tcp_chain(*whole, now);
-    } else if (h.protocol == wire::ip_protocol::icmp) {
-      // A large ping: answer from the chain (the reply is fragmented on the way out).
-      packet& d = *whole;
-      std::array<std::byte, 8> hdr{};
-      if (d.copy_out(20, hdr) != 8 || wire::load8(hdr.data()) != wire::icmp_type::echo_request) {
-        ++counters_.icmp_ignored;
-        return;
-      }
-      wire::checksum_accumulator acc;
-      wire::add_packet(acc, d, 20, d.length() - 20);
-      if (acc.finish() != 0) {
-        malformed(wire::wire_error::icmp_bad_checksum);
-        return;
-      }
-      ++counters_.icmp_in;
-      detail::make_echo_reply(hdr.data());
-      const wire::ipv4_address src{wire::load32(d.front().data() + 12)};
-      if (output(wire::ip_protocol::icmp, src, l4_source{hdr, &d, 28, {}, d.length() - 20}, now)) {
-        ++counters_.icmp_echo_replies;
-      }
-    } else {
-      ++counters_.ip_unknown_protocol;
+    if (datagram_hook_.take != nullptr && datagram_hook_.take(datagram_hook_.context, *whole)) {
+      return;  // another worker owns its flow
     }
+    deliver_reassembled(std::move(*whole), now);
     return;
   }
   ++counters_.ip_in;
@@ -324,7 +296,7 @@ bool stack::output(std::uint8_t protocol, wire::ipv4_address dst, const l4_sourc
   const std::size_t room = (learned ? learned->mtu : config_.mtu) - wire::ipv4_min_header_length;
   const bool may_set_df = !learned || !learned->locked;
   const std::size_t step = src.length <= room ? room : room & ~std::size_t{7};
-  const std::uint16_t id = ip_id_++;
+  const std::uint16_t id = next_ip_id();
   std::size_t at = 0;
   do {
     const std::size_t n = std::min(step, src.length - at);
@@ -402,6 +374,65 @@ void stack::receive_long_frame(const packet& frame, time_ns now) {
   }
   ++counters_.ip_in;
   tcp_.receive(l3.first(h.total_length), h.header_length, false, now);
+}
+
+void stack::deliver_reassembled(packet whole, time_ns now) {
+  if (whole.length() < wire::ipv4_min_header_length) {
+    malformed(wire::wire_error::truncated);
+    return;
+  }
+  const std::uint8_t protocol = wire::load8(whole.front().data() + 9);
+  if (whole.segment_count() == 1) {
+    // Fits one buffer: the ordinary path. Taken as link broadcast so that no ICMP error is sent
+    // about a reassembled datagram (RFC 1122 3.2.2 forbids errors about non-first fragments
+    // and link-layer broadcasts; we do not track which fragments were which).
+    receive_ipv4(std::move(whole), 0, true, now);
+  } else if (protocol == wire::ip_protocol::udp) {
+    deliver_udp_chain(std::move(whole), now);
+  } else if (protocol == wire::ip_protocol::tcp) {
+    receive_tcp_chain(whole, now);
+  } else if (protocol == wire::ip_protocol::icmp) {
+    // A large ping: answer from the chain (the reply is fragmented on the way out).
+    packet& d = whole;
+    std::array<std::byte, 8> hdr{};
+    if (d.copy_out(20, hdr) != 8 || wire::load8(hdr.data()) != wire::icmp_type::echo_request) {
+      ++counters_.icmp_ignored;
+      return;
+    }
+    wire::checksum_accumulator acc;
+    wire::add_packet(acc, d, 20, d.length() - 20);
+    if (acc.finish() != 0) {
+      malformed(wire::wire_error::icmp_bad_checksum);
+      return;
+    }
+    ++counters_.icmp_in;
+    detail::make_echo_reply(hdr.data());
+    const wire::ipv4_address src{wire::load32(d.front().data() + 12)};
+    if (output(wire::ip_protocol::icmp, src, l4_source{hdr, &d, 28, {}, d.length() - 20}, now)) {
+      ++counters_.icmp_echo_replies;
+    }
+  } else {
+    ++counters_.ip_unknown_protocol;
+  }
+}
+
+void stack::receive_datagram(packet datagram, time_ns now) {
+  now_ = std::max(now_, now);
+  deliver_reassembled(std::move(datagram), now);
+}
+
+void stack::receive_arp_copy(const packet& frame, time_ns now) {
+  now_ = std::max(now_, now);
+  const auto eth = wire::parse_ethernet(frame.front());
+  if (!eth || eth.header.ethertype != wire::ethertype::arp) {
+    return;
+  }
+  (void)arp_.receive(eth.payload, now, /*answer=*/false);
+}
+
+void stack::set_port_coordinator(port_coordinator* coordinator) noexcept {
+  coordinator_ = coordinator;
+  tcp_.set_port_coordinator(coordinator);
 }
 
 void stack::receive_tcp_chain(const packet& d, time_ns now) {

@@ -169,7 +169,7 @@ tcp_layer::connection* tcp_layer::alloc_connection() noexcept {
   c.state = tcp_state::closed;
   c.in_use = true;
   c.attached = true;
-  c.listening = c.bound = c.indexed = false;
+  c.listening = c.bound = c.indexed = c.steered = false;
   c.generation = generation;
   c.local_port = c.remote_port = 0;
   c.remote = {};
@@ -235,6 +235,7 @@ void tcp_layer::free_connection(connection& c) noexcept {
   if (c.bound && port_users_[c.local_port] > 0) {
     --port_users_[c.local_port];
   }
+  unsteer_port(c);
   if (c.listening && listeners_[c.local_port] == static_cast<std::int32_t>(slot)) {
     listeners_[c.local_port] = -1;
   }
@@ -316,6 +317,33 @@ void tcp_layer::next_hop_resolved() noexcept {
 
 // --- ports and ISNs ----------------------------------------------------------------------------
 
+void tcp_layer::set_port_coordinator(port_coordinator* coordinator) {
+  coordinator_ = coordinator;
+  if (coordinator != nullptr && steered_users_.empty()) {
+    steered_users_.assign(65536, 0);
+  }
+}
+
+void tcp_layer::steer_port(connection& c, bool claimed) noexcept {
+  if (coordinator_ == nullptr || c.steered) {
+    return;
+  }
+  c.steered = true;
+  if (steered_users_[c.local_port]++ == 0 && !claimed) {
+    coordinator_->port_used(6, c.local_port, true);
+  }
+}
+
+void tcp_layer::unsteer_port(connection& c) noexcept {
+  if (!c.steered) {
+    return;
+  }
+  c.steered = false;
+  if (coordinator_ != nullptr && --steered_users_[c.local_port] == 0) {
+    coordinator_->port_used(6, c.local_port, false);
+  }
+}
+
 bool tcp_layer::port_in_use(std::uint16_t port) const noexcept {
   return port_users_[port] != 0 || listeners_[port] >= 0;
 }
@@ -334,6 +362,11 @@ std::uint16_t tcp_layer::pick_port(tcp_endpoint remote, const port_filter& filte
       continue;
     }
     if (filter.accept != nullptr && !filter.accept(filter.context, port, remote)) {
+      continue;
+    }
+    // Last: for bind(0) a yes claims the port across workers.
+    if (coordinator_ != nullptr &&
+        !coordinator_->ephemeral_ok(6, port, remote.address, remote.port)) {
       continue;
     }
     const std::uint32_t found = find_tuple(remote.address, remote.port, port);

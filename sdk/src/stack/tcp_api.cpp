@@ -65,7 +65,8 @@ std::error_code tcp_layer::bind(socket_id id, std::uint16_t port,
   if (c->bound || c->state != tcp_state::closed) {
     return std::make_error_code(std::errc::invalid_argument);
   }
-  if (port == 0) {
+  const bool ephemeral = port == 0;
+  if (ephemeral) {
     // Any free ephemeral port (no remote yet: the per-destination hash uses 0).
     port = pick_port(tcp_endpoint{}, port_filter{}, 0);
     if (port == 0) {
@@ -77,6 +78,7 @@ std::error_code tcp_layer::bind(socket_id id, std::uint16_t port,
   c->local_port = port;
   c->bound = true;
   ++port_users_[port];
+  steer_port(*c, ephemeral);  // pick_port's coordinator check claimed an ephemeral one
   return {};
 }
 

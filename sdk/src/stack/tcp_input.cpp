@@ -164,6 +164,10 @@ tcp_layer::connection* tcp_layer::new_child(connection& l, const tcp_segment_vie
   c.attached = false;  // accept() attaches it
   c.options = l.options;
   c.parent = lslot;
+  c.local_port = l.local_port;
+  if (l.steered) {
+    steer_port(c, false);  // the listener's port stays steered here while its children live
+  }
   c.list = detail::list_kind::half_open;
   c.sibling_prev = l.half_open_tail;
   const auto cslot = static_cast<std::uint32_t>(&c - slab_.data());

@@ -71,11 +71,9 @@ bool tcp_layer::build_frame(packet& out, mac_address mac, wire::ipv4_address dst
   std::byte* ipd = d + l2;
   wire::ipv4_header ih;
   ih.total_length = static_cast<std::uint16_t>(l3 + tcp_len);
-  ih.id = ip_->next_ip_id();
-  if (tso_mss != 0) {
-    // The device numbers the pieces id, id + 1, ...: those ids are used.
-    ip_->ip_id_ = static_cast<std::uint16_t>(ip_->ip_id_ + (data_len - 1) / tso_mss);
-  }
+  // With TSO the device numbers the pieces id, id + 1, ...: those ids are taken too.
+  ih.id = ip_->take_ip_ids(tso_mss != 0 ? 1 + static_cast<std::uint32_t>((data_len - 1) / tso_mss)
+                                        : 1U);
   ih.ttl = ip_->config().ttl;
   ih.protocol = wire::ip_protocol::tcp;
   ih.src = ip_->config().address;

@@ -111,7 +111,9 @@ std::error_code stack::udp_bind(std::uint16_t port, socket_id& id,
     for (std::uint32_t i = 0; i < range && port == 0; ++i) {
       const auto candidate =
           static_cast<std::uint16_t>(config_.ephemeral_first + (start + i) % range);
-      if (port_to_socket_[candidate] < 0) {
+      // The coordinator (several workers on one address) claims it for this one, or says no.
+      if (port_to_socket_[candidate] < 0 &&
+          (coordinator_ == nullptr || coordinator_->ephemeral_ok(17, candidate, {}, 0))) {
         port = candidate;
       }
     }
@@ -120,6 +122,8 @@ std::error_code stack::udp_bind(std::uint16_t port, socket_id& id,
     }
   } else if (port_to_socket_[port] >= 0) {
     return std::make_error_code(std::errc::address_in_use);
+  } else if (coordinator_ != nullptr) {
+    coordinator_->port_used(17, port, true);
   }
   free_slot->open = true;
   free_slot->port = port;
@@ -136,6 +140,9 @@ void stack::udp_close(socket_id id) {
   }
   udp_socket& s = sockets_[id];
   port_to_socket_[s.port] = -1;
+  if (coordinator_ != nullptr) {
+    coordinator_->port_used(17, s.port, false);
+  }
   s.open = false;
   s.events = 0;
   udp_events_.remove(static_cast<std::uint32_t>(id));

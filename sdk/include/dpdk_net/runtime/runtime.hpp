@@ -19,6 +19,7 @@
 
 #include "dpdk_net/asio/net_context.hpp"
 #include "dpdk_net/device.hpp"
+#include "dpdk_net/runtime/worker_mesh.hpp"
 #include "dpdk_net/stack/stack.hpp"
 
 namespace dpdk_net {
@@ -31,6 +32,10 @@ struct runtime_options {
   unsigned idle_spins = 200;                ///< poll mode: empty iterations before the first nap
   time_ns max_sleep = 1 * millisecond;      ///< poll mode: the longest nap (back-off doubles to it)
   time_ns max_fd_wait = 100 * millisecond;  ///< fd mode: the longest ppoll
+  bool announce = true;  ///< send a gratuitous ARP at start (one worker of several does)
+  /// run() returns when no work is left, as io_context::run(). A worker of a multi_runtime runs
+  /// until stopped instead: its queue may receive a flow's packets whenever.
+  bool return_when_out_of_work = true;
 };
 
 struct runtime_stats {
@@ -75,8 +80,12 @@ class runtime {
   void graceful_stop(time_ns drain);
 
   [[nodiscard]] const runtime_stats& stats() const noexcept { return stats_; }
+  [[nodiscard]] const runtime_options& options() const noexcept { return options_; }
 
  private:
+  friend class multi_runtime;
+  /// Makes this runtime worker `self` of a multi-worker runtime (before it runs).
+  void join_mesh(worker_mesh& mesh, std::uint16_t self);
   bool iterate(time_ns now);
   void transmit();
   void sleep(time_ns now);
@@ -86,6 +95,9 @@ class runtime {
   runtime_options options_;
   net_context ctx_;
   std::optional<stack::stack> stack_;
+  buffer_pool* pool_ = nullptr;  // the stack's (the device's tx pool of our queue)
+  worker_mesh* mesh_ = nullptr;  // several workers: what others own goes there
+  std::uint16_t self_ = 0;
   std::atomic<bool> stop_{false};
   std::atomic<bool> sleeping_{false};
   int event_fd_ = -1;

@@ -82,7 +82,8 @@ class arp {
   void announce(time_ns now);
   /// An ARP packet (the Ethernet payload) received at `now`. Returns why the parser refused it
   /// (also counted in counters().malformed), or wire_error::ok.
-  wire::wire_error receive(std::span<const std::byte> payload, time_ns now);
+  /// With answer false (a copy another worker's stack received and answered) it learns only.
+  wire::wire_error receive(std::span<const std::byte> payload, time_ns now, bool answer = true);
   /// Sends `datagram` (an IPv4 packet, no Ethernet header) to next_hop: at once if its MAC is
   /// known, else after resolution. Takes the packet in every case (dropped ones are counted).
   void send(packet datagram, wire::ipv4_address next_hop, time_ns now);

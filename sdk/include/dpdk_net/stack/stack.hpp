@@ -26,6 +26,7 @@
 #include "dpdk_net/stack/pmtu_cache.hpp"
 #include "dpdk_net/stack/reassembly.hpp"
 #include "dpdk_net/stack/secret.hpp"
+#include "dpdk_net/stack/steering.hpp"
 #include "dpdk_net/stack/tcp.hpp"
 #include "dpdk_net/timer_wheel.hpp"
 #include "dpdk_net/wire/error.hpp"
@@ -60,6 +61,11 @@ struct stack_config {
   std::uint16_t min_pmtu = 552;
   std::uint16_t ephemeral_first = 49152;  ///< RFC 6056 range for bind(0) and connect
   std::uint16_t ephemeral_last = 65535;
+  /// The IPv4 identification values this stack uses: ip_id_first .. ip_id_first + ip_id_count -
+  /// 1 (64..65536 values, within 0..65535). Several stacks sharing one address (a multi-worker
+  /// runtime) get disjoint ranges, so a peer never reassembles fragments of two of them together.
+  std::uint16_t ip_id_first = 0;
+  std::uint32_t ip_id_count = 65536;
   tcp_config tcp{};
   /// Checksums (and TSO) the device computes on request, from device_info::tx_offloads
   /// (use_device() copies them). The stack then writes only the pseudo-header sum, as DPDK
@@ -196,6 +202,17 @@ class stack {
   std::error_code send_echo_request(wire::ipv4_address dst, std::uint16_t id, std::uint16_t seq,
                                     std::span<const std::byte> data, time_ns now);
 
+  // --- Several stacks on one address (a multi-worker runtime; docs/asio.md "Flow ownership") ---
+  /// Ports bound here are reported to / ephemeral ports checked with `coordinator` (null: none).
+  void set_port_coordinator(port_coordinator* coordinator) noexcept;
+  /// Reassembled datagrams are offered to `hook` before delivery (another stack may own them).
+  void set_datagram_hook(datagram_hook hook) noexcept { datagram_hook_ = hook; }
+  /// A copy of an ARP frame another stack received: its sender is learned (RFC 826 merge, and a
+  /// reply this stack asked for resolves), but nothing is answered (the receiver answered).
+  void receive_arp_copy(const packet& frame, time_ns now);
+  /// A datagram (IP header first) another stack reassembled and handed over (its datagram_hook).
+  void receive_datagram(packet datagram, time_ns now);
+
   [[nodiscard]] stack_counters counters() const noexcept;
   [[nodiscard]] const stack_config& config() const noexcept { return config_; }
   [[nodiscard]] arp& arp_layer() noexcept { return arp_; }
@@ -254,7 +271,18 @@ class stack {
   std::optional<mac_address> resolve(wire::ipv4_address dst, time_ns now) noexcept;
   [[nodiscard]] bool path_locked(wire::ipv4_address dst, time_ns now) const noexcept;
   [[nodiscard]] time_ns last_now() const noexcept { return now_; }
-  std::uint16_t next_ip_id() noexcept { return ip_id_++; }
+  std::uint16_t next_ip_id() noexcept { return take_ip_ids(1); }
+  /// n consecutive identification values (a TSO super-frame's pieces), within the range.
+  std::uint16_t take_ip_ids(std::uint32_t n) noexcept {
+    if (ip_id_ + n > config_.ip_id_count) {
+      ip_id_ = 0;
+    }
+    const auto id = static_cast<std::uint16_t>(config_.ip_id_first + ip_id_);
+    ip_id_ = (ip_id_ + n) % config_.ip_id_count;
+    return id;
+  }
+  /// The delivery of a reassembled datagram (IP header first).
+  void deliver_reassembled(packet whole, time_ns now);
   /// Sends a small L4 message (TCP control segments) through IP output.
   bool send_l4(std::uint8_t protocol, wire::ipv4_address dst, std::span<const std::byte> l4,
                time_ns now);
@@ -276,7 +304,9 @@ class stack {
   std::vector<std::int32_t> port_to_socket_;  // 65536 entries: O(1) demultiplexing
   sip_key port_key_;
   std::uint64_t port_counter_ = 0;
-  std::uint16_t ip_id_ = 0;
+  std::uint32_t ip_id_ = 0;  // next offset in the configured range
+  port_coordinator* coordinator_ = nullptr;
+  datagram_hook datagram_hook_{};
   detail::token_bucket icmp_errors_;
   stack_counters counters_{};
   detail::id_list udp_events_;     // UDP sockets with events to hand out

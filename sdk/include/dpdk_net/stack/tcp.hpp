@@ -25,6 +25,7 @@
 #include "dpdk_net/mac_address.hpp"
 #include "dpdk_net/stack/detail/slot_index.hpp"
 #include "dpdk_net/stack/secret.hpp"
+#include "dpdk_net/stack/steering.hpp"
 #include "dpdk_net/time.hpp"
 #include "dpdk_net/timer_wheel.hpp"
 #include "dpdk_net/wire/ipv4_address.hpp"
@@ -375,6 +376,8 @@ class tcp_layer {
   [[nodiscard]] const tcp_counters& counters() const noexcept { return counters_; }
   /// Connections (not listeners) currently using a slot, in any state but closed.
   [[nodiscard]] std::size_t connections() const noexcept { return connection_count_; }
+  /// Multi-worker runtimes: see stack::set_port_coordinator (set before any socket exists).
+  void set_port_coordinator(port_coordinator* coordinator);
   [[nodiscard]] std::size_t time_wait_count() const noexcept { return tw_used_; }
   /// Connections waiting on the pending-output list (diagnostics, and tx_pending()).
   [[nodiscard]] bool output_pending() const noexcept {
@@ -414,6 +417,10 @@ class tcp_layer {
   void index_insert(connection& c) noexcept;
   void index_erase(connection& c) noexcept;
   std::uint16_t pick_port(tcp_endpoint remote, const port_filter& filter, time_ns now) noexcept;
+  /// Reports an explicitly bound port to the coordinator (first user) ...
+  void steer_port(connection& c, bool claimed) noexcept;
+  /// ... and its release (last user).
+  void unsteer_port(connection& c) noexcept;
   [[nodiscard]] bool port_in_use(std::uint16_t port) const noexcept;
   [[nodiscard]] std::uint32_t timestamp_offset(wire::ipv4_address remote, std::uint16_t remote_port,
                                                std::uint16_t local_port) const noexcept;
@@ -549,11 +556,13 @@ class tcp_layer {
   std::vector<std::uint32_t> free_slots_;
   std::size_t connection_count_ = 0;
   detail::slot_index index_;  // 4-tuple -> connection slot, or TIME-WAIT record (+ slab size)
-  std::vector<std::int32_t> listeners_;    // 65536: local port -> listener slot, -1
-  std::vector<std::uint16_t> port_users_;  // 65536: sockets bound to each local port
-  detail::id_list pending_;                // connections with output to generate
-  detail::id_list arp_wait_;               // connections whose next hop is resolving
-  detail::id_list events_;                 // connections with events to hand out
+  port_coordinator* coordinator_ = nullptr;
+  std::vector<std::uint16_t> steered_users_;  // 65536 with a coordinator: steered sockets per port
+  std::vector<std::int32_t> listeners_;       // 65536: local port -> listener slot, -1
+  std::vector<std::uint16_t> port_users_;     // 65536: sockets bound to each local port
+  detail::id_list pending_;                   // connections with output to generate
+  detail::id_list arp_wait_;                  // connections whose next hop is resolving
+  detail::id_list events_;                    // connections with events to hand out
   std::vector<detail::time_wait_record> tw_;
   detail::id_list tw_order_;  // oldest first: the expiry order (one duration for all)
   detail::id_list tw_acks_;   // records owing an ACK (built at drain time, like all output)

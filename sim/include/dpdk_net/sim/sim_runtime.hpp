@@ -28,9 +28,11 @@ class sim_runtime : public stack_host {
   void on_restart() override;
   [[nodiscard]] time_ns app_deadline(time_ns now) const noexcept override;
 
- private:
+ protected:
+  /// Schedules a pump at the current virtual time (once until it runs).
   static void wake(void* self);
 
+ private:
   net_context ctx_;
   bool wake_pending_ = false;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // shared with pending wake-ups

@@ -69,8 +69,11 @@ class stack_host {
   [[nodiscard]] std::size_t tx_backlog() const noexcept { return backlog_count_; }
   /// Times tx_burst took fewer frames than offered.
   [[nodiscard]] std::uint64_t tx_busy() const noexcept { return tx_busy_; }
+  [[nodiscard]] std::uint16_t queue() const noexcept { return options_.queue; }
 
  protected:
+  /// One received frame (default: into the stack). A worker of several hands others' frames over.
+  virtual void receive_frame(packet frame, time_ns now);
   virtual void on_pump(time_ns now);
   virtual void on_restart();
   /// The application's earliest deadline (its own timers; `now` if it has work ready): the
@@ -79,6 +82,9 @@ class stack_host {
     (void)now;
     return UINT64_MAX;
   }
+  /// After a crash: a fresh stack, then on_restart and a pump (the host's on_restart calls it;
+  /// a host with several stack_hosts calls it for each).
+  void restart_after_crash();
 
  private:
   static constexpr std::size_t burst = 32;

@@ -136,6 +136,7 @@ struct tcp_connection {
   bool attached = false;  // the application holds the id (false: orphaned by close())
   bool listening = false;
   bool bound = false;    // local_port counted in port_users_
+  bool steered = false;  // local_port reported to the port coordinator (explicitly bound)
   bool indexed = false;  // in the 4-tuple index
   std::uint16_t generation = 0;
   std::uint16_t local_port = 0, remote_port = 0;

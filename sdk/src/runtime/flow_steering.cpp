@@ -1,0 +1,246 @@
+#include "dpdk_net/runtime/flow_steering.hpp"
+
+#include <bit>
+#include <stdexcept>
+#include <string>
+
+#include "dpdk_net/device.hpp"
+#include "dpdk_net/rss.hpp"
+#include "dpdk_net/wire/bytes.hpp"
+
+namespace dpdk_net {
+namespace {
+
+constexpr std::uint8_t proto_icmp = 1;
+constexpr std::uint8_t proto_tcp = 6;
+constexpr std::uint8_t proto_udp = 17;
+
+}  // namespace
+
+flow_steering::flow_steering(steering_config config)
+    : config_(std::move(config)),
+      tcp_ports_(std::make_unique<std::atomic<std::uint64_t>[]>(65536)),
+      udp_ports_(std::make_unique<std::atomic<std::uint64_t>[]>(65536)) {
+  if (config_.workers == 0 || config_.workers > max_workers) {
+    throw std::invalid_argument("steering_config.workers: must be 1.." +
+                                std::to_string(max_workers) + ", is " +
+                                std::to_string(config_.workers));
+  }
+  if (config_.key.size() < 16) {
+    throw std::invalid_argument(
+        "steering_config.key: must be at least 16 bytes (a Toeplitz key "
+        "covering the IPv4 4-tuple), is " +
+        std::to_string(config_.key.size()));
+  }
+  if (config_.reta.empty()) {
+    throw std::invalid_argument("steering_config.reta: must not be empty");
+  }
+  for (const std::uint16_t w : config_.reta) {
+    if (w >= config_.workers) {
+      throw std::invalid_argument("steering_config.reta: names worker " + std::to_string(w) +
+                                  " of " + std::to_string(config_.workers));
+    }
+  }
+}
+
+std::atomic<std::uint64_t>* flow_steering::table(std::uint8_t protocol) const noexcept {
+  return protocol == proto_tcp   ? tcp_ports_.get()
+         : protocol == proto_udp ? udp_ports_.get()
+                                 : nullptr;
+}
+
+std::uint16_t flow_steering::hash_owner(wire::ipv4_address remote, std::uint16_t remote_port,
+                                        std::uint16_t local_port) const noexcept {
+  // As the NIC hashes an incoming packet: source (remote) first; or in canonical order.
+  const bool swap =
+      config_.symmetric && (config_.address.value < remote.value ||
+                            (config_.address.value == remote.value && local_port < remote_port));
+  const std::uint32_t h =
+      swap ? rss_hash_ipv4_l4(config_.key, config_.address, remote, local_port, remote_port)
+           : rss_hash_ipv4_l4(config_.key, remote, config_.address, remote_port, local_port);
+  return config_.reta[h % config_.reta.size()];
+}
+
+std::uint16_t flow_steering::flow_owner(std::uint8_t protocol, wire::ipv4_address remote,
+                                        std::uint16_t remote_port,
+                                        std::uint16_t local_port) const noexcept {
+  const std::uint64_t mask = port_mask(protocol, local_port);
+  if (mask != 0 && std::has_single_bit(mask)) {
+    return static_cast<std::uint16_t>(std::countr_zero(mask));
+  }
+  return hash_owner(remote, remote_port, local_port);
+}
+
+std::uint64_t flow_steering::port_mask(std::uint8_t protocol, std::uint16_t port) const noexcept {
+  const std::atomic<std::uint64_t>* t = table(protocol);
+  return t == nullptr ? 0 : t[port].load(std::memory_order_relaxed);
+}
+
+void flow_steering::port_used(std::uint16_t worker, std::uint8_t protocol, std::uint16_t port,
+                              bool used) noexcept {
+  std::atomic<std::uint64_t>* t = table(protocol);
+  if (t == nullptr || worker >= config_.workers) {
+    return;
+  }
+  const std::uint64_t bit = std::uint64_t{1} << worker;
+  if (used) {
+    t[port].fetch_or(bit, std::memory_order_relaxed);
+  } else {
+    t[port].fetch_and(~bit, std::memory_order_relaxed);
+  }
+}
+
+bool flow_steering::claim_port(std::uint16_t worker, std::uint8_t protocol,
+                               std::uint16_t port) noexcept {
+  std::atomic<std::uint64_t>* t = table(protocol);
+  if (t == nullptr || worker >= config_.workers) {
+    return false;
+  }
+  const std::uint64_t bit = std::uint64_t{1} << worker;
+  std::uint64_t seen = t[port].load(std::memory_order_relaxed);
+  // Two workers binding port 0 at once walk the same candidates (one secret): the CAS lets one
+  // have each port.
+  while ((seen & ~bit) == 0) {
+    if (t[port].compare_exchange_weak(seen, seen | bit, std::memory_order_relaxed)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+bool flow_steering::connect_port_ok(std::uint16_t worker, std::uint8_t protocol, std::uint16_t port,
+                                    wire::ipv4_address remote,
+                                    std::uint16_t remote_port) const noexcept {
+  const std::uint64_t mask = port_mask(protocol, port);
+  if ((mask & ~(std::uint64_t{1} << worker)) != 0) {
+    return false;  // bound elsewhere: its packets would go there
+  }
+  return hash_owner(remote, remote_port, port) == worker;
+}
+
+frame_verdict flow_steering::classify(const packet& frame, std::uint16_t self) const noexcept {
+  frame_verdict v;
+  if (config_.workers == 1) {
+    return v;
+  }
+  const std::span<const std::byte> f = frame.front();
+  if (f.size() < 14) {
+    return v;  // malformed: the receiving stack counts it
+  }
+  const std::uint16_t type = wire::load16(f.data() + 12);
+  if (type == 0x0806) {
+    v.to = frame_verdict::kind::all;
+    return v;
+  }
+  if (type != 0x0800 || f.size() < 14 + 20) {
+    return v;
+  }
+  const std::byte* ip = f.data() + 14;
+  const std::size_t ihl = (wire::load8(ip) & 0x0fU) * 4U;
+  const std::uint16_t frag = wire::load16(ip + 6);
+  if (ihl < 20 || (frag & 0x3fffU) != 0 || f.size() < 14 + ihl + 8) {
+    return v;  // fragments are reassembled where they land (datagram_owner then decides)
+  }
+  const std::uint8_t protocol = wire::load8(ip + 9);
+  const wire::ipv4_address src{wire::load32(ip + 12)};
+  const std::byte* l4 = ip + ihl;
+  std::uint16_t owner = self;
+  if (protocol == proto_tcp || protocol == proto_udp) {
+    const std::uint16_t sport = wire::load16(l4);
+    const std::uint16_t dport = wire::load16(l4 + 2);
+    const std::uint64_t mask = port_mask(protocol, dport);
+    if (mask != 0 && std::has_single_bit(mask)) {
+      owner = static_cast<std::uint16_t>(std::countr_zero(mask));
+    } else if (config_.mode == steering_mode::software) {
+      owner = hash_owner(src, sport, dport);
+      v.hashed = true;
+    }
+  } else if (protocol == proto_icmp) {
+    const std::uint8_t icmp = wire::load8(l4);
+    if (icmp == 0) {  // echo reply: the id's worker
+      owner = static_cast<std::uint16_t>(wire::load16(l4 + 4) % config_.workers);
+    } else if (icmp == 3 || icmp == 11 || icmp == 12 || icmp == 4) {
+      // An error quoting one of our datagrams (IP header + 8 bytes): we sent it, so its source
+      // port is ours and its destination the remote's.
+      const std::byte* inner = l4 + 8;
+      if (f.size() >= static_cast<std::size_t>(inner - f.data()) + 20) {
+        const std::size_t inner_ihl = (wire::load8(inner) & 0x0fU) * 4U;
+        const std::uint8_t inner_proto = wire::load8(inner + 9);
+        if (inner_ihl >= 20 &&
+            f.size() >= static_cast<std::size_t>(inner - f.data()) + inner_ihl + 4 &&
+            (inner_proto == proto_tcp || inner_proto == proto_udp)) {
+          const wire::ipv4_address remote{wire::load32(inner + 16)};
+          const std::uint16_t local_port = wire::load16(inner + inner_ihl);
+          const std::uint16_t remote_port = wire::load16(inner + inner_ihl + 2);
+          owner = flow_owner(inner_proto, remote, remote_port, local_port);
+          v.hashed = true;
+        }
+      }
+    }
+  }
+  if (owner != self) {
+    v.to = frame_verdict::kind::owner;
+    v.worker = owner;
+  }
+  return v;
+}
+
+std::uint16_t flow_steering::datagram_owner(const packet& d, std::uint16_t self) const noexcept {
+  if (config_.workers == 1) {
+    return self;
+  }
+  std::array<std::byte, 64> head{};
+  const std::size_t n = d.copy_out(0, head);
+  if (n < 20) {
+    return self;
+  }
+  const std::size_t ihl = (wire::load8(head.data()) & 0x0fU) * 4U;
+  const std::uint8_t protocol = wire::load8(head.data() + 9);
+  if (ihl < 20 || n < ihl + 4 || (protocol != proto_tcp && protocol != proto_udp)) {
+    return self;
+  }
+  const wire::ipv4_address src{wire::load32(head.data() + 12)};
+  return flow_owner(protocol, src, wire::load16(head.data() + ihl),
+                    wire::load16(head.data() + ihl + 2));
+}
+
+// Hardware steering when the device hashes TCP and UDP 4-tuples and takes our key and table;
+// else software steering with the same (symmetric) key.
+steering_config steering_for(device& dev, std::uint16_t n, bool force_software,
+                             wire::ipv4_address address) {
+  steering_config sc;
+  sc.workers = n;
+  sc.address = address;
+  const rss_capabilities caps = dev.info().rss;
+  constexpr std::uint32_t need = rss_hash::tcp_ipv4 | rss_hash::udp_ipv4;
+  if (n > 1 && !force_software && (caps.hash_types & need) == need && caps.key_size >= 16 &&
+      caps.reta_size != 0) {
+    rss_config rc;
+    rc.hash_types = caps.hash_types & (need | rss_hash::ipv4);
+    rc.key.resize(caps.key_size);
+    for (std::size_t i = 0; i < rc.key.size(); ++i) {
+      rc.key[i] = default_rss_key[i % default_rss_key.size()];
+    }
+    rc.reta.resize(caps.reta_size);
+    for (std::size_t i = 0; i < rc.reta.size(); ++i) {
+      rc.reta[i] = static_cast<std::uint16_t>(i % n);
+    }
+    if (!dev.configure_rss(rc)) {
+      const rss_config now = dev.rss();
+      sc.mode = steering_mode::hardware;
+      sc.key = now.key;
+      sc.reta = now.reta;  // queue k is worker k
+      return sc;
+    }
+  }
+  sc.mode = steering_mode::software;
+  sc.symmetric = true;
+  sc.key.assign(default_rss_key.begin(), default_rss_key.end());
+  sc.reta.resize(128);
+  for (std::size_t i = 0; i < sc.reta.size(); ++i) {
+    sc.reta[i] = static_cast<std::uint16_t>(i % n);
+  }
+  return sc;
+}
+
+}  // namespace dpdk_net
