@@ -1,0 +1,558 @@
+// Several stacks on one address (the multi-worker runtime's pieces, without threads): flow
+// steering of every kind of frame, the port tables, the stack's hooks (port coordinator, ARP
+// copies, handed-over datagrams, IP id ranges) and the hand-over rings.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <set>
+#include <vector>
+
+#include "../counting_allocator.hpp"
+#include "dpdk_net/detail/spsc_ring.hpp"
+#include "dpdk_net/rss.hpp"
+#include "dpdk_net/runtime/flow_steering.hpp"
+#include "dpdk_net/runtime/worker_mesh.hpp"
+#include "dpdk_net/wire/bytes.hpp"
+#include "dpdk_net/wire/frame.hpp"
+#include "stack_fixture.hpp"
+
+namespace dpdk_net::stack {
+namespace {
+
+using socket_id = stack::socket_id;
+
+steering_config steering(std::uint16_t workers, steering_mode mode, bool symmetric = false) {
+  steering_config c;
+  c.workers = workers;
+  c.mode = mode;
+  c.symmetric = symmetric;
+  c.key.assign(default_rss_key.begin(), default_rss_key.end());
+  c.reta.resize(128);
+  for (std::size_t i = 0; i < c.reta.size(); ++i) {
+    c.reta[i] = static_cast<std::uint16_t>(i % workers);
+  }
+  c.address = our_ip;
+  return c;
+}
+
+class MultiStack : public StackTest {
+ protected:
+  packet tcp_from_peer(std::uint16_t sport, std::uint16_t dport) {
+    std::array<std::byte, 20> l4{};
+    wire::store16(l4.data(), sport);
+    wire::store16(l4.data() + 2, dport);
+    l4[12] = std::byte{0x50};
+    return frame(wire::ip_protocol::tcp, l4);
+  }
+  packet udp_from_peer(std::uint16_t sport, std::uint16_t dport) {
+    std::array<std::byte, 12> l4{};
+    wire::write_udp(l4, wire::udp_header{sport, dport, 0, 0}, std::span(l4).subspan(8),
+                    wire::pseudo_header{peer_ip, our_ip});
+    return frame(wire::ip_protocol::udp, l4);
+  }
+  /// An ICMP error (type/code) from the peer quoting a datagram we sent from local to remote.
+  packet icmp_error_about(std::uint8_t type, std::uint8_t code, std::uint8_t protocol,
+                          std::uint16_t local, std::uint16_t remote) {
+    std::array<std::byte, 8 + 28> msg{};
+    wire::ipv4_header inner;
+    inner.total_length = 100;
+    inner.protocol = protocol;
+    inner.dont_fragment = true;
+    inner.src = our_ip;
+    inner.dst = peer_ip;
+    wire::write_ipv4(std::span(msg).subspan(8, 20), inner);
+    wire::store16(msg.data() + 28, local);
+    wire::store16(msg.data() + 30, remote);
+    wire::write_icmp(msg, wire::icmp_header{type, code, 0, 1000}, std::span(msg).subspan(8));
+    return frame(wire::ip_protocol::icmp, msg);
+  }
+  packet echo_reply(std::uint16_t id) {
+    std::array<std::byte, 8> icmp{};
+    wire::write_icmp(icmp, wire::icmp_header{wire::icmp_type::echo_reply, 0, 0, std::uint32_t{id} << 16U}, {});
+    return frame(wire::ip_protocol::icmp, icmp);
+  }
+  packet arp_request() {
+    std::array<std::byte, 42> f{};
+    wire::write_ethernet(f, wire::ethernet_header{mac_address::broadcast(), peer_mac,
+                                                  wire::ethertype::arp, false, 0});
+    wire::write_arp(std::span(f).subspan(14),
+                    wire::arp_packet{wire::arp_op::request, peer_mac, peer_ip, {}, our_ip});
+    packet p = pool_.alloc();
+    std::memcpy(p.append(f.size()), f.data(), f.size());
+    return p;
+  }
+};
+
+TEST_F(MultiStack, SoftwareSteeringClassifiesEveryKindOfFrame) {
+  const flow_steering s(steering(4, steering_mode::software));
+  using kind = frame_verdict::kind;
+  // TCP and UDP: the Toeplitz hash of the flow as received (source first), through the table.
+  for (std::uint16_t sport = 40000; sport < 40064; ++sport) {
+    const std::uint32_t h = rss_hash_ipv4_l4(default_rss_key, peer_ip, our_ip, sport, 80);
+    const std::uint16_t owner = static_cast<std::uint16_t>((h % 128) % 4);
+    for (int which = 0; which < 2; ++which) {
+      const packet p = which == 0 ? tcp_from_peer(sport, 80) : udp_from_peer(sport, 80);
+      const frame_verdict v = s.classify(p, 1);
+      EXPECT_TRUE(v.hashed);
+      EXPECT_EQ(v.to, owner == 1 ? kind::here : kind::owner);
+      EXPECT_EQ(v.to == kind::here ? 1 : v.worker, owner) << sport;
+    }
+    EXPECT_EQ(s.hash_owner(peer_ip, sport, 80), owner);
+  }
+  // ARP: here and to all.
+  EXPECT_EQ(s.classify(arp_request(), 2).to, kind::all);
+  // ICMP errors: the owner of the quoted flow (our local port is the quote's source).
+  for (std::uint16_t local = 50000; local < 50016; ++local) {
+    const std::uint16_t owner = s.hash_owner(peer_ip, 443, local);
+    for (const std::uint8_t proto : {wire::ip_protocol::tcp, wire::ip_protocol::udp}) {
+      const frame_verdict v = s.classify(icmp_error_about(3, 4, proto, local, 443), 0);
+      EXPECT_EQ(owner == 0 ? kind::here : kind::owner, v.to);
+      if (v.to == kind::owner) {
+        EXPECT_EQ(v.worker, owner);
+      }
+    }
+    const frame_verdict te =
+        s.classify(icmp_error_about(11, 0, wire::ip_protocol::tcp, local, 443), 0);
+    EXPECT_EQ(te.to == kind::here ? 0 : te.worker, owner);
+  }
+  // Echo replies: the id's worker; echo requests and other ICMP: here.
+  for (std::uint16_t id = 0; id < 8; ++id) {
+    const frame_verdict v = s.classify(echo_reply(id), 1);
+    EXPECT_EQ(v.to == kind::here ? 1 : v.worker, id % 4);
+  }
+  EXPECT_EQ(s.classify(ping(1), 3).to, kind::here);
+  // Fragments: here (reassembled where they land); datagram_owner then decides.
+  wire::ipv4_header frag;
+  frag.protocol = wire::ip_protocol::udp;
+  frag.src = peer_ip;
+  frag.dst = our_ip;
+  frag.more_fragments = true;
+  std::array<std::byte, 16> part{};
+  EXPECT_EQ(s.classify(ip_frame(frag, part), 3).to, kind::here);
+  frag.more_fragments = false;
+  frag.fragment_offset = 185;
+  EXPECT_EQ(s.classify(ip_frame(frag, part), 3).to, kind::here);
+  // A reassembled datagram (IP header first): its flow's owner.
+  packet whole = udp_from_peer(40001, 53);
+  whole.trim_front(14);
+  EXPECT_EQ(s.datagram_owner(whole, 0), s.hash_owner(peer_ip, 40001, 53));
+  // Runt and non-IPv4 frames stay where they land (the stack counts them).
+  packet runt = pool_.alloc();
+  runt.append(10);
+  EXPECT_EQ(s.classify(runt, 2).to, kind::here);
+}
+
+TEST_F(MultiStack, HardwareSteeringTrustsTheQueueButHashesIcmpErrors) {
+  const flow_steering s(steering(2, steering_mode::hardware));
+  for (std::uint16_t sport = 40000; sport < 40016; ++sport) {
+    const frame_verdict v = s.classify(tcp_from_peer(sport, 80), 1);
+    EXPECT_EQ(v.to, frame_verdict::kind::here);
+    EXPECT_FALSE(v.hashed);
+  }
+  // An ICMP error lands by the address-pair hash: its flow's owner is computed.
+  int moved = 0;
+  for (std::uint16_t local = 50000; local < 50016; ++local) {
+    const frame_verdict v =
+        s.classify(icmp_error_about(3, 4, wire::ip_protocol::tcp, local, 443), 0);
+    EXPECT_TRUE(v.hashed);
+    EXPECT_EQ(v.to == frame_verdict::kind::here ? 0 : v.worker, s.hash_owner(peer_ip, 443, local));
+    moved += v.to == frame_verdict::kind::owner ? 1 : 0;
+  }
+  EXPECT_GT(moved, 0);
+}
+
+TEST_F(MultiStack, APortBoundOnOneWorkerBelongsToIt) {
+  flow_steering s(steering(3, steering_mode::hardware));
+  s.port_used(2, 6, 8080, true);
+  EXPECT_EQ(s.port_mask(6, 8080), 4U);
+  EXPECT_EQ(s.port_mask(17, 8080), 0U);  // per protocol
+  for (std::uint16_t sport = 40000; sport < 40010; ++sport) {
+    const frame_verdict v = s.classify(tcp_from_peer(sport, 8080), 0);
+    EXPECT_EQ(v.to, frame_verdict::kind::owner);
+    EXPECT_EQ(v.worker, 2);
+    EXPECT_EQ(s.flow_owner(6, peer_ip, sport, 8080), 2);
+  }
+  s.port_used(0, 6, 8080, true);  // bound on two workers now: the hash (here: the queue) rules
+  EXPECT_EQ(s.classify(tcp_from_peer(40000, 8080), 0).to, frame_verdict::kind::here);
+  s.port_used(0, 6, 8080, false);
+  s.port_used(2, 6, 8080, false);
+  EXPECT_EQ(s.port_mask(6, 8080), 0U);
+  // bind(0): a claim is exclusive (two workers walking the same candidates get one each).
+  EXPECT_TRUE(s.claim_port(1, 17, 50000));
+  EXPECT_TRUE(s.claim_port(1, 17, 50000));  // idempotent for its owner
+  EXPECT_FALSE(s.claim_port(0, 17, 50000));
+  // connect: a port another worker has bound is never chosen; else the hash decides.
+  s.port_used(1, 6, 50001, true);
+  EXPECT_FALSE(s.connect_port_ok(0, 6, 50001, peer_ip, 80));
+  std::size_t ok[3] = {0, 0, 0};
+  for (std::uint16_t port = 50100; port < 50400; ++port) {
+    for (std::uint16_t w = 0; w < 3; ++w) {
+      if (s.connect_port_ok(w, 6, port, peer_ip, 80)) {
+        ++ok[w];
+        EXPECT_EQ(s.hash_owner(peer_ip, 80, port), w);
+      }
+    }
+  }
+  EXPECT_EQ(ok[0] + ok[1] + ok[2], 300U);  // each port is some one worker's
+  for (const std::size_t n : ok) {
+    EXPECT_GT(n, 60U);  // spread (the default key spreads sequential ports)
+  }
+}
+
+TEST_F(MultiStack, SymmetricHashGivesBothEndsTheSameWorker) {
+  steering_config a = steering(4, steering_mode::software, true);
+  steering_config b = a;
+  b.address = peer_ip;
+  const flow_steering sa(a), sb(b);
+  for (std::uint16_t p = 1000; p < 1100; ++p) {
+    EXPECT_EQ(sa.hash_owner(peer_ip, 80, p), sb.hash_owner(our_ip, p, 80)) << p;
+  }
+}
+
+TEST_F(MultiStack, BadSteeringConfigsAreRefusedNamingTheField) {
+  auto message = [](steering_config c) -> std::string {
+    try {
+      const flow_steering s(std::move(c));
+      return "";
+    } catch (const std::invalid_argument& e) {
+      return e.what();
+    }
+  };
+  steering_config c = steering(2, steering_mode::software);
+  c.workers = 0;
+  EXPECT_NE(message(c).find("workers"), std::string::npos);
+  c = steering(2, steering_mode::software);
+  c.workers = 65;
+  EXPECT_NE(message(c).find("workers"), std::string::npos);
+  c = steering(2, steering_mode::software);
+  c.key.resize(8);
+  EXPECT_NE(message(c).find("key"), std::string::npos);
+  c = steering(2, steering_mode::software);
+  c.reta[5] = 2;
+  EXPECT_NE(message(c).find("reta"), std::string::npos);
+  c.reta.clear();
+  EXPECT_NE(message(c).find("reta"), std::string::npos);
+}
+
+/// Records what a stack asks its coordinator; refuses ephemeral ports below `floor`.
+struct recording_coordinator final : port_coordinator {
+  std::vector<std::string> calls;
+  std::uint16_t floor = 0;
+  void port_used(std::uint8_t protocol, std::uint16_t port, bool used) noexcept override {
+    calls.push_back((used ? "used " : "unused ") + std::to_string(protocol) + "/" +
+                    std::to_string(port));
+  }
+  bool ephemeral_ok(std::uint8_t protocol, std::uint16_t port, wire::ipv4_address,
+                    std::uint16_t remote_port) noexcept override {
+    calls.push_back((remote_port == 0 ? "claim " : "connect ") + std::to_string(protocol) + "/" +
+                    std::to_string(port));
+    return port >= floor;
+  }
+};
+
+TEST_F(MultiStack, StackReportsBoundPortsAndAsksBeforeTakingEphemeralOnes) {
+  recording_coordinator rc;
+  st_.set_port_coordinator(&rc);
+  tcp_layer& t = st_.tcp();
+  socket_id l = 0;
+  ASSERT_FALSE(t.open(l));
+  ASSERT_FALSE(t.bind(l, 80));
+  ASSERT_FALSE(t.listen(l, 16));
+  EXPECT_EQ(rc.calls, std::vector<std::string>{"used 6/80"});
+  rc.calls.clear();
+  socket_id e = 0;
+  ASSERT_FALSE(t.open(e));
+  ASSERT_FALSE(t.listen(e, 4));  // bind(0) inside: the candidate is claimed, not reported again
+  ASSERT_EQ(rc.calls.size(), 1U);
+  EXPECT_EQ(rc.calls[0].rfind("claim 6/", 0), 0U) << rc.calls[0];
+  rc.calls.clear();
+  t.close(l, now_);
+  t.close(e, now_);
+  ASSERT_EQ(rc.calls.size(), 2U);
+  EXPECT_EQ(rc.calls[0], "unused 6/80");
+  EXPECT_EQ(rc.calls[1].rfind("unused 6/", 0), 0U);
+  rc.calls.clear();
+  // connect: candidates are offered with the remote; a refusal moves on, none left fails.
+  learn_peer();
+  rc.floor = 65535;  // only the last port of the range is acceptable
+  socket_id c = 0;
+  ASSERT_FALSE(t.open(c));
+  ASSERT_FALSE(t.connect(c, tcp_endpoint{peer_ip, 443}, now_));
+  ASSERT_TRUE(t.local_endpoint(c));
+  EXPECT_EQ(t.local_endpoint(c)->port, 65535);
+  EXPECT_GT(rc.calls.size(), 1U);
+  EXPECT_EQ(rc.calls.back(), "connect 6/65535");
+  socket_id c2 = 0;
+  ASSERT_FALSE(t.open(c2));
+  EXPECT_EQ(t.connect(c2, tcp_endpoint{peer_ip, 443}, now_),
+            std::make_error_code(std::errc::address_not_available));
+  t.close(c, now_);
+  t.close(c2, now_);
+  // UDP: explicit binds reported, ephemeral ones claimed, closes reported.
+  rc.calls.clear();
+  rc.floor = 0;
+  socket_id u1 = 0, u2 = 0;
+  ASSERT_FALSE(st_.udp_bind(53, u1));
+  ASSERT_FALSE(st_.udp_bind(0, u2));
+  ASSERT_EQ(rc.calls.size(), 2U);
+  EXPECT_EQ(rc.calls[0], "used 17/53");
+  EXPECT_EQ(rc.calls[1], "claim 17/" + std::to_string(st_.udp_port(u2)));
+  st_.udp_close(u1);
+  EXPECT_EQ(rc.calls.back(), "unused 17/53");
+  st_.set_port_coordinator(nullptr);
+}
+
+TEST_F(MultiStack, AnArpCopyIsLearnedButNotAnswered) {
+  st_.receive_arp_copy(arp_request(), now_);
+  EXPECT_TRUE(out().empty());  // the worker that received it answers, not us
+  // ...but we learned the peer: a ping reply goes out at once, no ARP request first.
+  st_.receive(ping(1), now_);
+  const auto frames = out();
+  ASSERT_EQ(frames.size(), 1U);
+  const auto d = wire::decode_frame(frames[0]);
+  ASSERT_TRUE(d.icmp);
+  EXPECT_EQ(d.eth.dst, peer_mac);
+  // The original is answered.
+  st_.receive(arp_request(), now_);
+  EXPECT_EQ(out().size(), 1U);
+}
+
+TEST_F(MultiStack, HandedOverDatagramIsDeliveredAndTheHookSeesReassembledOnes) {
+  learn_peer();
+  socket_id s = 0;
+  ASSERT_FALSE(st_.udp_bind(53, s));
+  packet d = udp(53, "handed");
+  d.trim_front(14);  // a datagram: IP header first
+  st_.receive_datagram(std::move(d), now_);
+  auto got = st_.udp_receive(s);
+  ASSERT_TRUE(got);
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(got->payload().data()), got->length),
+            "handed");
+  // The hook is offered reassembled datagrams only; taking one keeps it from delivery.
+  struct taker {
+    int offered = 0;
+    static bool take(void* self, packet& p) noexcept {
+      ++static_cast<taker*>(self)->offered;
+      p.reset();
+      return true;
+    }
+  } tk;
+  st_.set_datagram_hook(datagram_hook{&taker::take, &tk});
+  st_.receive(udp(53, "whole"), now_);  // not a fragment: delivered, not offered
+  EXPECT_EQ(tk.offered, 0);
+  std::array<std::byte, 8 + 16> l4{};
+  wire::write_udp(l4, wire::udp_header{5555, 53, 0, 0}, std::span(l4).subspan(8),
+                  wire::pseudo_header{peer_ip, our_ip});
+  wire::ipv4_header h;
+  h.protocol = wire::ip_protocol::udp;
+  h.src = peer_ip;
+  h.dst = our_ip;
+  h.id = 77;
+  h.more_fragments = true;
+  st_.receive(ip_frame(h, std::span(l4).first(16)), now_);
+  h.more_fragments = false;
+  h.fragment_offset = 2;
+  st_.receive(ip_frame(h, std::span(l4).subspan(16)), now_);
+  EXPECT_EQ(tk.offered, 1);
+  EXPECT_TRUE(st_.udp_receive(s));   // "whole"
+  EXPECT_FALSE(st_.udp_receive(s));  // the reassembled one was taken
+  st_.set_datagram_hook({});
+}
+
+TEST(MultiStackIpId, IdsStayInTheConfiguredRange) {
+  packet_pool pool{packet_pool_config{}};
+  stack_config c;
+  c.mac = our_mac;
+  c.address = our_ip;
+  c.ip_id_first = 1000;
+  c.ip_id_count = 64;
+  stack st(c, pool, stack_secret{1, 2});
+  socket_id s = 0;
+  ASSERT_FALSE(st.udp_bind(9, s));
+  // Learn the peer, then send 200 datagrams: ids 1000..1063, wrapping.
+  std::array<std::byte, 42> f{};
+  wire::write_ethernet(
+      f, wire::ethernet_header{mac_address::broadcast(), peer_mac, wire::ethertype::arp, false, 0});
+  wire::write_arp(std::span(f).subspan(14),
+                  wire::arp_packet{wire::arp_op::request, peer_mac, peer_ip, {}, our_ip});
+  packet p = pool.alloc();
+  std::memcpy(p.append(f.size()), f.data(), f.size());
+  st.receive(std::move(p), 0);
+  std::set<std::uint16_t> ids;
+  std::array<packet, 64> burst;
+  for (int i = 0; i < 200; ++i) {
+    ASSERT_FALSE(st.udp_send_to(s, peer_ip, 9, std::as_bytes(std::span("x", 1)), 0));
+    std::size_t n = 0;
+    while ((n = st.drain_tx(burst)) != 0) {
+      for (std::size_t j = 0; j < n; ++j) {
+        const auto d = wire::decode_frame(std::span<const std::byte>(burst[j].front()));
+        if (d.ipv4) {
+          ids.insert(d.ipv4->id);
+        }
+      }
+      free_burst(std::span(burst.data(), n));
+    }
+  }
+  ASSERT_EQ(ids.size(), 64U);
+  EXPECT_EQ(*ids.begin(), 1000);
+  EXPECT_EQ(*ids.rbegin(), 1063);
+  c.ip_id_count = 32;
+  EXPECT_NE(validate(c, 1500).find("ip_id_count"), std::string::npos);
+  c.ip_id_count = 64;
+  c.ip_id_first = 65500;
+  EXPECT_NE(validate(c, 1500).find("ip_id_count"), std::string::npos);
+}
+
+TEST(MultiStackMesh, HandsFramesToTheirOwnerCopyingAndReturningTheOriginals) {
+  // Two stacks (workers 0 and 1) on one address, each with its own pool; software steering.
+  packet_pool rx0{packet_pool_config{"rx0", 512}};
+  packet_pool tx0{packet_pool_config{"tx0", 512}}, tx1{packet_pool_config{"tx1", 512}};
+  stack_config c;
+  c.mac = our_mac;
+  c.address = our_ip;
+  stack s0(c, tx0, stack_secret{1, 2}), s1(c, tx1, stack_secret{1, 2});
+  flow_steering flows(steering(2, steering_mode::software));
+  worker_mesh mesh(flows, 64);
+  mesh.attach(0, s0);
+  mesh.attach(1, s1);
+  int woken = 0;
+  mesh.set_wake(
+      1, [](void* n) { ++*static_cast<int*>(n); }, &woken);
+  socket_id u0 = 0, u1 = 0;
+  ASSERT_FALSE(s0.udp_bind(53, u0));
+  ASSERT_FALSE(s1.udp_bind(53, u1));
+  ASSERT_EQ(flows.port_mask(17, 53), 3U);  // bound on both: the hash decides
+  // UDP frames from 64 source ports, all received on worker 0's queue.
+  auto udp_frame = [&](std::uint16_t sport) {
+    std::array<std::byte, 12> l4{};
+    std::memcpy(l4.data() + 8, &sport, 2);
+    wire::write_udp(l4, wire::udp_header{sport, 53, 0, 0}, std::span(l4).subspan(8),
+                    wire::pseudo_header{peer_ip, our_ip});
+    wire::ipv4_header h;
+    h.protocol = wire::ip_protocol::udp;
+    h.src = peer_ip;
+    h.dst = our_ip;
+    h.total_length = 32;
+    packet p = rx0.alloc();
+    std::byte* d = p.append(14 + 32);
+    wire::write_ethernet(std::span(d, 14),
+                         wire::ethernet_header{our_mac, peer_mac, wire::ethertype::ipv4, false, 0});
+    wire::write_ipv4(std::span(d + 14, 20), h);
+    std::memcpy(d + 34, l4.data(), l4.size());
+    return p;
+  };
+  std::size_t for_one = 0;
+  for (std::uint16_t sport = 1000; sport < 1064; ++sport) {
+    for_one += flows.hash_owner(peer_ip, sport, 53) == 1 ? 1 : 0;
+    mesh.receive(0, s0, udp_frame(sport), 0, tx0);
+  }
+  mesh.flush(0);
+  EXPECT_EQ(woken, 1);  // once per burst, not per frame
+  ASSERT_GT(for_one, 0U);
+  EXPECT_EQ(mesh.counters(0).handed_out, for_one);
+  EXPECT_EQ(rx0.available(), 512 - 64);  // the originals are still out (queued, or in a ring)
+  EXPECT_FALSE(mesh.idle(1));
+  // Worker 1 takes them: copies into its pool, its socket gets them, originals go back.
+  EXPECT_EQ(mesh.drain(1, s1, tx1, 0), for_one);
+  EXPECT_EQ(mesh.counters(1).handed_in, for_one);
+  std::size_t got1 = 0;
+  while (auto d = s1.udp_receive(u1)) {
+    EXPECT_EQ(flows.hash_owner(peer_ip, d->source_port, 53), 1);
+    ++got1;
+  }
+  EXPECT_EQ(got1, for_one);
+  std::size_t got0 = 0;
+  while (auto d = s0.udp_receive(u0)) {
+    EXPECT_EQ(flows.hash_owner(peer_ip, d->source_port, 53), 0);
+    ++got0;
+  }
+  EXPECT_EQ(got0 + got1, 64U);
+  // Worker 0 frees the originals it gets back: its rx pool is whole again.
+  EXPECT_FALSE(mesh.idle(0));
+  mesh.drain(0, s0, tx0, 0);
+  EXPECT_TRUE(mesh.idle(0));
+  EXPECT_EQ(rx0.available(), 512U);
+  EXPECT_EQ(rx0.stats().foreign_frees + tx1.stats().foreign_frees, 0U);
+  EXPECT_EQ(rx0.stats().double_frees + tx1.stats().double_frees, 0U);
+
+  // Steady state: handing frames over and back allocates nothing.
+  const std::uint64_t before = test::allocation_count();
+  for (int round = 0; round < 20; ++round) {
+    for (std::uint16_t sport = 1000; sport < 1032; ++sport) {
+      mesh.receive(0, s0, udp_frame(sport), 0, tx0);
+    }
+    mesh.flush(0);
+    mesh.drain(1, s1, tx1, 0);
+    mesh.drain(0, s0, tx0, 0);
+    while (s0.udp_receive(u0)) {
+    }
+    while (s1.udp_receive(u1)) {
+    }
+  }
+  EXPECT_EQ(test::allocation_count() - before, 0U);
+
+  // A full ring drops (counted) where the frame was received; nothing leaks.
+  const std::uint64_t full_before = mesh.counters(0).ring_full;
+  std::size_t sent = 0;
+  for (std::uint16_t sport = 2000; sent < 200; ++sport) {
+    if (flows.hash_owner(peer_ip, sport, 53) == 1) {
+      mesh.receive(0, s0, udp_frame(sport), 0, tx0);
+      ++sent;
+    }
+  }
+  EXPECT_EQ(mesh.counters(0).ring_full - full_before, 200U - 64U);  // the ring holds 64
+  mesh.drain(1, s1, tx1, 0);
+  mesh.drain(0, s0, tx0, 0);
+  while (s1.udp_receive(u1)) {
+  }
+  EXPECT_EQ(rx0.available(), 512U);
+  s0.set_port_coordinator(nullptr);
+  s1.set_port_coordinator(nullptr);
+}
+
+TEST(MultiStackMesh, CopyPacketKeepsBytesAndMetaAcrossChains) {
+  packet_pool small{packet_pool_config{"small", 64, 256, 64}};
+  packet_pool big{packet_pool_config{"big", 8}};
+  packet src = big.alloc();
+  std::byte* d = src.append(1500);
+  for (std::size_t i = 0; i < 1500; ++i) {
+    d[i] = static_cast<std::byte>(i * 7);
+  }
+  src.meta().rss_hash = 0xabcd;
+  packet copy = copy_packet(src, small);  // 192 bytes per buffer: a chain of 8
+  ASSERT_TRUE(copy);
+  EXPECT_EQ(copy.length(), 1500U);
+  EXPECT_GT(copy.segment_count(), 1U);
+  EXPECT_EQ(copy.meta().rss_hash, 0xabcdU);
+  std::vector<std::byte> a(1500), b(1500);
+  src.copy_out(0, a);
+  copy.copy_out(0, b);
+  EXPECT_EQ(a, b);
+  // A pool too small: empty, and nothing held.
+  packet_pool tiny{packet_pool_config{"tiny", 2, 256, 64}};
+  EXPECT_FALSE(copy_packet(src, tiny));
+  EXPECT_EQ(tiny.available(), 2U);
+}
+
+TEST(MultiStackRing, SpscRingKeepsOrderAndBounds) {
+  dpdk_net::detail::spsc_ring<int> r(5);  // rounded up to 8
+  EXPECT_EQ(r.capacity(), 8U);
+  for (int i = 0; i < 8; ++i) {
+    int v = i;
+    ASSERT_TRUE(r.push(v));
+  }
+  int extra = 99;
+  EXPECT_FALSE(r.push(extra));
+  EXPECT_EQ(r.free_space(), 0U);
+  for (int i = 0; i < 8; ++i) {
+    int v = -1;
+    ASSERT_TRUE(r.pop(v));
+    EXPECT_EQ(v, i);
+  }
+  int none = 0;
+  EXPECT_FALSE(r.pop(none));
+  EXPECT_TRUE(r.empty());
+}
+
+}  // namespace
+}  // namespace dpdk_net::stack
