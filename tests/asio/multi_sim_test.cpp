@@ -459,6 +459,62 @@ TEST(MultiSimAccept, LoneListenerOnOneWorkerGetsEveryConnection) {
   EXPECT_EQ(p.server->flows().port_mask(6, 7), 0U);  // released with its last connection
 }
 
+// A session that echoes one message, then closes first (the server side goes to TIME-WAIT).
+net::awaitable<void> echo_once_then_close(tcp::socket s) {
+  std::array<char, 64> buf{};
+  auto [ec, n] = co_await s.async_read_some(net::buffer(buf), net::as_tuple(net::use_awaitable));
+  if (!ec) {
+    co_await net::async_write(s, net::buffer(buf.data(), n), net::as_tuple(net::use_awaitable));
+  }
+}
+
+net::awaitable<void> accept_close_loop(tcp::acceptor* a) {
+  for (;;) {
+    auto [ec, s] = co_await a->async_accept(net::as_tuple(net::use_awaitable));
+    if (ec) {
+      co_return;
+    }
+    net::co_spawn(s.get_executor(), echo_once_then_close(std::move(s)), net::detached);
+  }
+}
+
+net::awaitable<void> hello_until_eof(net::any_io_executor ex, tcp::endpoint peer, int* done) {
+  tcp::socket s(ex);
+  auto [cec] = co_await s.async_connect(peer, net::as_tuple(net::use_awaitable));
+  if (!cec) {
+    co_await net::async_write(s, net::buffer("hello", 5), net::as_tuple(net::use_awaitable));
+    std::array<char, 64> buf{};
+    for (;;) {  // the echo, then end of stream
+      auto [ec, n] =
+          co_await s.async_read_some(net::buffer(buf), net::as_tuple(net::use_awaitable));
+      if (ec) {
+        break;
+      }
+    }
+  }
+  ++*done;
+}
+
+TEST(MultiSimAccept, LoneListenersPortStaysSteeredWhileItsTuplesWaitInTimeWait) {
+  multi_pair p(7651, node_options{1, false, false}, node_options{2, false, false});
+  auto a = std::make_unique<tcp::acceptor>(p.server->get_executor(1),
+                                           tcp::endpoint(net::ip::address_v4::any(), 7));
+  net::co_spawn(p.server->get_executor(1), accept_close_loop(a.get()), net::detached);
+  int done = 0;
+  for (int i = 0; i < 8; ++i) {
+    net::co_spawn(p.client->get_executor(0),
+                  hello_until_eof(p.client->get_executor(0), tcp::endpoint(node_ip(2), 7), &done),
+                  net::detached);
+  }
+  ASSERT_TRUE(p.run([&] { return done == 8; }, 5 * second)) << p.trace();
+  a.reset();  // the listener closes; its connections closed first and wait in TIME-WAIT
+  p.run([] { return false; }, 1 * second);
+  EXPECT_GT(p.server->worker(1).ip().tcp().counters().time_wait_entered, 0U);
+  EXPECT_EQ(p.server->flows().port_mask(6, 7), 2U) << "TIME-WAIT tuples keep the port steered";
+  p.run([] { return false; }, 61 * second);  // 2 MSL later the records are gone, and the port
+  EXPECT_EQ(p.server->flows().port_mask(6, 7), 0U);
+}
+
 TEST(MultiSimUdp, EphemeralSocketGetsItsRepliesAndFragmentsReachTheOwner) {
   // A UDP echo on both server workers (port 5000); a client on 2 workers sends from bind(0)
   // sockets (port owned by their worker), some datagrams large enough to be fragmented: the

@@ -263,6 +263,7 @@ struct time_wait_record {
   std::uint32_t ts_recent = 0, ts_offset = 0;
   bool ts_enabled = false;
   bool in_use = false;
+  bool steered = false;  // holds its port in the coordinator's table (see tcp_layer::steer_port)
   std::uint8_t rcv_scale = 0;
   std::uint16_t window = 0;  // the raw window field our ACKs carry (the last one advertised)
   std::uint64_t hash = 0;
