@@ -5,15 +5,21 @@
 // and prints, as JSON, what happened: iterations, round trips, allocations, events, sockets
 // visited. The pytest runs it under strace and counts the syscalls between the markers.
 //
-//   runtime_probe [--iterations N] [--foreign-timer]
+//   runtime_probe [--iterations N] [--foreign-timer] [--workers N]
 //     --foreign-timer  a plain boost::asio::steady_timer waits on the server (Asio's reactor
 //                      exists): its io_context is polled at most once per millisecond.
+//     --workers N      two multi_runtimes of N workers each over a ring_device pair that lands
+//                      every frame on queue 0 (software steering: most frames are handed to
+//                      their owner over the workers' rings); a client per client worker, an
+//                      accept loop per server worker; every worker stepped in turn.
 #include <unistd.h>
 
 #include <array>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -26,6 +32,8 @@
 #include "dpdk_net/asio/tcp.hpp"
 #include "dpdk_net/memory_device.hpp"
 #include "dpdk_net/os.hpp"
+#include "dpdk_net/ring_device.hpp"
+#include "dpdk_net/runtime/multi_runtime.hpp"
 #include "dpdk_net/runtime/runtime.hpp"
 
 namespace {
@@ -48,6 +56,13 @@ net::awaitable<void> serve(tcp::acceptor* a) {
   co_await echo(std::move(s));
 }
 
+net::awaitable<void> serve_all(tcp::acceptor* a) {
+  for (;;) {
+    tcp::socket s = co_await a->async_accept(net::use_awaitable);
+    net::co_spawn(s.get_executor(), echo(std::move(s)), net::detached);
+  }
+}
+
 net::awaitable<void> client(tcp::endpoint server, std::uint64_t* round_trips) {
   tcp::socket s(co_await net::this_coro::executor);
   co_await s.async_connect(server, net::use_awaitable);
@@ -66,21 +81,83 @@ stack::stack_config config(std::uint32_t last) {
   return c;
 }
 
+/// The multi-worker probe: prints the same JSON plus the hand-over counters.
+int run_multi(std::uint16_t workers, std::uint64_t iterations) {
+  ring_link_config lc;
+  lc.queues = workers;
+  lc.steering = ring_steering::queue0;
+  lc.pool_size = 2048;
+  ring_link link(lc);
+  multi_runtime_options o;
+  o.workers = workers;
+  multi_runtime server(link.a(), config(2), stack::stack_secret{1, 2}, o);
+  multi_runtime client_rt(link.b(), config(1), stack::stack_secret{3, 4}, o);
+  std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
+  std::uint64_t round_trips = 0;
+  for (std::size_t k = 0; k < workers; ++k) {
+    acceptors.push_back(std::make_unique<tcp::acceptor>(
+        server.get_executor(k), tcp::endpoint(net::ip::address_v4::any(), 7)));
+    net::co_spawn(server.get_executor(k), serve_all(acceptors.back().get()), net::detached);
+    net::co_spawn(client_rt.get_executor(k),
+                  client(tcp::endpoint(net::ip::make_address_v4("198.18.0.2"), 7), &round_trips),
+                  net::detached);
+  }
+  auto handed = [&] {
+    std::uint64_t n = 0;
+    for (const multi_runtime* rt : {&server, &client_rt}) {
+      for (const worker_stats& w : rt->stats()) {
+        n += w.steering.handed_out;
+      }
+    }
+    return n;
+  };
+  for (int i = 0; i < 20000; ++i) {
+    server.poll_once();
+    client_rt.poll_once();
+  }
+  const std::uint64_t trips_before = round_trips;
+  const std::uint64_t handed_before = handed();
+  const std::uint64_t allocations_before = dpdk_net::test::allocation_count();
+  const time_ns t0 = monotonic_now();
+  (void)getppid();  // marker: the window starts
+  for (std::uint64_t i = 0; i < iterations; ++i) {
+    server.poll_once();
+    client_rt.poll_once();
+  }
+  (void)getppid();  // marker: the window ends
+  const time_ns t1 = monotonic_now();
+  const std::uint64_t allocations = dpdk_net::test::allocation_count() - allocations_before;
+  std::printf(
+      "{\"iterations\": %llu, \"workers\": %u, \"round_trips\": %llu, \"allocations\": %llu, "
+      "\"seconds\": %.6f, \"handed_over\": %llu}\n",
+      static_cast<unsigned long long>(iterations), static_cast<unsigned>(workers),
+      static_cast<unsigned long long>(round_trips - trips_before),
+      static_cast<unsigned long long>(allocations), static_cast<double>(t1 - t0) / 1e9,
+      static_cast<unsigned long long>(handed() - handed_before));
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::uint64_t iterations = 200000;
   bool foreign_timer = false;
+  std::uint16_t workers = 1;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--iterations") == 0 && i + 1 < argc) {
       iterations = std::stoull(argv[++i]);
     } else if (std::strcmp(argv[i], "--foreign-timer") == 0) {
       foreign_timer = true;
+    } else if (std::strcmp(argv[i], "--workers") == 0 && i + 1 < argc) {
+      workers = static_cast<std::uint16_t>(std::stoul(argv[++i]));
     } else {
       std::fprintf(stderr, "runtime_probe: unknown argument '%s' (see the top of the source)\n",
                    argv[i]);
       return 2;
     }
+  }
+  if (workers > 1) {
+    return run_multi(workers, iterations);
   }
   memory_link link;
   const stack::stack_secret secret{1, 2};

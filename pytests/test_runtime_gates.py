@@ -1,4 +1,4 @@
-"""Cost gates on the one-worker runtime's loop (issue 12): counts, not timings.
+"""Cost gates on the runtime's loop (issues 12 and 13): counts, not timings.
 
 bench/runtime_probe runs two runtimes over an in-memory poll-mode device pair, a coroutine client
 and echo server doing 64-byte request/response through our Asio sockets. After a warm-up it
@@ -78,4 +78,16 @@ def test_plain_asio_timer_bounds_the_reactor_polls_to_one_per_millisecond(tmp_pa
     # At most one io_context poll (one epoll_wait) per millisecond of the window, plus one.
     assert len(calls) <= figures["seconds"] * 1000 + 1, (len(calls), figures)
     assert len(calls) == figures["foreign_polls"], (len(calls), figures)
+    assert figures["allocations"] == 0, figures
+
+
+def test_multi_worker_hand_over_costs_no_syscall_and_no_allocation(tmp_path):
+    """Two workers per side over a device that lands everything on queue 0 (software steering):
+    frames for worker 1 are handed over its ring, copied into its pool, the originals sent back
+    -- with no syscall and no allocation in the window (issue 13)."""
+    figures, calls = run_probe(tmp_path, "--workers", "2")
+    print(figures)
+    assert figures["round_trips"] >= ITERATIONS // 4, figures
+    assert figures["handed_over"] >= figures["round_trips"] // 2, figures  # the path is exercised
+    assert calls == [], f"syscalls inside the loop window: {calls[:20]}"
     assert figures["allocations"] == 0, figures

@@ -150,6 +150,14 @@ void multi_runtime::join() {
   threads_.clear();
 }
 
+bool multi_runtime::poll_once() {
+  bool busy = false;
+  for (auto& w : workers_) {
+    busy = w->poll_once() || busy;
+  }
+  return busy;
+}
+
 void multi_runtime::run() {
   start();
   join();

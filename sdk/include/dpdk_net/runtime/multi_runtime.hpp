@@ -88,6 +88,9 @@ class multi_runtime {
   /// Graceful stop of every worker (runtime::graceful_stop on each, in parallel), then join.
   void graceful_stop(time_ns drain);
   [[nodiscard]] bool running() const noexcept { return !threads_.empty(); }
+  /// One iteration of every worker, in turn, on the calling thread (hand-driven loops, tests,
+  /// the cost probe); never while the workers' threads run. Returns true if any did something.
+  bool poll_once();
 
   /// Per worker: loop and steering counters (safe while running: counters are read relaxed,
   /// loop counters may be a little stale).
