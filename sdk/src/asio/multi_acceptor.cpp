@@ -162,7 +162,9 @@ multi_acceptor::multi_acceptor(std::span<const net_context::executor_type> worke
   }
   for (const auto& ex : workers) {
     const net_context& ctx = detail::context_of(boost::asio::any_io_executor(ex));
-    if (!ctx.owner_is_this_thread()) {
+    // A real runtime's context has no owner until its worker runs a turn (the constructing
+    // thread never owns it: net_context::attach), and owner_is_this_thread() is false then.
+    if (ctx.has_owner() && !ctx.owner_is_this_thread()) {
       throw std::logic_error(
           "multi_acceptor: construct it before the workers run (it listens on each worker's "
           "stack from this thread)");

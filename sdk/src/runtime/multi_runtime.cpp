@@ -166,8 +166,20 @@ void multi_runtime::run() {
 void multi_runtime::graceful_stop(time_ns drain) {
   stop();
   join();
-  for (std::size_t i = 0; i < workers_.size(); ++i) {
-    threads_.emplace_back([this, i, drain] { worker_main(i, drain == 0 ? 1 : drain); });
+  // A worker whose own connections closed keeps taking its queue's frames until every worker
+  // has drained: with software steering the others' closing frames may land on its queue (all
+  // of them, on a device that puts everything on queue 0), and it hands them over.
+  std::atomic<std::size_t> drained{0};
+  const std::size_t n = workers_.size();
+  for (std::size_t i = 0; i < n; ++i) {
+    threads_.emplace_back([this, i, drain, n, &drained] {
+      worker_main(i, drain == 0 ? 1 : drain);
+      drained.fetch_add(1);
+      runtime& w = *workers_[i];
+      while (drained.load() < n && !w.stopped()) {
+        w.run_for(1 * millisecond);
+      }
+    });
   }
   join();
 }

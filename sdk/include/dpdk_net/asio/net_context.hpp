@@ -201,6 +201,11 @@ class net_context {
   void set_threaded(bool on) noexcept { threaded_ = on; }
   /// The thread that runs turns (set at the first turn).
   [[nodiscard]] bool owner_is_this_thread() const noexcept;
+  /// A turn has run (on some thread): the context has an owner. False for a runtime that was
+  /// built but has not run yet, whose objects the constructing thread may still set up.
+  [[nodiscard]] bool has_owner() const noexcept {
+    return owner_.load(std::memory_order_relaxed) != nullptr;
+  }
 
  private:
   friend class turn_scope;
