@@ -103,11 +103,11 @@ void runtime::stop() noexcept {
 }
 
 bool runtime::iterate(time_ns now) {
-  ++stats_.iterations;
+  ++count_.iterations;
   ctx_.set_now(now);
   std::size_t n = dev_->rx_burst(options_.queue, rx_);
   bool busy = n != 0;
-  stats_.rx_frames += n;
+  count_.rx_frames += n;
   if (mesh_ == nullptr) {
     for (std::size_t i = 0; i < n; ++i) {
       stack_->receive(std::move(rx_[i]), now);
@@ -125,30 +125,30 @@ bool runtime::iterate(time_ns now) {
     last_foreign_ = now;
     busy = ctx_.poll_foreign() != 0 || busy;
   }
-  const std::uint64_t sent = stats_.tx_frames;
+  const std::uint64_t sent = count_.tx_frames.load();
   transmit();
-  return busy || stats_.tx_frames != sent;
+  return busy || count_.tx_frames.load() != sent;
 }
 
 void runtime::transmit() {
   if (backlog_count_ != 0) {
     const std::size_t sent =
         dev_->tx_burst(options_.queue, std::span(backlog_.data(), backlog_count_));
-    stats_.tx_frames += sent;
+    count_.tx_frames += sent;
     std::move(backlog_.begin() + static_cast<std::ptrdiff_t>(sent),
               backlog_.begin() + static_cast<std::ptrdiff_t>(backlog_count_), backlog_.begin());
     backlog_count_ -= sent;
     if (backlog_count_ != 0) {
-      ++stats_.tx_busy;
+      ++count_.tx_busy;
       return;
     }
   }
   std::size_t n = 0;
   while ((n = stack_->drain_tx(tx_)) != 0) {
     const std::size_t sent = dev_->tx_burst(options_.queue, std::span(tx_.data(), n));
-    stats_.tx_frames += sent;
+    count_.tx_frames += sent;
     if (sent < n) {
-      ++stats_.tx_busy;
+      ++count_.tx_busy;
       std::move(tx_.begin() + static_cast<std::ptrdiff_t>(sent),
                 tx_.begin() + static_cast<std::ptrdiff_t>(n), backlog_.begin());
       backlog_count_ = n - sent;
@@ -182,7 +182,7 @@ void runtime::sleep(time_ns now) {
   if (wait == 0) {
     return;
   }
-  ++stats_.idle_sleeps;
+  ++count_.idle_sleeps;
   sleeping_.store(true);  // seq_cst: ordered before has_ready()'s load (a Dekker pair)
   std::atomic_thread_fence(std::memory_order_seq_cst);  // and before the mesh rings' loads
   if (!ctx_.has_ready() && !stop_.load(std::memory_order_relaxed) &&
@@ -193,7 +193,7 @@ void runtime::sleep(time_ns now) {
     if (::ppoll(fds, count, &ts, nullptr) > 0 && (fds[0].revents & POLLIN) != 0) {
       std::uint64_t value = 0;
       (void)!::read(event_fd_, &value, sizeof value);
-      ++stats_.wakeups;  // counted here, on the loop's thread (the posting one may be any)
+      ++count_.wakeups;  // counted here, on the loop's thread (the posting one may be any)
     }
   }
   sleeping_.store(false, std::memory_order_release);

@@ -92,8 +92,8 @@ class multi_runtime {
   /// the cost probe); never while the workers' threads run. Returns true if any did something.
   bool poll_once();
 
-  /// Per worker: loop and steering counters (safe while running: counters are read relaxed,
-  /// loop counters may be a little stale).
+  /// Per worker: loop and steering counters; safe while the workers run (every counter is read
+  /// on its own, relaxed: a snapshot, not a consistent cut).
   [[nodiscard]] std::vector<worker_stats> stats() const;
   /// The affinity each worker's thread read back after pinning (empty until it started).
   [[nodiscard]] std::vector<std::vector<unsigned>> worker_affinity() const;

@@ -46,6 +46,23 @@ struct runtime_stats {
   std::uint64_t wakeups = 0;  ///< sleeps ended by the eventfd (a post from another thread)
 };
 
+namespace detail {
+/// A counter one thread writes and any thread may read (relaxed load + store: no locked
+/// instruction on the loop's path, no data race for a reader elsewhere).
+class shared_counter {
+ public:
+  shared_counter& operator+=(std::uint64_t n) noexcept {
+    v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+    return *this;
+  }
+  shared_counter& operator++() noexcept { return *this += 1; }
+  [[nodiscard]] std::uint64_t load() const noexcept { return v_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<std::uint64_t> v_{0};
+};
+}  // namespace detail
+
 class runtime {
  public:
   /// The stack's secret comes from getrandom. Throws std::invalid_argument (a config that
@@ -79,7 +96,12 @@ class runtime {
   /// has passed, then aborts what is left (RST) and stops.
   void graceful_stop(time_ns drain);
 
-  [[nodiscard]] const runtime_stats& stats() const noexcept { return stats_; }
+  /// A snapshot; safe from any thread while the loop runs (each counter read on its own).
+  [[nodiscard]] runtime_stats stats() const noexcept {
+    return runtime_stats{count_.iterations.load(), count_.idle_sleeps.load(),
+                         count_.rx_frames.load(),  count_.tx_frames.load(),
+                         count_.tx_busy.load(),    count_.wakeups.load()};
+  }
   [[nodiscard]] const runtime_options& options() const noexcept { return options_; }
 
  private:
@@ -110,7 +132,9 @@ class runtime {
   std::array<packet, max_burst> tx_;
   std::array<packet, max_burst> backlog_;
   std::size_t backlog_count_ = 0;
-  runtime_stats stats_{};
+  struct {
+    detail::shared_counter iterations, idle_sleeps, rx_frames, tx_frames, tx_busy, wakeups;
+  } count_;
 };
 
 }  // namespace dpdk_net
