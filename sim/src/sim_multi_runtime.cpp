@@ -73,6 +73,9 @@ sim_multi_runtime::sim_multi_runtime(host& h, sim_nic& nic, stack::stack_config 
     }
   };
   h.on_restart = [this](host&) {
+    // The crash took every worker's stack, and with them every bound port (their destructors
+    // do not report ports released).
+    flows_->clear_ports();
     for (auto& w : workers_) {
       w->restart_after_crash();
     }

@@ -90,6 +90,13 @@ void flow_steering::port_used(std::uint16_t worker, std::uint8_t protocol, std::
   }
 }
 
+void flow_steering::clear_ports() noexcept {
+  for (std::size_t p = 0; p < 65536; ++p) {
+    tcp_ports_[p].store(0, std::memory_order_relaxed);
+    udp_ports_[p].store(0, std::memory_order_relaxed);
+  }
+}
+
 bool flow_steering::claim_port(std::uint16_t worker, std::uint8_t protocol,
                                std::uint16_t port) noexcept {
   std::atomic<std::uint64_t>* t = table(protocol);

@@ -100,6 +100,8 @@ class flow_steering {
   [[nodiscard]] bool connect_port_ok(std::uint16_t worker, std::uint8_t protocol,
                                      std::uint16_t port, wire::ipv4_address remote,
                                      std::uint16_t remote_port) const noexcept;
+  /// Forgets every port (all workers' stacks were replaced: a simulated host's crash).
+  void clear_ports() noexcept;
   /// Workers with `port` bound (bit i: worker i).
   [[nodiscard]] std::uint64_t port_mask(std::uint8_t protocol, std::uint16_t port) const noexcept;
 
