@@ -8,6 +8,8 @@
 #include <boost/asio/error.hpp>
 #include <boost/asio/post.hpp>
 
+#include "dpdk_net/asio/steady_timer.hpp"
+
 namespace dpdk_net {
 
 // The lock guards the hand-out queue and the waiters: taken once per accepted connection and
@@ -25,7 +27,9 @@ struct multi_acceptor::state : std::enable_shared_from_this<multi_acceptor::stat
   };
 
   std::vector<net_context::executor_type> workers;
-  std::vector<std::unique_ptr<tcp::acceptor>> acceptors;  // [k]: used on worker k only
+  // [k]: used on worker k only. Shared so that close() can hand each to a task on its own worker:
+  // a listener is destroyed there, or with its worker's context, never after that context.
+  std::vector<std::shared_ptr<tcp::acceptor>> acceptors;
   tcp::endpoint local;
   std::mutex lock;
   std::deque<ready_socket> ready;
@@ -54,6 +58,20 @@ struct accepted_handler {
   }
 };
 
+// After an accept error other than abort (no socket slot left, ...), the worker tries again a
+// millisecond later, not at once (a busy loop until a slot frees). The timer lives in its own
+// wait handler, on that worker.
+struct retry_wait {
+  state_ptr st;
+  std::size_t worker;
+  std::shared_ptr<steady_timer> timer;
+  void operator()(boost::system::error_code ec) const {
+    if (!ec) {
+      st->arm(worker);
+    }
+  }
+};
+
 struct arm_task {
   state_ptr st;
   std::size_t worker;
@@ -61,11 +79,10 @@ struct arm_task {
 };
 
 struct close_task {
-  state_ptr st;
-  std::size_t worker;
-  void operator()() const {
+  std::shared_ptr<tcp::acceptor> acceptor;
+  void operator()() {
     // On the worker's own thread: the listener closes (its pending accept aborts) and goes.
-    st->acceptors[worker].reset();
+    acceptor.reset();
   }
 };
 
@@ -101,20 +118,23 @@ struct cancel_handler {
 }  // namespace
 
 void multi_acceptor::state::arm(std::size_t k) {
+  std::shared_ptr<tcp::acceptor> a;
   {
     const std::lock_guard<std::mutex> g(lock);
     if (closed || !acceptors[k]) {
       return;
     }
+    a = acceptors[k];
   }
-  acceptors[k]->async_accept(accepted_handler{shared_from_this(), k});
+  a->async_accept(accepted_handler{shared_from_this(), k});
 }
 
 void multi_acceptor::state::on_accepted(std::size_t k, boost::system::error_code ec,
                                         tcp::socket s) {
   if (ec) {
     if (ec != boost::asio::error::operation_aborted) {
-      boost::asio::post(workers[k], arm_task{shared_from_this(), k});  // e.g. no socket slot
+      auto timer = std::make_shared<steady_timer>(workers[k], std::chrono::milliseconds(1));
+      timer->async_wait(retry_wait{shared_from_this(), k, timer});
     }
     return;
   }
@@ -173,7 +193,7 @@ multi_acceptor::multi_acceptor(std::span<const net_context::executor_type> worke
   state_->workers.assign(workers.begin(), workers.end());
   state_->accepted.assign(workers.size(), 0);
   for (const auto& ex : workers) {
-    auto a = std::make_unique<tcp::acceptor>(boost::asio::any_io_executor(ex));
+    auto a = std::make_shared<tcp::acceptor>(boost::asio::any_io_executor(ex));
     a->open(local.protocol() == boost::asio::ip::tcp::v4() ? tcp::v4() : tcp::v4());
     a->bind(state_->local.port() == 0 ? local : state_->local);  // port 0: the first one's
     a->listen(backlog);
@@ -222,6 +242,7 @@ void multi_acceptor::start(accept_handler h, boost::asio::cancellation_slot slot
 void multi_acceptor::close() {
   std::deque<state::ready_socket> ready;
   std::list<state::waiter> waiters;
+  std::vector<std::shared_ptr<tcp::acceptor>> listeners;
   {
     const std::lock_guard<std::mutex> g(state_->lock);
     if (state_->closed) {
@@ -230,6 +251,7 @@ void multi_acceptor::close() {
     state_->closed = true;
     ready.swap(state_->ready);
     waiters.swap(state_->waiters);
+    listeners.swap(state_->acceptors);
   }
   for (state::waiter& w : waiters) {
     state_->complete(std::move(w.handler), w.ex, boost::asio::error::operation_aborted,
@@ -239,8 +261,8 @@ void multi_acceptor::close() {
     boost::asio::post(state_->workers[r.worker],
                       drop_socket_task{std::make_shared<tcp::socket>(std::move(r.socket))});
   }
-  for (std::size_t k = 0; k < state_->workers.size(); ++k) {
-    boost::asio::post(state_->workers[k], close_task{state_, k});
+  for (std::size_t k = 0; k < listeners.size(); ++k) {
+    boost::asio::post(state_->workers[k], close_task{std::move(listeners[k])});
   }
 }
 

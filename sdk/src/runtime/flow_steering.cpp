@@ -19,8 +19,8 @@ constexpr std::uint8_t proto_udp = 17;
 
 flow_steering::flow_steering(steering_config config)
     : config_(std::move(config)),
-      tcp_ports_(std::make_unique<std::atomic<std::uint64_t>[]>(65536)),
-      udp_ports_(std::make_unique<std::atomic<std::uint64_t>[]>(65536)) {
+      tcp_ports_(std::make_unique<port_entry[]>(65536)),
+      udp_ports_(std::make_unique<port_entry[]>(65536)) {
   if (config_.workers == 0 || config_.workers > max_workers) {
     throw std::invalid_argument("steering_config.workers: must be 1.." +
                                 std::to_string(max_workers) + ", is " +
@@ -43,7 +43,7 @@ flow_steering::flow_steering(steering_config config)
   }
 }
 
-std::atomic<std::uint64_t>* flow_steering::table(std::uint8_t protocol) const noexcept {
+flow_steering::port_entry* flow_steering::table(std::uint8_t protocol) const noexcept {
   return protocol == proto_tcp   ? tcp_ports_.get()
          : protocol == proto_udp ? udp_ports_.get()
                                  : nullptr;
@@ -61,68 +61,130 @@ std::uint16_t flow_steering::hash_owner(wire::ipv4_address remote, std::uint16_t
   return config_.reta[h % config_.reta.size()];
 }
 
+std::uint16_t flow_steering::next_bound(std::uint32_t bound, std::uint16_t from) noexcept {
+  const std::uint32_t at_or_after = from < 32 ? bound & (~std::uint32_t{0} << from) : 0;
+  return static_cast<std::uint16_t>(std::countr_zero(at_or_after != 0 ? at_or_after : bound));
+}
+
 std::uint16_t flow_steering::flow_owner(std::uint8_t protocol, wire::ipv4_address remote,
                                         std::uint16_t remote_port,
                                         std::uint16_t local_port) const noexcept {
-  const std::uint64_t mask = port_mask(protocol, local_port);
-  if (mask != 0 && std::has_single_bit(mask)) {
-    return static_cast<std::uint16_t>(std::countr_zero(mask));
+  const std::uint32_t bound = port_mask(protocol, local_port);
+  if (bound != 0 && std::has_single_bit(bound)) {
+    return static_cast<std::uint16_t>(std::countr_zero(bound));  // no hash needed
   }
-  return hash_owner(remote, remote_port, local_port);
+  const std::uint16_t h = hash_owner(remote, remote_port, local_port);
+  return bound == 0 ? h : next_bound(bound, h);
 }
 
-std::uint64_t flow_steering::port_mask(std::uint8_t protocol, std::uint16_t port) const noexcept {
-  const std::atomic<std::uint64_t>* t = table(protocol);
-  return t == nullptr ? 0 : t[port].load(std::memory_order_relaxed);
+std::uint32_t flow_steering::port_mask(std::uint8_t protocol, std::uint16_t port) const noexcept {
+  const port_entry* t = table(protocol);
+  return t == nullptr ? 0
+                      : static_cast<std::uint32_t>(t[port].users.load(std::memory_order_relaxed));
 }
 
-void flow_steering::port_used(std::uint16_t worker, std::uint8_t protocol, std::uint16_t port,
-                              bool used) noexcept {
-  std::atomic<std::uint64_t>* t = table(protocol);
+std::uint32_t flow_steering::connect_mask(std::uint8_t protocol,
+                                          std::uint16_t port) const noexcept {
+  const port_entry* t = table(protocol);
+  return t == nullptr
+             ? 0
+             : static_cast<std::uint32_t>(t[port].users.load(std::memory_order_relaxed) >> 32U);
+}
+
+bool flow_steering::acquire(std::uint16_t worker, stack::port_claim kind, std::uint8_t protocol,
+                            std::uint16_t port, wire::ipv4_address remote,
+                            std::uint16_t remote_port) noexcept {
+  port_entry* t = table(protocol);
+  if (t == nullptr || worker >= config_.workers) {
+    return false;
+  }
+  port_entry& e = t[port];
+  const std::uint32_t self = std::uint32_t{1} << worker;
+  using stack::port_claim;
+  if (kind == port_claim::child) {
+    // Accepted here: held as "off hash" only if the hash would put the flow elsewhere (a lone
+    // listener's flows), so that no other worker's bind takes it (below).
+    if (hash_owner(remote, remote_port, port) == worker) {
+      return false;
+    }
+    e.off_hash.fetch_or(self, std::memory_order_relaxed);
+    return true;
+  }
+  if (kind == port_claim::connect && hash_owner(remote, remote_port, port) != worker) {
+    return false;  // the replies would not come here
+  }
+  // One word for binds and connects, so that a bind and a connect on two workers cannot both
+  // take a port (a CAS decides).
+  std::uint64_t seen = e.users.load(std::memory_order_relaxed);
+  for (;;) {
+    const auto bound = static_cast<std::uint32_t>(seen);
+    const auto connecting = static_cast<std::uint32_t>(seen >> 32U);
+    std::uint64_t want = seen;
+    switch (kind) {
+      case port_claim::bind: {
+        if ((connecting & ~self) != 0) {
+          return false;  // another worker's outgoing connection uses it
+        }
+        if (bound != 0 && (bound & self) == 0) {
+          // Joining: the flows whose hash lies between the previous bound worker and us move
+          // from the next bound worker after us to us. Those are off-hash flows of that worker;
+          // refuse if it has any (they would be reset).
+          const std::uint16_t loser = next_bound(bound, worker);
+          if ((e.off_hash.load(std::memory_order_relaxed) & (std::uint32_t{1} << loser)) != 0) {
+            return false;
+          }
+        }
+        want |= self;
+        break;
+      }
+      case port_claim::ephemeral:
+        if ((bound & ~self) != 0 || (connecting & ~self) != 0) {
+          return false;
+        }
+        want |= self;
+        break;
+      case port_claim::connect:
+        if ((bound & ~self) != 0) {
+          return false;  // bound elsewhere: its packets would go there
+        }
+        want |= std::uint64_t{self} << 32U;
+        break;
+      default:
+        return false;
+    }
+    if (want == seen || e.users.compare_exchange_weak(seen, want, std::memory_order_relaxed)) {
+      return true;
+    }
+  }
+}
+
+void flow_steering::release(std::uint16_t worker, stack::port_claim kind, std::uint8_t protocol,
+                            std::uint16_t port) noexcept {
+  port_entry* t = table(protocol);
   if (t == nullptr || worker >= config_.workers) {
     return;
   }
-  const std::uint64_t bit = std::uint64_t{1} << worker;
-  if (used) {
-    t[port].fetch_or(bit, std::memory_order_relaxed);
-  } else {
-    t[port].fetch_and(~bit, std::memory_order_relaxed);
+  const std::uint32_t self = std::uint32_t{1} << worker;
+  switch (kind) {
+    case stack::port_claim::child:
+      t[port].off_hash.fetch_and(~self, std::memory_order_relaxed);
+      break;
+    case stack::port_claim::connect:
+      t[port].users.fetch_and(~(std::uint64_t{self} << 32U), std::memory_order_relaxed);
+      break;
+    default:
+      t[port].users.fetch_and(~std::uint64_t{self}, std::memory_order_relaxed);
+      break;
   }
 }
 
 void flow_steering::clear_ports() noexcept {
   for (std::size_t p = 0; p < 65536; ++p) {
-    tcp_ports_[p].store(0, std::memory_order_relaxed);
-    udp_ports_[p].store(0, std::memory_order_relaxed);
-  }
-}
-
-bool flow_steering::claim_port(std::uint16_t worker, std::uint8_t protocol,
-                               std::uint16_t port) noexcept {
-  std::atomic<std::uint64_t>* t = table(protocol);
-  if (t == nullptr || worker >= config_.workers) {
-    return false;
-  }
-  const std::uint64_t bit = std::uint64_t{1} << worker;
-  std::uint64_t seen = t[port].load(std::memory_order_relaxed);
-  // Two workers binding port 0 at once walk the same candidates (one secret): the CAS lets one
-  // have each port.
-  while ((seen & ~bit) == 0) {
-    if (t[port].compare_exchange_weak(seen, seen | bit, std::memory_order_relaxed)) {
-      return true;
+    for (port_entry* t : {tcp_ports_.get(), udp_ports_.get()}) {
+      t[p].users.store(0, std::memory_order_relaxed);
+      t[p].off_hash.store(0, std::memory_order_relaxed);
     }
   }
-  return false;
-}
-
-bool flow_steering::connect_port_ok(std::uint16_t worker, std::uint8_t protocol, std::uint16_t port,
-                                    wire::ipv4_address remote,
-                                    std::uint16_t remote_port) const noexcept {
-  const std::uint64_t mask = port_mask(protocol, port);
-  if ((mask & ~(std::uint64_t{1} << worker)) != 0) {
-    return false;  // bound elsewhere: its packets would go there
-  }
-  return hash_owner(remote, remote_port, port) == worker;
 }
 
 frame_verdict flow_steering::classify(const packet& frame, std::uint16_t self) const noexcept {
@@ -155,12 +217,15 @@ frame_verdict flow_steering::classify(const packet& frame, std::uint16_t self) c
   if (protocol == proto_tcp || protocol == proto_udp) {
     const std::uint16_t sport = wire::load16(l4);
     const std::uint16_t dport = wire::load16(l4 + 2);
-    const std::uint64_t mask = port_mask(protocol, dport);
-    if (mask != 0 && std::has_single_bit(mask)) {
-      owner = static_cast<std::uint16_t>(std::countr_zero(mask));
+    const std::uint32_t bound = port_mask(protocol, dport);
+    if (bound != 0 && std::has_single_bit(bound)) {
+      owner = static_cast<std::uint16_t>(std::countr_zero(bound));  // a lone binder: no hash
     } else if (config_.mode == steering_mode::software) {
       owner = hash_owner(src, sport, dport);
       v.hashed = true;
+      owner = bound == 0 ? owner : next_bound(bound, owner);
+    } else if (bound != 0 && (bound & (std::uint32_t{1} << self)) == 0) {
+      owner = next_bound(bound, self);  // the NIC's hash picked us (self), unbound here
     }
   } else if (protocol == proto_icmp) {
     const std::uint8_t icmp = wire::load8(l4);

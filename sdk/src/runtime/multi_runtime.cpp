@@ -12,7 +12,7 @@
 namespace dpdk_net {
 namespace {
 
-std::mutex affinity_lock;  // worker threads record their affinity; rare, not the packet path
+std::mutex affinity_lock;  // affinity records and the first exception: rare, not the packet path
 
 stack::stack_secret random_secret() {
   stack::stack_secret s;
@@ -98,7 +98,10 @@ multi_runtime::multi_runtime(device& dev, stack::stack_config config,
 
 multi_runtime::~multi_runtime() {
   stop();
-  join();
+  try {
+    join();
+  } catch (...) {  // a handler's exception nobody joined for: dropped with the runtime
+  }
   workers_.clear();  // stacks (and what they hold) go while the mesh and the device exist
 }
 
@@ -121,16 +124,30 @@ void multi_runtime::worker_main(std::size_t i, time_ns drain) {
   }
 }
 
+void multi_runtime::guarded(std::size_t i, time_ns drain) noexcept {
+  try {
+    worker_main(i, drain);
+  } catch (...) {
+    // As io_context::run() lets a handler's exception out: the first one stops every worker
+    // and join() (run()) rethrows it on the caller's thread.
+    {
+      const std::lock_guard<std::mutex> g(affinity_lock);
+      if (!error_) {
+        error_ = std::current_exception();
+      }
+    }
+    stop();
+  }
+}
+
 void multi_runtime::start() {
   if (!threads_.empty()) {
     return;
   }
-  stopping_.store(false);
-  for (auto& w : workers_) {
-    w->restart();
-  }
+  // A stop() that came before start() stays in effect (the workers return at once): a signal
+  // during the application's setup is not lost. join() re-arms the workers for the next start.
   for (std::size_t i = 0; i < workers_.size(); ++i) {
-    threads_.emplace_back([this, i] { worker_main(i, 0); });
+    threads_.emplace_back([this, i] { guarded(i, 0); });
   }
 }
 
@@ -148,6 +165,19 @@ void multi_runtime::join() {
     }
   }
   threads_.clear();
+  // Stopped and joined: the next start() runs again.
+  stopping_.store(false);
+  for (auto& w : workers_) {
+    w->restart();
+  }
+  std::exception_ptr e;
+  {
+    const std::lock_guard<std::mutex> g(affinity_lock);
+    std::swap(e, error_);
+  }
+  if (e) {
+    std::rethrow_exception(e);
+  }
 }
 
 bool multi_runtime::poll_once() {
@@ -173,11 +203,18 @@ void multi_runtime::graceful_stop(time_ns drain) {
   const std::size_t n = workers_.size();
   for (std::size_t i = 0; i < n; ++i) {
     threads_.emplace_back([this, i, drain, n, &drained] {
-      worker_main(i, drain == 0 ? 1 : drain);
+      guarded(i, drain == 0 ? 1 : drain);
       drained.fetch_add(1);
       runtime& w = *workers_[i];
-      while (drained.load() < n && !w.stopped()) {
-        w.run_for(1 * millisecond);
+      try {
+        while (drained.load() < n && !w.stopped()) {
+          w.run_for(1 * millisecond);
+        }
+      } catch (...) {
+        const std::lock_guard<std::mutex> g(affinity_lock);
+        if (!error_) {
+          error_ = std::current_exception();
+        }
       }
     });
   }

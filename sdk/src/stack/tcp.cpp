@@ -169,7 +169,8 @@ tcp_layer::connection* tcp_layer::alloc_connection() noexcept {
   c.state = tcp_state::closed;
   c.in_use = true;
   c.attached = true;
-  c.listening = c.bound = c.indexed = c.steered = false;
+  c.listening = c.bound = c.indexed = false;
+  c.held = 0;
   c.generation = generation;
   c.local_port = c.remote_port = 0;
   c.remote = {};
@@ -235,7 +236,7 @@ void tcp_layer::free_connection(connection& c) noexcept {
   if (c.bound && port_users_[c.local_port] > 0) {
     --port_users_[c.local_port];
   }
-  unsteer_port(c);
+  drop_port(c.local_port, c.held);
   if (c.listening && listeners_[c.local_port] == static_cast<std::int32_t>(slot)) {
     listeners_[c.local_port] = -1;
   }
@@ -319,29 +320,38 @@ void tcp_layer::next_hop_resolved() noexcept {
 
 void tcp_layer::set_port_coordinator(port_coordinator* coordinator) {
   coordinator_ = coordinator;
-  if (coordinator != nullptr && steered_users_.empty()) {
-    steered_users_.assign(65536, 0);
+  for (auto& holders : port_holders_) {
+    if (coordinator != nullptr && holders.empty()) {
+      holders.assign(65536, 0);
+    }
   }
 }
 
-void tcp_layer::steer_port(connection& c, bool claimed) noexcept {
-  if (coordinator_ == nullptr || c.steered) {
+void tcp_layer::hold_port(std::uint16_t port, std::uint8_t& held, std::uint8_t kinds) noexcept {
+  if (coordinator_ == nullptr) {
     return;
   }
-  c.steered = true;
-  if (steered_users_[c.local_port]++ == 0 && !claimed) {
-    coordinator_->port_used(6, c.local_port, true);
+  for (std::size_t k = 0; k < port_holders_.size(); ++k) {
+    const auto bit = static_cast<std::uint8_t>(1U << k);
+    if ((kinds & bit) != 0 && (held & bit) == 0) {
+      held = static_cast<std::uint8_t>(held | bit);
+      ++port_holders_[k][port];
+    }
   }
 }
 
-void tcp_layer::unsteer_port(connection& c) noexcept {
-  if (!c.steered) {
-    return;
+void tcp_layer::drop_port(std::uint16_t port, std::uint8_t& held) noexcept {
+  static constexpr port_claim claims[] = {port_claim::bind, port_claim::connect, port_claim::child};
+  for (std::size_t k = 0; k < port_holders_.size() && held != 0; ++k) {
+    const auto bit = static_cast<std::uint8_t>(1U << k);
+    if ((held & bit) != 0) {
+      held = static_cast<std::uint8_t>(held & ~bit);
+      if (coordinator_ != nullptr && --port_holders_[k][port] == 0) {
+        coordinator_->release(claims[k], 6, port);
+      }
+    }
   }
-  c.steered = false;
-  if (coordinator_ != nullptr && --steered_users_[c.local_port] == 0) {
-    coordinator_->port_used(6, c.local_port, false);
-  }
+  held = 0;
 }
 
 bool tcp_layer::port_in_use(std::uint16_t port) const noexcept {
@@ -364,24 +374,26 @@ std::uint16_t tcp_layer::pick_port(tcp_endpoint remote, const port_filter& filte
     if (filter.accept != nullptr && !filter.accept(filter.context, port, remote)) {
       continue;
     }
-    // Last: for bind(0) a yes claims the port across workers.
-    if (coordinator_ != nullptr &&
-        !coordinator_->ephemeral_ok(6, port, remote.address, remote.port)) {
+    const std::uint32_t found = find_tuple(remote.address, remote.port, port);
+    // RFC 6191: a TIME-WAIT tuple may be reused when timestamps protect the new connection
+    // from the old one's duplicates (our ISN is clock-driven and above the old SND.NXT).
+    const bool reuse = found != no_slot && found >= slab_.size();
+    if (found != no_slot &&
+        (!reuse || !tw_[found - static_cast<std::uint32_t>(slab_.size())].ts_enabled ||
+         !config_.timestamps)) {
       continue;
     }
-    const std::uint32_t found = find_tuple(remote.address, remote.port, port);
-    if (found != no_slot) {
-      if (found < slab_.size()) {
-        continue;
-      }
-      // RFC 6191: a TIME-WAIT tuple may be reused when timestamps protect the new connection
-      // from the old one's duplicates (our ISN is clock-driven and above the old SND.NXT).
-      const auto record = found - static_cast<std::uint32_t>(slab_.size());
-      if (!tw_[record].ts_enabled || !config_.timestamps) {
-        continue;
-      }
-      free_time_wait(record);
+    if (reuse) {
+      // First: the record may hold the port at the coordinator, and releases it when freed.
+      free_time_wait(found - static_cast<std::uint32_t>(slab_.size()));
       ++counters_.time_wait_reused;
+    }
+    // Last (a yes may claim the port across workers): bind(0) takes it for this stack alone,
+    // connect needs the flow steered here.
+    if (coordinator_ != nullptr &&
+        !coordinator_->acquire(remote.port == 0 ? port_claim::ephemeral : port_claim::connect, 6,
+                               port, remote.address, remote.port)) {
+      continue;
     }
     port_counter_ += i + 1;
     (void)now;

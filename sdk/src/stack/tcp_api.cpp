@@ -65,20 +65,25 @@ std::error_code tcp_layer::bind(socket_id id, std::uint16_t port,
   if (c->bound || c->state != tcp_state::closed) {
     return std::make_error_code(std::errc::invalid_argument);
   }
-  const bool ephemeral = port == 0;
-  if (ephemeral) {
-    // Any free ephemeral port (no remote yet: the per-destination hash uses 0).
+  if (port == 0) {
+    // Any free ephemeral port (no remote yet: the per-destination hash uses 0). pick_port's
+    // coordinator check claimed it.
     port = pick_port(tcp_endpoint{}, port_filter{}, 0);
     if (port == 0) {
       return std::make_error_code(std::errc::resource_unavailable_try_again);
     }
   } else if (port_in_use(port)) {
     return std::make_error_code(std::errc::address_in_use);
+  } else if (coordinator_ != nullptr &&
+             !coordinator_->acquire(port_claim::bind, 6, port, wire::ipv4_address{}, 0)) {
+    // Another worker's connection uses it, or this bind would take another worker's accepted
+    // connections (docs/asio.md "Flow ownership").
+    return std::make_error_code(std::errc::address_in_use);
   }
   c->local_port = port;
   c->bound = true;
   ++port_users_[port];
-  steer_port(*c, ephemeral);  // pick_port's coordinator check claimed an ephemeral one
+  hold_port(port, c->held, detail::port_hold::bound);
   return {};
 }
 
@@ -184,6 +189,7 @@ std::error_code tcp_layer::connect(socket_id id, tcp_endpoint remote, time_ns no
     c->local_port = port;
     c->bound = true;
     ++port_users_[port];
+    hold_port(port, c->held, detail::port_hold::connect);  // pick_port acquired it
   } else {
     if (find_tuple(a, remote.port, c->local_port) != no_slot) {
       return std::make_error_code(std::errc::address_in_use);

@@ -165,8 +165,16 @@ tcp_layer::connection* tcp_layer::new_child(connection& l, const tcp_segment_vie
   c.options = l.options;
   c.parent = lslot;
   c.local_port = l.local_port;
-  if (l.steered) {
-    steer_port(c, false);  // the listener's port stays steered here while its children live
+  if ((l.held & detail::port_hold::bound) != 0) {
+    // The listener's port stays held here while its children live; a child whose flow the
+    // hash steers elsewhere (a lone listener's) also holds it as such, so that no other worker
+    // starts listening and takes the flow.
+    std::uint8_t kinds = detail::port_hold::bound;
+    if (coordinator_ != nullptr &&
+        coordinator_->acquire(port_claim::child, 6, l.local_port, s.src, s.h.src_port)) {
+      kinds |= detail::port_hold::child;
+    }
+    hold_port(c.local_port, c.held, kinds);
   }
   c.list = detail::list_kind::half_open;
   c.sibling_prev = l.half_open_tail;

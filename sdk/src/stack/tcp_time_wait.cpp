@@ -39,12 +39,10 @@ void tcp_layer::enter_time_wait(connection& c, time_ns now, bool owe_ack) noexce
   r.window = static_cast<std::uint16_t>(std::min<std::uint32_t>(
       (detail::seq_gt(c.rcv_adv, c.rcv_nxt) ? c.rcv_adv - c.rcv_nxt : 0) >> c.rcv_scale, 65535));
   r.in_use = true;
-  // A port steered to this stack (a lone listener's) stays so while the tuple waits: its late
+  // What the connection held its port for, the record holds while the tuple waits: its late
   // segments must still reach this stack, not be answered with RST by another.
-  r.steered = c.steered && coordinator_ != nullptr;
-  if (r.steered) {
-    ++steered_users_[r.local_port];
-  }
+  r.held = 0;
+  hold_port(r.local_port, r.held, c.held);
   r.expiry = now + config_.time_wait;
   // The connection's slot is free from here: the record answers for the tuple.
   const std::uint64_t h = c.hash;
@@ -75,12 +73,7 @@ void tcp_layer::free_time_wait(std::uint32_t t) noexcept {
   tw_order_.remove(t);
   tw_acks_.remove(t);
   r.in_use = false;
-  if (r.steered) {
-    r.steered = false;
-    if (coordinator_ != nullptr && --steered_users_[r.local_port] == 0) {
-      coordinator_->port_used(6, r.local_port, false);
-    }
-  }
+  drop_port(r.local_port, r.held);
   tw_free_.push_back(t);
   --tw_used_;
 }

@@ -113,7 +113,8 @@ std::error_code stack::udp_bind(std::uint16_t port, socket_id& id,
           static_cast<std::uint16_t>(config_.ephemeral_first + (start + i) % range);
       // The coordinator (several workers on one address) claims it for this one, or says no.
       if (port_to_socket_[candidate] < 0 &&
-          (coordinator_ == nullptr || coordinator_->ephemeral_ok(17, candidate, {}, 0))) {
+          (coordinator_ == nullptr ||
+           coordinator_->acquire(port_claim::ephemeral, 17, candidate, {}, 0))) {
         port = candidate;
       }
     }
@@ -122,8 +123,9 @@ std::error_code stack::udp_bind(std::uint16_t port, socket_id& id,
     }
   } else if (port_to_socket_[port] >= 0) {
     return std::make_error_code(std::errc::address_in_use);
-  } else if (coordinator_ != nullptr) {
-    coordinator_->port_used(17, port, true);
+  } else if (coordinator_ != nullptr &&
+             !coordinator_->acquire(port_claim::bind, 17, port, wire::ipv4_address{}, 0)) {
+    return std::make_error_code(std::errc::address_in_use);  // another worker's alone
   }
   free_slot->open = true;
   free_slot->port = port;
@@ -141,7 +143,7 @@ void stack::udp_close(socket_id id) {
   udp_socket& s = sockets_[id];
   port_to_socket_[s.port] = -1;
   if (coordinator_ != nullptr) {
-    coordinator_->port_used(17, s.port, false);
+    coordinator_->release(port_claim::bind, 17, s.port);
   }
   s.open = false;
   s.events = 0;

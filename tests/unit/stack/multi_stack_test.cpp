@@ -20,6 +20,7 @@ namespace dpdk_net::stack {
 namespace {
 
 using socket_id = stack::socket_id;
+using dpdk_net::stack::port_claim;
 
 steering_config steering(std::uint16_t workers, steering_mode mode, bool symmetric = false) {
   steering_config c;
@@ -68,7 +69,8 @@ class MultiStack : public StackTest {
   }
   packet echo_reply(std::uint16_t id) {
     std::array<std::byte, 8> icmp{};
-    wire::write_icmp(icmp, wire::icmp_header{wire::icmp_type::echo_reply, 0, 0, std::uint32_t{id} << 16U}, {});
+    wire::write_icmp(
+        icmp, wire::icmp_header{wire::icmp_type::echo_reply, 0, 0, std::uint32_t{id} << 16U}, {});
     return frame(wire::ip_protocol::icmp, icmp);
   }
   packet arp_request() {
@@ -163,7 +165,8 @@ TEST_F(MultiStack, HardwareSteeringTrustsTheQueueButHashesIcmpErrors) {
 
 TEST_F(MultiStack, APortBoundOnOneWorkerBelongsToIt) {
   flow_steering s(steering(3, steering_mode::hardware));
-  s.port_used(2, 6, 8080, true);
+  const ipv4_address none{};
+  ASSERT_TRUE(s.acquire(2, port_claim::bind, 6, 8080, none, 0));
   EXPECT_EQ(s.port_mask(6, 8080), 4U);
   EXPECT_EQ(s.port_mask(17, 8080), 0U);  // per protocol
   for (std::uint16_t sport = 40000; sport < 40010; ++sport) {
@@ -172,24 +175,36 @@ TEST_F(MultiStack, APortBoundOnOneWorkerBelongsToIt) {
     EXPECT_EQ(v.worker, 2);
     EXPECT_EQ(s.flow_owner(6, peer_ip, sport, 8080), 2);
   }
-  s.port_used(0, 6, 8080, true);  // bound on two workers now: the hash (here: the queue) rules
-  EXPECT_EQ(s.classify(tcp_from_peer(40000, 8080), 0).to, frame_verdict::kind::here);
-  s.port_used(0, 6, 8080, false);
-  s.port_used(2, 6, 8080, false);
+  ASSERT_TRUE(s.acquire(0, port_claim::bind, 6, 8080, none, 0));
+  // Bound on 0 and 2 of 3: a flow goes to the first bound worker at or after its hash's
+  // (cyclically), so nothing reaches worker 1, which does not listen.
+  for (std::uint16_t sport = 40000; sport < 40064; ++sport) {
+    const std::uint16_t h = s.hash_owner(peer_ip, sport, 8080);
+    const std::uint16_t want = h == 0 ? 0 : 2;
+    EXPECT_EQ(s.flow_owner(6, peer_ip, sport, 8080), want);
+    // Hardware: the NIC put it on queue h.
+    const frame_verdict v = s.classify(tcp_from_peer(sport, 8080), h);
+    EXPECT_EQ(v.to == frame_verdict::kind::here ? h : v.worker, want) << sport;
+  }
+  s.release(0, port_claim::bind, 6, 8080);
+  s.release(2, port_claim::bind, 6, 8080);
   EXPECT_EQ(s.port_mask(6, 8080), 0U);
-  // bind(0): a claim is exclusive (two workers walking the same candidates get one each).
-  EXPECT_TRUE(s.claim_port(1, 17, 50000));
-  EXPECT_TRUE(s.claim_port(1, 17, 50000));  // idempotent for its owner
-  EXPECT_FALSE(s.claim_port(0, 17, 50000));
+  // bind(0): exclusive (two workers walking the same candidates get one each).
+  EXPECT_TRUE(s.acquire(1, port_claim::ephemeral, 17, 50000, none, 0));
+  EXPECT_TRUE(s.acquire(1, port_claim::ephemeral, 17, 50000, none, 0));  // idempotent
+  EXPECT_FALSE(s.acquire(0, port_claim::ephemeral, 17, 50000, none, 0));
+  EXPECT_FALSE(s.acquire(0, port_claim::bind, 17, 50000, none, 0) &&
+               s.port_mask(17, 50000) == 1U);  // an explicit bind shares it (REUSEPORT-like)
   // connect: a port another worker has bound is never chosen; else the hash decides.
-  s.port_used(1, 6, 50001, true);
-  EXPECT_FALSE(s.connect_port_ok(0, 6, 50001, peer_ip, 80));
+  ASSERT_TRUE(s.acquire(1, port_claim::bind, 6, 50001, none, 0));
+  EXPECT_FALSE(s.acquire(0, port_claim::connect, 6, 50001, peer_ip, 80));
   std::size_t ok[3] = {0, 0, 0};
   for (std::uint16_t port = 50100; port < 50400; ++port) {
     for (std::uint16_t w = 0; w < 3; ++w) {
-      if (s.connect_port_ok(w, 6, port, peer_ip, 80)) {
+      if (s.acquire(w, port_claim::connect, 6, port, peer_ip, 80)) {
         ++ok[w];
         EXPECT_EQ(s.hash_owner(peer_ip, 80, port), w);
+        EXPECT_EQ(s.connect_mask(6, port), 1U << w);
       }
     }
   }
@@ -197,6 +212,35 @@ TEST_F(MultiStack, APortBoundOnOneWorkerBelongsToIt) {
   for (const std::size_t n : ok) {
     EXPECT_GT(n, 60U);  // spread (the default key spreads sequential ports)
   }
+  // A port another worker's connection uses cannot be bound (bind(0) or explicit) elsewhere.
+  std::uint16_t used = 50100;
+  while (s.connect_mask(6, used) != 1U) {
+    ++used;
+  }
+  EXPECT_FALSE(s.acquire(1, port_claim::ephemeral, 6, used, none, 0));
+  EXPECT_FALSE(s.acquire(2, port_claim::bind, 6, used, none, 0));
+  EXPECT_TRUE(s.acquire(0, port_claim::bind, 6, used, none, 0));  // its own: fine
+  s.release(0, port_claim::connect, 6, used);
+  EXPECT_EQ(s.connect_mask(6, used), 0U);
+  EXPECT_TRUE(s.acquire(2, port_claim::bind, 6, used, none, 0));
+}
+
+TEST_F(MultiStack, ALoneListenersOffHashConnectionsKeepOthersFromJoining) {
+  flow_steering s(steering(2, steering_mode::software));
+  const ipv4_address none{};
+  ASSERT_TRUE(s.acquire(0, port_claim::bind, 6, 7, none, 0));
+  // Children of worker 0: those whose hash picks worker 1 are held as off-hash.
+  std::uint16_t off = 0, on = 0;
+  for (std::uint16_t sport = 1000; off == 0 || on == 0; ++sport) {
+    (s.hash_owner(peer_ip, sport, 7) == 0 ? on : off) = sport;
+  }
+  EXPECT_FALSE(s.acquire(0, port_claim::child, 6, 7, peer_ip, on));  // hash-consistent
+  EXPECT_TRUE(s.acquire(0, port_claim::child, 6, 7, peer_ip, off));
+  // Worker 1 listening now would take that flow: refused while it lives.
+  EXPECT_FALSE(s.acquire(1, port_claim::bind, 6, 7, none, 0));
+  s.release(0, port_claim::child, 6, 7);
+  EXPECT_TRUE(s.acquire(1, port_claim::bind, 6, 7, none, 0));
+  EXPECT_EQ(s.port_mask(6, 7), 3U);
 }
 
 TEST_F(MultiStack, SymmetricHashGivesBothEndsTheSameWorker) {
@@ -222,7 +266,7 @@ TEST_F(MultiStack, BadSteeringConfigsAreRefusedNamingTheField) {
   c.workers = 0;
   EXPECT_NE(message(c).find("workers"), std::string::npos);
   c = steering(2, steering_mode::software);
-  c.workers = 65;
+  c.workers = 33;
   EXPECT_NE(message(c).find("workers"), std::string::npos);
   c = steering(2, steering_mode::software);
   c.key.resize(8);
@@ -234,19 +278,32 @@ TEST_F(MultiStack, BadSteeringConfigsAreRefusedNamingTheField) {
   EXPECT_NE(message(c).find("reta"), std::string::npos);
 }
 
-/// Records what a stack asks its coordinator; refuses ephemeral ports below `floor`.
+/// Records what a stack asks its coordinator; refuses ephemeral and connect ports below `floor`.
 struct recording_coordinator final : port_coordinator {
   std::vector<std::string> calls;
   std::uint16_t floor = 0;
-  void port_used(std::uint8_t protocol, std::uint16_t port, bool used) noexcept override {
-    calls.push_back((used ? "used " : "unused ") + std::to_string(protocol) + "/" +
-                    std::to_string(port));
+  static const char* name(port_claim k) {
+    switch (k) {
+      case port_claim::bind:
+        return "bind";
+      case port_claim::ephemeral:
+        return "ephemeral";
+      case port_claim::connect:
+        return "connect";
+      default:
+        return "child";
+    }
   }
-  bool ephemeral_ok(std::uint8_t protocol, std::uint16_t port, wire::ipv4_address,
-                    std::uint16_t remote_port) noexcept override {
-    calls.push_back((remote_port == 0 ? "claim " : "connect ") + std::to_string(protocol) + "/" +
+  bool acquire(port_claim kind, std::uint8_t protocol, std::uint16_t port, wire::ipv4_address,
+               std::uint16_t) noexcept override {
+    calls.push_back(std::string("acquire ") + name(kind) + " " + std::to_string(protocol) + "/" +
                     std::to_string(port));
-    return port >= floor;
+    return kind == port_claim::bind || kind == port_claim::child ? kind == port_claim::bind
+                                                                 : port >= floor;
+  }
+  void release(port_claim kind, std::uint8_t protocol, std::uint16_t port) noexcept override {
+    calls.push_back(std::string("release ") + name(kind) + " " + std::to_string(protocol) + "/" +
+                    std::to_string(port));
   }
 };
 
@@ -258,19 +315,19 @@ TEST_F(MultiStack, StackReportsBoundPortsAndAsksBeforeTakingEphemeralOnes) {
   ASSERT_FALSE(t.open(l));
   ASSERT_FALSE(t.bind(l, 80));
   ASSERT_FALSE(t.listen(l, 16));
-  EXPECT_EQ(rc.calls, std::vector<std::string>{"used 6/80"});
+  EXPECT_EQ(rc.calls, std::vector<std::string>{"acquire bind 6/80"});
   rc.calls.clear();
   socket_id e = 0;
   ASSERT_FALSE(t.open(e));
-  ASSERT_FALSE(t.listen(e, 4));  // bind(0) inside: the candidate is claimed, not reported again
+  ASSERT_FALSE(t.listen(e, 4));  // bind(0) inside: an ephemeral candidate is acquired
   ASSERT_EQ(rc.calls.size(), 1U);
-  EXPECT_EQ(rc.calls[0].rfind("claim 6/", 0), 0U) << rc.calls[0];
+  EXPECT_EQ(rc.calls[0].rfind("acquire ephemeral 6/", 0), 0U) << rc.calls[0];
   rc.calls.clear();
   t.close(l, now_);
   t.close(e, now_);
   ASSERT_EQ(rc.calls.size(), 2U);
-  EXPECT_EQ(rc.calls[0], "unused 6/80");
-  EXPECT_EQ(rc.calls[1].rfind("unused 6/", 0), 0U);
+  EXPECT_EQ(rc.calls[0], "release bind 6/80");
+  EXPECT_EQ(rc.calls[1].rfind("release bind 6/", 0), 0U);
   rc.calls.clear();
   // connect: candidates are offered with the remote; a refusal moves on, none left fails.
   learn_peer();
@@ -281,24 +338,43 @@ TEST_F(MultiStack, StackReportsBoundPortsAndAsksBeforeTakingEphemeralOnes) {
   ASSERT_TRUE(t.local_endpoint(c));
   EXPECT_EQ(t.local_endpoint(c)->port, 65535);
   EXPECT_GT(rc.calls.size(), 1U);
-  EXPECT_EQ(rc.calls.back(), "connect 6/65535");
+  EXPECT_EQ(rc.calls.back(), "acquire connect 6/65535");
   socket_id c2 = 0;
   ASSERT_FALSE(t.open(c2));
   EXPECT_EQ(t.connect(c2, tcp_endpoint{peer_ip, 443}, now_),
             std::make_error_code(std::errc::address_not_available));
+  rc.calls.clear();
+  t.abort(c, now_);  // the connection goes: its port is released
   t.close(c, now_);
   t.close(c2, now_);
-  // UDP: explicit binds reported, ephemeral ones claimed, closes reported.
+  EXPECT_EQ(rc.calls, std::vector<std::string>{"release connect 6/65535"});
+  // A bind the coordinator refuses fails with address_in_use (another worker holds the port).
   rc.calls.clear();
   rc.floor = 0;
+  struct refusing final : port_coordinator {
+    bool acquire(port_claim, std::uint8_t, std::uint16_t, wire::ipv4_address,
+                 std::uint16_t) noexcept override {
+      return false;
+    }
+    void release(port_claim, std::uint8_t, std::uint16_t) noexcept override {}
+  } no;
+  st_.set_port_coordinator(&no);
+  socket_id r = 0;
+  ASSERT_FALSE(t.open(r));
+  EXPECT_EQ(t.bind(r, 8080), std::make_error_code(std::errc::address_in_use));
+  socket_id ur = 0;
+  EXPECT_EQ(st_.udp_bind(8080, ur), std::make_error_code(std::errc::address_in_use));
+  t.close(r, now_);
+  st_.set_port_coordinator(&rc);
+  // UDP: explicit binds and ephemeral ones acquired, closes released.
   socket_id u1 = 0, u2 = 0;
   ASSERT_FALSE(st_.udp_bind(53, u1));
   ASSERT_FALSE(st_.udp_bind(0, u2));
   ASSERT_EQ(rc.calls.size(), 2U);
-  EXPECT_EQ(rc.calls[0], "used 17/53");
-  EXPECT_EQ(rc.calls[1], "claim 17/" + std::to_string(st_.udp_port(u2)));
+  EXPECT_EQ(rc.calls[0], "acquire bind 17/53");
+  EXPECT_EQ(rc.calls[1], "acquire ephemeral 17/" + std::to_string(st_.udp_port(u2)));
   st_.udp_close(u1);
-  EXPECT_EQ(rc.calls.back(), "unused 17/53");
+  EXPECT_EQ(rc.calls.back(), "release bind 17/53");
   st_.set_port_coordinator(nullptr);
 }
 

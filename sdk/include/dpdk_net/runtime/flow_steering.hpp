@@ -5,8 +5,9 @@
 //   TCP/UDP            the worker the RSS hash of the flow picks: the device's hash where it
 //                      steers (hardware mode: the frame is already there), else ours (software
 //                      mode: the receiving worker hashes and hands the frame over). A port bound
-//                      on exactly one worker (a lone listener, a UDP socket, bind() then connect)
-//                      belongs to that worker, whatever the hash.
+//                      on some workers only goes to the first bound one at or after the hash's
+//                      (cyclically): a lone listener, a UDP socket, bind() then connect get all
+//                      of their port's flows.
 //   ICMP errors        the owner of the flow they quote (a frag-needed reaches the connection).
 //   ICMP echo replies  worker id % workers (a worker pings with ids it owns); other ICMP: where
 //                      it lands.
@@ -14,9 +15,10 @@
 //                      (they learn; the one that asked resolves).
 //   fragments          reassembled where they land, then the datagram goes to its flow's owner.
 //
-// Outgoing connects choose ephemeral ports whose hash picks the calling worker
-// (ephemeral_ok), so a flow never needs handing over in hardware mode, and two workers never
-// collide on a 4-tuple: a port's hash for one destination picks one worker.
+// Outgoing connects choose ephemeral ports whose hash picks the calling worker (acquire
+// connect), so a flow never needs handing over in hardware mode, and two workers never collide on
+// a 4-tuple: a port's hash for one destination picks one worker. The port tables keep binds and
+// connects of different workers from taking each other's flows (stack::port_coordinator).
 //
 // classify() is per received frame: a header parse and one relaxed atomic load; the Toeplitz hash
 // only in software mode (or for ICMP errors). Port tables are shared by the workers' threads
@@ -37,8 +39,9 @@ namespace dpdk_net {
 
 class device;
 
-/// Most workers one runtime has (port tables are 64-bit masks).
-inline constexpr std::uint16_t max_workers = 64;
+/// Most workers one runtime has (a port's table entry is one 64-bit word: 32 bits of workers
+/// that bound it, 32 of workers whose outgoing connections use it).
+inline constexpr std::uint16_t max_workers = 32;
 
 enum class steering_mode : std::uint8_t {
   hardware,  ///< the device's RSS puts each flow on its owner's queue (its key and table)
@@ -81,7 +84,10 @@ class flow_steering {
   /// The worker the hash picks for a flow's incoming packets (remote -> us), protocol 6 or 17.
   [[nodiscard]] std::uint16_t hash_owner(wire::ipv4_address remote, std::uint16_t remote_port,
                                          std::uint16_t local_port) const noexcept;
-  /// The owner of a flow: a port bound on exactly one worker belongs to it; else the hash's.
+  /// The owner of a flow to `local_port`: with nobody bound there, the hash's; else the first
+  /// worker bound there at or after the hash's (cyclically) -- the hash's if it is bound, the
+  /// one worker of a lone listener. Stable while workers leave the port (only the leaver's
+  /// flows, none left by then, change owner).
   [[nodiscard]] std::uint16_t flow_owner(std::uint8_t protocol, wire::ipv4_address remote,
                                          std::uint16_t remote_port,
                                          std::uint16_t local_port) const noexcept;
@@ -91,26 +97,32 @@ class flow_steering {
   [[nodiscard]] std::uint16_t datagram_owner(const packet& datagram,
                                              std::uint16_t self) const noexcept;
 
-  // Port tables (the port_coordinator of each worker's stack comes here).
-  void port_used(std::uint16_t worker, std::uint8_t protocol, std::uint16_t port,
-                 bool used) noexcept;
-  /// bind(0): claims `port` for `worker` if no other worker has it bound.
-  bool claim_port(std::uint16_t worker, std::uint8_t protocol, std::uint16_t port) noexcept;
-  /// connect: the port is not bound by another worker and the flow's hash picks `worker`.
-  [[nodiscard]] bool connect_port_ok(std::uint16_t worker, std::uint8_t protocol,
-                                     std::uint16_t port, wire::ipv4_address remote,
-                                     std::uint16_t remote_port) const noexcept;
+  // Port tables: each worker's stack comes here through its worker_ports (the rules are
+  // stack::port_coordinator's).
+  bool acquire(std::uint16_t worker, stack::port_claim kind, std::uint8_t protocol,
+               std::uint16_t port, wire::ipv4_address remote, std::uint16_t remote_port) noexcept;
+  void release(std::uint16_t worker, stack::port_claim kind, std::uint8_t protocol,
+               std::uint16_t port) noexcept;
   /// Forgets every port (all workers' stacks were replaced: a simulated host's crash).
   void clear_ports() noexcept;
   /// Workers with `port` bound (bit i: worker i).
-  [[nodiscard]] std::uint64_t port_mask(std::uint8_t protocol, std::uint16_t port) const noexcept;
+  [[nodiscard]] std::uint32_t port_mask(std::uint8_t protocol, std::uint16_t port) const noexcept;
+  /// Workers whose outgoing connections use `port`.
+  [[nodiscard]] std::uint32_t connect_mask(std::uint8_t protocol,
+                                           std::uint16_t port) const noexcept;
 
  private:
-  [[nodiscard]] std::atomic<std::uint64_t>* table(std::uint8_t protocol) const noexcept;
+  struct port_entry {
+    std::atomic<std::uint64_t> users{0};     // bound workers (low 32) | connecting (high 32)
+    std::atomic<std::uint32_t> off_hash{0};  // workers with accepted flows the hash puts elsewhere
+  };
+  [[nodiscard]] port_entry* table(std::uint8_t protocol) const noexcept;
+  /// The first of `bound` at or after `from`, cyclically (bound != 0).
+  [[nodiscard]] static std::uint16_t next_bound(std::uint32_t bound, std::uint16_t from) noexcept;
 
   steering_config config_;
-  std::unique_ptr<std::atomic<std::uint64_t>[]> tcp_ports_;  // 65536 masks
-  std::unique_ptr<std::atomic<std::uint64_t>[]> udp_ports_;
+  std::unique_ptr<port_entry[]> tcp_ports_;  // 65536 entries
+  std::unique_ptr<port_entry[]> udp_ports_;
 };
 
 /// The steering for `workers` workers on `dev`: hardware when the device hashes TCP and UDP
@@ -124,13 +136,13 @@ class flow_steering {
 class worker_ports final : public stack::port_coordinator {
  public:
   worker_ports(flow_steering& flows, std::uint16_t self) noexcept : flows_(&flows), self_(self) {}
-  void port_used(std::uint8_t protocol, std::uint16_t port, bool used) noexcept override {
-    flows_->port_used(self_, protocol, port, used);
+  bool acquire(stack::port_claim kind, std::uint8_t protocol, std::uint16_t port,
+               wire::ipv4_address remote, std::uint16_t remote_port) noexcept override {
+    return flows_->acquire(self_, kind, protocol, port, remote, remote_port);
   }
-  bool ephemeral_ok(std::uint8_t protocol, std::uint16_t port, wire::ipv4_address remote,
-                    std::uint16_t remote_port) noexcept override {
-    return remote_port == 0 ? flows_->claim_port(self_, protocol, port)
-                            : flows_->connect_port_ok(self_, protocol, port, remote, remote_port);
+  void release(stack::port_claim kind, std::uint8_t protocol,
+               std::uint16_t port) noexcept override {
+    flows_->release(self_, kind, protocol, port);
   }
 
  private:

@@ -22,6 +22,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <exception>
 #include <memory>
 #include <string>
 #include <thread>
@@ -77,13 +78,17 @@ class multi_runtime {
   [[nodiscard]] const flow_steering& flows() const noexcept { return *flows_; }
   [[nodiscard]] worker_mesh& mesh() noexcept { return *mesh_; }
 
-  /// Starts one thread per worker (pinned) and returns.
+  /// Starts one thread per worker (pinned) and returns. After a stop() that came first, the
+  /// workers return at once (the stop is not lost).
   void start();
   /// Stops every worker (any thread, a signal handler included).
   void stop() noexcept;
-  /// Waits for the workers' threads to end (after stop()).
+  /// Waits for the workers' threads to end (after stop()); then a new start() runs again. If a
+  /// handler threw on a worker, every worker was stopped and the first exception is rethrown
+  /// here, as io_context::run() lets it out.
   void join();
-  /// start() then join(): returns once stop() was called and every worker has ended.
+  /// start() then join(): returns once stop() was called and every worker has ended (or throws
+  /// a handler's exception, see join()).
   void run();
   /// Graceful stop of every worker (runtime::graceful_stop on each, in parallel), then join.
   void graceful_stop(time_ns drain);
@@ -100,6 +105,7 @@ class multi_runtime {
 
  private:
   void worker_main(std::size_t i, time_ns drain);
+  void guarded(std::size_t i, time_ns drain) noexcept;
 
   device* dev_;
   multi_runtime_options options_;
@@ -110,6 +116,7 @@ class multi_runtime {
   std::vector<std::vector<unsigned>> affinity_;
   std::vector<int> cores_;
   std::atomic<bool> stopping_{false};
+  std::exception_ptr error_;  // the first handler exception on a worker (under a lock)
 };
 
 }  // namespace dpdk_net

@@ -11,8 +11,16 @@
 
 namespace dpdk_net::stack {
 
+/// What a stack holds a port for.
+enum class port_claim : std::uint8_t {
+  bind,       ///< an explicit bind or listen (other workers may bind it too, like SO_REUSEPORT)
+  ephemeral,  ///< bind(0): the port for this stack alone
+  connect,    ///< connect's ephemeral port towards a remote: the flow must be steered here
+  child,      ///< a connection accepted on a bound port whose flow the hash would steer elsewhere
+};
+
 /// Keeps the workers' port spaces consistent. Called on the control path only (bind, listen,
-/// connect, close), never per packet.
+/// connect, accept, close), never per packet.
 class port_coordinator {
  public:
   port_coordinator() = default;
@@ -20,16 +28,19 @@ class port_coordinator {
   port_coordinator& operator=(const port_coordinator&) = delete;
   virtual ~port_coordinator() = default;
 
-  /// `port` (protocol 6 or 17) became used on this stack by an explicitly bound socket (bind,
-  /// listen, or a connection accepted by such a listener), or stopped being used by any. Called on
-  /// the transitions only (first user, last user).
-  virtual void port_used(std::uint8_t protocol, std::uint16_t port, bool used) noexcept = 0;
-  /// May this stack take ephemeral `port`? For bind(0) (`remote_port` 0) a true answer also
-  /// claims it, exactly as port_used(protocol, port, true) would (released by port_used(...,
-  /// false)). For connect (a remote given) true means the flow's packets are steered to this
-  /// stack; nothing is claimed.
-  virtual bool ephemeral_ok(std::uint8_t protocol, std::uint16_t port, wire::ipv4_address remote,
-                            std::uint16_t remote_port) noexcept = 0;
+  /// A new user of `port` (protocol 6 or 17) of that kind, on this stack; `remote` and
+  /// `remote_port` name the flow for connect and child (else 0). Idempotent per stack. False:
+  ///   bind       another worker's connection uses the port, or this bind would take another
+  ///              worker's accepted connections (the stack fails the bind: address_in_use);
+  ///   ephemeral  another worker uses the port (the stack tries the next candidate);
+  ///   connect    the flow would not be steered here, or another worker has the port bound
+  ///              (next candidate);
+  ///   child      nothing to hold: the hash steers the flow here anyway (true: the port is held
+  ///              for this child until released).
+  virtual bool acquire(port_claim kind, std::uint8_t protocol, std::uint16_t port,
+                       wire::ipv4_address remote, std::uint16_t remote_port) noexcept = 0;
+  /// The stack's last user of that kind (ephemeral is released as bind) is gone.
+  virtual void release(port_claim kind, std::uint8_t protocol, std::uint16_t port) noexcept = 0;
 };
 
 /// Called with each datagram reassembled from fragments (IP header first), before the stack

@@ -13,6 +13,7 @@
 // never throws, and refuses a stale or unknown socket id with bad_file_descriptor.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -417,10 +418,11 @@ class tcp_layer {
   void index_insert(connection& c) noexcept;
   void index_erase(connection& c) noexcept;
   std::uint16_t pick_port(tcp_endpoint remote, const port_filter& filter, time_ns now) noexcept;
-  /// Reports an explicitly bound port to the coordinator (first user) ...
-  void steer_port(connection& c, bool claimed) noexcept;
-  /// ... and its release (last user).
-  void unsteer_port(connection& c) noexcept;
+  /// Counts c (or a TIME-WAIT record) as a user of its port of the `kinds` (port_hold bits); the
+  /// coordinator was asked (acquire) by the caller where it has to be.
+  void hold_port(std::uint16_t port, std::uint8_t& held, std::uint8_t kinds) noexcept;
+  /// Drops what `held` holds; the last user of a kind releases it at the coordinator.
+  void drop_port(std::uint16_t port, std::uint8_t& held) noexcept;
   [[nodiscard]] bool port_in_use(std::uint16_t port) const noexcept;
   [[nodiscard]] std::uint32_t timestamp_offset(wire::ipv4_address remote, std::uint16_t remote_port,
                                                std::uint16_t local_port) const noexcept;
@@ -557,12 +559,13 @@ class tcp_layer {
   std::size_t connection_count_ = 0;
   detail::slot_index index_;  // 4-tuple -> connection slot, or TIME-WAIT record (+ slab size)
   port_coordinator* coordinator_ = nullptr;
-  std::vector<std::uint16_t> steered_users_;  // 65536 with a coordinator: steered sockets per port
-  std::vector<std::int32_t> listeners_;       // 65536: local port -> listener slot, -1
-  std::vector<std::uint16_t> port_users_;     // 65536: sockets bound to each local port
-  detail::id_list pending_;                   // connections with output to generate
-  detail::id_list arp_wait_;                  // connections whose next hop is resolving
-  detail::id_list events_;                    // connections with events to hand out
+  // With a coordinator, per port_hold kind (bound, connect, child): users of each port (65536).
+  std::array<std::vector<std::uint16_t>, 3> port_holders_;
+  std::vector<std::int32_t> listeners_;    // 65536: local port -> listener slot, -1
+  std::vector<std::uint16_t> port_users_;  // 65536: sockets bound to each local port
+  detail::id_list pending_;                // connections with output to generate
+  detail::id_list arp_wait_;               // connections whose next hop is resolving
+  detail::id_list events_;                 // connections with events to hand out
   std::vector<detail::time_wait_record> tw_;
   detail::id_list tw_order_;  // oldest first: the expiry order (one duration for all)
   detail::id_list tw_acks_;   // records owing an ACK (built at drain time, like all output)

@@ -18,6 +18,13 @@
 
 namespace dpdk_net::stack::detail {
 
+/// What a connection (or TIME-WAIT record) holds its local port for at the port coordinator.
+namespace port_hold {
+inline constexpr std::uint8_t bound = 1;    ///< bind/listen, or a child of a bound listener
+inline constexpr std::uint8_t connect = 2;  ///< connect's ephemeral port
+inline constexpr std::uint8_t child = 4;    ///< an accepted flow the hash steers elsewhere
+}  // namespace port_hold
+
 // RFC 9293 3.4: sequence numbers compare modulo 2^32.
 [[nodiscard]] constexpr bool seq_lt(std::uint32_t a, std::uint32_t b) noexcept {
   return static_cast<std::int32_t>(a - b) < 0;
@@ -135,9 +142,9 @@ struct tcp_connection {
   bool in_use = false;
   bool attached = false;  // the application holds the id (false: orphaned by close())
   bool listening = false;
-  bool bound = false;    // local_port counted in port_users_
-  bool steered = false;  // local_port reported to the port coordinator (explicitly bound)
-  bool indexed = false;  // in the 4-tuple index
+  bool bound = false;     // local_port counted in port_users_
+  std::uint8_t held = 0;  // port_hold bits: what this connection holds its port for (coordinator)
+  bool indexed = false;   // in the 4-tuple index
   std::uint16_t generation = 0;
   std::uint16_t local_port = 0, remote_port = 0;
   wire::ipv4_address remote{};
@@ -263,7 +270,7 @@ struct time_wait_record {
   std::uint32_t ts_recent = 0, ts_offset = 0;
   bool ts_enabled = false;
   bool in_use = false;
-  bool steered = false;  // holds its port in the coordinator's table (see tcp_layer::steer_port)
+  std::uint8_t held = 0;  // port_hold bits, kept from the connection (see tcp_layer::hold_port)
   std::uint8_t rcv_scale = 0;
   std::uint16_t window = 0;  // the raw window field our ACKs carry (the last one advertised)
   std::uint64_t hash = 0;
