@@ -1,33 +1,40 @@
 #include "backend.hpp"
 
+#include "multi_backend.hpp"
+
 #include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <string>
 #include <string_view>
 
 namespace dpdk_net::examples {
 
 const char* common_usage() noexcept {
-  return "backend options (the same in every Asio example):\n"
-         "  --backend sim|tap|kernel  where the program runs (default sim):\n"
-         "                        sim    the server and simulated clients in one process, on\n"
-         "                               two simulated hosts (virtual time); prints a summary\n"
-         "                        tap    our stack (dpdk_net::runtime) on a TAP interface\n"
-         "                        kernel the identical code on boost::asio::ip::tcp (baseline)\n"
-         "  --iface NAME          tap: the TAP interface, created if absent (alias --interface;\n"
-         "                        default dnhttp0)\n"
-         "  --ip ADDR/PREFIX      tap: our stack's address (default 198.18.7.2/24); kernel:\n"
-         "                        the address to bind (default: any)\n"
-         "  --kernel-ip ADDR      tap: the kernel side's address on the interface (default:\n"
-         "                        host .1 of --ip's subnet, .2 if --ip is .1); keep to\n"
-         "                        198.18.0.0/15\n"
-         "  --gateway ADDR        tap: next hop for destinations off the subnet\n"
-         "  --port N              the TCP port (server: listen; default 8080)\n"
-         "  --max-seconds S       stop after S seconds (default: at SIGINT/SIGTERM)\n"
-         "  --seed N              sim: the simulation's seed (default 1)\n"
-         "  --help                this text\n"
-         "Bad arguments: one line on stderr, exit status 2.\n";
+  static const std::string text =
+      std::string(
+          "backend options (the same in every Asio example):\n"
+          "  --backend sim|tap|kernel  where the program runs (default sim):\n"
+          "                        sim    the server and simulated clients in one process, on\n"
+          "                               two simulated hosts (virtual time); prints a summary\n"
+          "                        tap    our stack (dpdk_net::runtime) on a TAP interface\n"
+          "                        kernel the identical code on boost::asio::ip::tcp (baseline)\n"
+          "  --iface NAME          tap: the TAP interface, created if absent (alias --interface;\n"
+          "                        default dnhttp0)\n"
+          "  --ip ADDR/PREFIX      tap: our stack's address (default 198.18.7.2/24); kernel:\n"
+          "                        the address to bind (default: any)\n"
+          "  --kernel-ip ADDR      tap: the kernel side's address on the interface (default:\n"
+          "                        host .1 of --ip's subnet, .2 if --ip is .1); keep to\n"
+          "                        198.18.0.0/15\n"
+          "  --gateway ADDR        tap: next hop for destinations off the subnet\n"
+          "  --port N              the TCP port (server: listen; default 8080)\n"
+          "  --max-seconds S       stop after S seconds (default: at SIGINT/SIGTERM)\n"
+          "  --seed N              sim: the simulation's seed (default 1)\n") +
+      cores_usage() +
+      "  --help                this text\n"
+      "Bad arguments: one line on stderr, exit status 2.\n";
+  return text.c_str();
 }
 
 int bad_argument(const char* prog, const std::string& what) {
@@ -63,9 +70,13 @@ bool parse_endpoint(const std::string& text, wire::ipv4_address& address, std::u
 
 int parse_common(const char* prog, int argc, char** argv, int& i, backend_options& out) {
   const std::string_view a = argv[i];
+  if (a == "--no-pin") {
+    out.workers.pin = false;
+    return 1;
+  }
   const bool known = a == "--backend" || a == "--iface" || a == "--interface" || a == "--ip" ||
                      a == "--kernel-ip" || a == "--gateway" || a == "--port" ||
-                     a == "--max-seconds" || a == "--seed";
+                     a == "--max-seconds" || a == "--seed" || a == "--cores";
   if (!known) {
     return 0;
   }
@@ -113,12 +124,33 @@ int parse_common(const char* prog, int argc, char** argv, int& i, backend_option
     if (!parse_seconds(v, out.max_seconds)) {
       return bad_argument(prog, "--max-seconds needs a number of seconds (0..86400)");
     }
+  } else if (a == "--cores") {
+    out.workers.text = v;
+    out.workers.given = true;
   } else {  // --seed
     if (!parse_u64(v, out.seed)) {
       return bad_argument(prog, "--seed needs an unsigned integer");
     }
   }
   return 1;
+}
+
+int finish_common(const char* prog, backend_options& out, bool tap_multi) {
+  if (const std::string bad = resolve_workers(out.workers, out.backend == backend_kind::sim);
+      !bad.empty()) {
+    return bad_argument(prog, bad);
+  }
+  const bool refused =
+      out.backend == backend_kind::kernel || (out.backend == backend_kind::tap && !tap_multi);
+  if (out.workers.multi() && refused) {
+    return bad_argument(prog, "--cores " + out.workers.text + ": " +
+                                  (out.backend == backend_kind::kernel
+                                       ? std::string("the kernel backend runs one thread")
+                                       : std::string(prog) + " runs one worker on tap") +
+                                  " (fix: one core, or --backend " +
+                                  (tap_multi ? "tap or sim" : "sim") + " for several workers)");
+  }
+  return 0;
 }
 
 wire::ipv4_address kernel_side_address(const backend_options& o) noexcept {
@@ -134,7 +166,8 @@ std::optional<tap_backend> open_tap_backend(const char* prog, const backend_opti
   std::string error;
   tap::tap_config tc;
   tc.name = o.iface;
-  tc.pool_size = 16384;  // receive windows of many connections may hold received frames
+  tc.pool_size = 16384;           // receive windows of many connections may hold received frames
+  tc.queues = o.workers.workers;  // one per worker (several: IFF_MULTI_QUEUE)
   tap_backend b;
   b.dev = tap::tap_device::open(tc, error);
   if (!b.dev) {
@@ -165,26 +198,8 @@ stack::stack_config sim_host_config(std::uint8_t host) noexcept {
 }
 
 std::string stack_counters_json(stack::stack& ip) {
-  const stack::stack_counters s = ip.counters();
-  const stack::tcp_counters& t = ip.tcp().counters();
-  char buf[640];
-  std::snprintf(buf, sizeof buf,
-                "\"stack\":{\"frames_in\":%llu,\"ip_in\":%llu},"
-                "\"tcp\":{\"segments_in\":%llu,\"segments_out\":%llu,\"retransmits\":%llu,"
-                "\"passive_opens\":%llu,\"active_opens\":%llu,\"established\":%llu,"
-                "\"resets_sent\":%llu,\"resets_received\":%llu,\"connections\":%llu}",
-                static_cast<unsigned long long>(s.frames_in),
-                static_cast<unsigned long long>(s.ip_in),
-                static_cast<unsigned long long>(t.segments_in),
-                static_cast<unsigned long long>(t.segments_out),
-                static_cast<unsigned long long>(t.retransmits),
-                static_cast<unsigned long long>(t.passive_opens),
-                static_cast<unsigned long long>(t.active_opens),
-                static_cast<unsigned long long>(t.established),
-                static_cast<unsigned long long>(t.resets_sent),
-                static_cast<unsigned long long>(t.resets_received),
-                static_cast<unsigned long long>(ip.tcp().connections()));
-  return buf;
+  stack::stack* const one[] = {&ip};
+  return stacks_counters_json(one);
 }
 
 }  // namespace dpdk_net::examples

@@ -1,11 +1,14 @@
 // The examples' backend selection: one set of options (--backend sim|tap|kernel, --iface, --ip,
-// --kernel-ip, --gateway, --port, --max-seconds) parsed the same way by every Asio example, and
-// the TAP device + stack configuration the tap backend runs on.
+// --kernel-ip, --gateway, --port, --max-seconds, --cores, --no-pin) parsed the same way by every
+// Asio example, and the TAP device + stack configuration the tap backend runs on.
 //
 //   kernel: the same application code on boost::asio::ip::tcp and an io_context (the baseline)
 //   tap:    dpdk_net::runtime (our stack, one worker) over a TAP device; its kernel side gets
-//           --kernel-ip (default: ADDR's subnet, host .1 -- or .2 if ADDR is .1)
-//   sim:    the example's server and its simulated clients in one process (two sim hosts)
+//           --kernel-ip (default: ADDR's subnet, host .1 -- or .2 if ADDR is .1). With --cores
+//           naming several cores: a multi-queue TAP (one queue per core) and a
+//           dpdk_net::multi_runtime, one worker per core (cores.hpp)
+//   sim:    the example's server and its simulated clients in one process (two sim hosts);
+//           --cores N: the server host runs N workers (sim_multi_runtime, an N-queue NIC)
 #pragma once
 
 #include <cstdint>
@@ -13,6 +16,7 @@
 #include <optional>
 #include <string>
 
+#include "cores.hpp"
 #include "dpdk_net/stack/stack.hpp"
 #include "dpdk_net/tap/tap_device.hpp"
 #include "dpdk_net/wire/ipv4_address.hpp"
@@ -32,6 +36,7 @@ struct backend_options {
   std::uint16_t port = 0;
   double max_seconds = 0;  ///< 0: until SIGINT/SIGTERM
   std::uint64_t seed = 1;  ///< sim backend
+  worker_options workers;  ///< --cores, --no-pin (resolved by finish_common)
 };
 
 /// The help text of the common options (one paragraph per option).
@@ -40,6 +45,12 @@ struct backend_options {
 /// If argv[i] is a common option, consumes it (and its value: i advances) and returns 1; returns
 /// 0 if it is not one; returns 2 after printing "prog: <error> (try --help)" to stderr.
 int parse_common(const char* prog, int argc, char** argv, int& i, backend_options& out);
+
+/// After the last argument: checks what depends on several options (--cores against the
+/// backend and the allowed cores). Returns 0, or 2 after printing "prog: <error> (try --help)".
+/// Several workers: always on sim (the server host), never on kernel; on tap if tap_multi
+/// (else --cores with several cores is refused, naming what runs them).
+int finish_common(const char* prog, backend_options& out, bool tap_multi);
 
 /// Prints "prog: what (try --help)" and returns 2 (the bad-argument exit status).
 int bad_argument(const char* prog, const std::string& what);
@@ -52,8 +63,8 @@ bool parse_seconds(const std::string& text, double& v);
 /// The kernel side's address for the tap backend: --kernel-ip or the documented default.
 [[nodiscard]] wire::ipv4_address kernel_side_address(const backend_options& o) noexcept;
 
-/// A TAP device configured for the tap backend (kernel side addressed) and the stack
-/// configuration to run on it. Null after printing "prog: <why>" to stderr.
+/// A TAP device configured for the tap backend (kernel side addressed; one queue per worker) and
+/// the stack configuration to run on it. Null after printing "prog: <why>" to stderr.
 struct tap_backend {
   std::unique_ptr<tap::tap_device> dev;
   stack::stack_config config;

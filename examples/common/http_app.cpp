@@ -3,6 +3,7 @@
 #include "http_app.hpp"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cstdio>
 #include <string_view>
@@ -21,7 +22,8 @@ namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 
-server_counters g_counters;
+std::array<server_counters, max_server_workers> g_counters;
+std::size_t g_workers = 1;
 std::string (*g_stats_fn)(void*) = nullptr;
 void* g_stats_context = nullptr;
 
@@ -34,8 +36,8 @@ constexpr std::string_view index_page =
 using request = bhttp::request<bhttp::string_body>;
 using response = bhttp::response<bhttp::string_body>;
 
-response make_response(const request& req, bhttp::status status, std::string_view type,
-                       std::string body) {
+response make_response(server_counters& c, const request& req, bhttp::status status,
+                       std::string_view type, std::string body) {
   response res{status, req.version()};
   res.set(bhttp::field::server, "dpdk-net http_server");
   res.set(bhttp::field::content_type, type);
@@ -43,23 +45,23 @@ response make_response(const request& req, bhttp::status status, std::string_vie
   res.body() = std::move(body);
   res.prepare_payload();
   if (bhttp::to_status_class(status) == bhttp::status_class::client_error) {
-    ++g_counters.bad_requests;
+    ++c.bad_requests;
   }
   return res;
 }
 
-response handle(request& req) {
+response handle(server_counters& c, request& req) {
   const std::string_view target(req.target().data(), req.target().size());
   const bool get = req.method() == bhttp::verb::get || req.method() == bhttp::verb::head;
   if (target == "/" && get) {
-    return make_response(req, bhttp::status::ok, "text/html", std::string(index_page));
+    return make_response(c, req, bhttp::status::ok, "text/html", std::string(index_page));
   }
   if (target == "/echo") {
     std::string body = std::move(req.body());
-    return make_response(req, bhttp::status::ok, "application/octet-stream", std::move(body));
+    return make_response(c, req, bhttp::status::ok, "application/octet-stream", std::move(body));
   }
   if (target == "/stats" && get) {
-    return make_response(req, bhttp::status::ok, "application/json", counters_json() + "\n");
+    return make_response(c, req, bhttp::status::ok, "application/json", counters_json() + "\n");
   }
   constexpr std::string_view bytes_prefix = "/bytes/";
   if (target.starts_with(bytes_prefix) && get) {
@@ -68,7 +70,7 @@ response handle(request& req) {
     const auto [p, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), n);
     if (ec != std::errc() || p != digits.data() + digits.size() || digits.empty() ||
         n > max_bytes) {
-      return make_response(req, bhttp::status::bad_request, "text/plain",
+      return make_response(c, req, bhttp::status::bad_request, "text/plain",
                            "need /bytes/N with N <= 67108864\n");
     }
     std::string body(n, '\0');
@@ -80,15 +82,19 @@ response handle(request& req) {
       body.replace(done, chunk, body, 0, chunk);
       done += chunk;
     }
-    return make_response(req, bhttp::status::ok, "application/octet-stream", std::move(body));
+    return make_response(c, req, bhttp::status::ok, "application/octet-stream", std::move(body));
   }
-  return make_response(req, bhttp::status::not_found, "text/plain", "not found\n");
+  return make_response(c, req, bhttp::status::not_found, "text/plain", "not found\n");
 }
 
 }  // namespace
 
-server_counters& counters() noexcept {
-  return g_counters;
+server_counters& counters(std::size_t worker) noexcept {
+  return g_counters[std::min(worker, max_server_workers - 1)];
+}
+
+void set_workers(std::size_t workers) noexcept {
+  g_workers = std::clamp<std::size_t>(workers, 1, max_server_workers);
 }
 
 void set_stats_source(std::string (*fn)(void*), void* context) noexcept {
@@ -96,18 +102,41 @@ void set_stats_source(std::string (*fn)(void*), void* context) noexcept {
   g_stats_context = context;
 }
 
-std::string counters_json() {
+namespace {
+
+std::string members_json(std::uint64_t requests, std::uint64_t connections, std::uint64_t open,
+                         std::uint64_t bytes_in, std::uint64_t bytes_out, std::uint64_t bad) {
   char buf[320];
   std::snprintf(buf, sizeof buf,
-                "{\"requests\":%llu,\"connections\":%llu,\"connections_open\":%llu,"
+                "\"requests\":%llu,\"connections\":%llu,\"connections_open\":%llu,"
                 "\"bytes_in\":%llu,\"bytes_out\":%llu,\"bad_requests\":%llu",
-                static_cast<unsigned long long>(g_counters.requests),
-                static_cast<unsigned long long>(g_counters.connections),
-                static_cast<unsigned long long>(g_counters.connections_open),
-                static_cast<unsigned long long>(g_counters.bytes_in),
-                static_cast<unsigned long long>(g_counters.bytes_out),
-                static_cast<unsigned long long>(g_counters.bad_requests));
-  std::string out = buf;
+                static_cast<unsigned long long>(requests),
+                static_cast<unsigned long long>(connections), static_cast<unsigned long long>(open),
+                static_cast<unsigned long long>(bytes_in),
+                static_cast<unsigned long long>(bytes_out), static_cast<unsigned long long>(bad));
+  return buf;
+}
+
+}  // namespace
+
+std::string worker_counters_json(std::size_t worker) {
+  const server_counters& c = counters(worker);
+  return members_json(c.requests.get(), c.connections.get(), c.connections_open.get(),
+                      c.bytes_in.get(), c.bytes_out.get(), c.bad_requests.get());
+}
+
+std::string counters_json() {
+  std::uint64_t t[6] = {};
+  for (std::size_t w = 0; w < g_workers; ++w) {
+    const server_counters& c = g_counters[w];
+    t[0] += c.requests.get();
+    t[1] += c.connections.get();
+    t[2] += c.connections_open.get();
+    t[3] += c.bytes_in.get();
+    t[4] += c.bytes_out.get();
+    t[5] += c.bad_requests.get();
+  }
+  std::string out = "{" + members_json(t[0], t[1], t[2], t[3], t[4], t[5]);
   if (g_stats_fn != nullptr) {
     const std::string extra = g_stats_fn(g_stats_context);
     if (!extra.empty()) {
@@ -120,15 +149,16 @@ std::string counters_json() {
 }
 
 template <class Protocol>
-net::awaitable<void> session(typename Protocol::socket s) {
-  ++g_counters.connections;
-  ++g_counters.connections_open;
+net::awaitable<void> session(typename Protocol::socket s, std::size_t worker) {
+  server_counters& c = counters(worker);
+  ++c.connections;
+  ++c.connections_open;
   beast::flat_buffer buffer;  // keeps what follows a request: pipelined requests wait here
   for (;;) {
     bhttp::request_parser<bhttp::string_body> parser;
     parser.body_limit(max_bytes);
     auto [ec, n] = co_await bhttp::async_read(s, buffer, parser, net::as_tuple(net::use_awaitable));
-    g_counters.bytes_in += n;
+    c.bytes_in += n;
     if (ec) {
       if (ec.category() == boost::system::error_code(bhttp::error::end_of_stream).category() &&
           ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message) {
@@ -137,14 +167,14 @@ net::awaitable<void> session(typename Protocol::socket s) {
         bad_req.version(11);
         bad_req.keep_alive(false);
         response res =
-            make_response(bad_req, bhttp::status::bad_request, "text/plain", "bad request\n");
+            make_response(c, bad_req, bhttp::status::bad_request, "text/plain", "bad request\n");
         auto [wec, wn] = co_await bhttp::async_write(s, res, net::as_tuple(net::use_awaitable));
-        g_counters.bytes_out += wn;
+        c.bytes_out += wn;
       }
       break;
     }
     request req = parser.release();
-    response res = handle(req);
+    response res = handle(c, req);
     if (req.method() == bhttp::verb::head) {
       const std::size_t length = res.body().size();  // HEAD: the headers of a GET
       res.body().clear();
@@ -152,22 +182,22 @@ net::awaitable<void> session(typename Protocol::socket s) {
     }
     const bool close = res.need_eof();
     auto [wec, wn] = co_await bhttp::async_write(s, res, net::as_tuple(net::use_awaitable));
-    g_counters.bytes_out += wn;
+    c.bytes_out += wn;
     if (wec) {
       break;
     }
-    ++g_counters.requests;
+    ++c.requests;
     if (close) {
       break;
     }
   }
   boost::system::error_code ignored;
   s.shutdown(net::socket_base::shutdown_send, ignored);
-  --g_counters.connections_open;
+  --c.connections_open;
 }
 
 template <class Protocol>
-net::awaitable<void> serve(typename Protocol::acceptor& acceptor) {
+net::awaitable<void> serve(typename Protocol::acceptor& acceptor, std::size_t worker) {
   for (;;) {
     auto [ec, s] = co_await acceptor.async_accept(net::as_tuple(net::use_awaitable));
     if (ec) {
@@ -178,13 +208,13 @@ net::awaitable<void> serve(typename Protocol::acceptor& acceptor) {
     }
     boost::system::error_code ignored;
     s.set_option(typename Protocol::no_delay(true), ignored);
-    net::co_spawn(s.get_executor(), session<Protocol>(std::move(s)), net::detached);
+    net::co_spawn(s.get_executor(), session<Protocol>(std::move(s), worker), net::detached);
   }
 }
 
-template net::awaitable<void> session<dpdk_net::tcp>(dpdk_net::tcp::socket);
-template net::awaitable<void> session<net::ip::tcp>(net::ip::tcp::socket);
-template net::awaitable<void> serve<dpdk_net::tcp>(dpdk_net::tcp::acceptor&);
-template net::awaitable<void> serve<net::ip::tcp>(net::ip::tcp::acceptor&);
+template net::awaitable<void> session<dpdk_net::tcp>(dpdk_net::tcp::socket, std::size_t);
+template net::awaitable<void> session<net::ip::tcp>(net::ip::tcp::socket, std::size_t);
+template net::awaitable<void> serve<dpdk_net::tcp>(dpdk_net::tcp::acceptor&, std::size_t);
+template net::awaitable<void> serve<net::ip::tcp>(net::ip::tcp::acceptor&, std::size_t);
 
 }  // namespace dpdk_net::examples::http

@@ -6,9 +6,12 @@
 //   --backend kernel  the client on boost::asio::ip::tcp (e.g. against our server over TAP)
 //   --backend tap     the client on our stack over a TAP interface
 //   --backend sim     our server (examples/common/http_app.hpp) and this client on two
-//                     simulated hosts, in simulated time
+//                     simulated hosts, in simulated time (--cores N: the server host runs N
+//                     workers; the client always one)
 #include <cstdio>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -20,6 +23,7 @@
 #include "dpdk_net/sim/sim_runtime.hpp"
 #include "http_app.hpp"
 #include "http_client.hpp"
+#include "multi_backend.hpp"
 
 namespace {
 
@@ -116,7 +120,7 @@ int parse(int argc, char** argv, load_options& o) {
   if (!o.have_target && o.backend.backend != backend_kind::sim) {
     return bad_argument(prog, "--connect ADDR:PORT is needed (except with --backend sim)");
   }
-  return 0;
+  return finish_common(prog, o.backend, false);
 }
 
 http::load_config make_config(const load_options& o, time_ns start) {
@@ -171,6 +175,9 @@ int report(const load_options& o, const char* backend, const http::load_config& 
 }
 
 int run_kernel(const load_options& o) {
+  if (!pin_single_worker(prog, o.backend.workers)) {
+    return 1;
+  }
   net::io_context io{1};
   const net::ip::tcp::endpoint target(net::ip::address_v4(o.target_ip.value), o.target_port);
   const http::load_config c = make_config(o, monotonic_now());
@@ -183,6 +190,9 @@ int run_kernel(const load_options& o) {
 }
 
 int run_tap(const load_options& o) {
+  if (!pin_single_worker(prog, o.backend.workers)) {
+    return 1;
+  }
   auto tap = open_tap_backend(prog, o.backend);
   if (!tap) {
     return 1;
@@ -204,13 +214,21 @@ int run_sim(const load_options& o) {
   sim::host& ch = netw.add_host("client");
   sim::host& sh = netw.add_host("server");
   sim::sim_nic& cn = netw.add_nic(ch);
-  sim::sim_nic& sn = netw.add_nic(sh);
+  const std::uint16_t workers = o.backend.workers.workers;
+  sim::sim_nic& sn = workers > 1 ? netw.add_nic(sh, sim_server_nic(workers)) : netw.add_nic(sh);
   netw.connect(cn, sn);
   sim::sim_runtime client(ch, cn, sim_host_config(1));
-  sim::sim_runtime server(sh, sn, sim_host_config(2));
+  sim_server server(sh, sn, sim_host_config(2), workers);
   const std::uint16_t port = o.have_target ? o.target_port : o.backend.port;
-  tcp::acceptor acceptor(server.get_executor(), tcp::endpoint(net::ip::address_v4::any(), port));
-  net::co_spawn(server.get_executor(), http::serve<tcp>(acceptor), net::detached);
+  std::vector<std::unique_ptr<tcp::acceptor>> acceptors;  // one per server worker
+  for (std::size_t i = 0; i < server.size(); ++i) {
+    acceptors.push_back(std::make_unique<tcp::acceptor>(
+        server.get_executor(i), tcp::endpoint(net::ip::address_v4::any(), port)));
+  }
+  http::set_workers(server.size());
+  for (std::size_t i = 0; i < server.size(); ++i) {
+    net::co_spawn(server.get_executor(i), http::serve<tcp>(*acceptors[i], i), net::detached);
+  }
   const tcp::endpoint target(net::ip::make_address_v4("198.18.0.2"), port);
   const http::load_config c = make_config(o, client.context().now());
   http::load_results r;
@@ -219,6 +237,12 @@ int run_sim(const load_options& o) {
                   net::detached);
   }
   netw.run_until([&] { return r.finished == o.connections; }, c.start + c.duration + 30 * second);
+  if (workers > 1 && !o.json) {
+    for (std::size_t i = 0; i < server.size(); ++i) {
+      std::printf("%s: sim server worker %zu: %llu requests\n", prog, i,
+                  static_cast<unsigned long long>(http::counters(i).requests.get()));
+    }
+  }
   return report(o, "sim", c, r);
 }
 

@@ -1,16 +1,23 @@
 // http_server: the example HTTP/1.1 server (Boost.Beast, C++20 coroutines; examples/common/
 // http_app.hpp) on one of three backends, with the same application code on each:
 //   --backend kernel  boost::asio::ip::tcp and an io_context (the baseline)
-//   --backend tap     our stack (dpdk_net::runtime) on a TAP interface
+//   --backend tap     our stack (dpdk_net::runtime) on a TAP interface; --cores with several
+//                     cores: a multi-queue TAP and dpdk_net::multi_runtime, one worker per core,
+//                     each with its own acceptor and accept loop (the per-worker accept model);
+//                     /stats then shows each worker's requests and hand-over counters
 //   --backend sim     the server and simulated clients in one process: the clients check every
 //                     route (keep-alive, pipelining, a 400), then run a short load; prints a
-//                     summary and exits 0 only if every check passed
+//                     summary and exits 0 only if every check passed (--cores N: the server
+//                     host runs N workers)
 // --max-seconds or SIGINT/SIGTERM stop it gracefully (ours: listeners close, connections FIN
 // after their queued data; at most 1 s), then it prints its counters as one JSON line.
 #include <atomic>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <memory>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <vector>
 
@@ -25,6 +32,7 @@
 #include "dpdk_net/sim/sim_runtime.hpp"
 #include "http_app.hpp"
 #include "http_client.hpp"
+#include "multi_backend.hpp"
 
 namespace {
 
@@ -47,11 +55,14 @@ std::string stack_stats(void* rt) {
   return stack_counters_json(static_cast<runtime*>(rt)->ip());
 }
 
-std::string sim_stack_stats(void* host) {
-  return stack_counters_json(static_cast<sim::sim_runtime*>(host)->ip());
+std::string sim_stack_stats(void* server) {
+  return stack_counters_json(static_cast<sim_server*>(server)->worker(0).ip());
 }
 
 int run_kernel(const backend_options& o) {
+  if (!pin_single_worker(prog, o.workers)) {
+    return 1;
+  }
   net::io_context io{1};
   net::ip::tcp::endpoint local(o.have_ip ? net::ip::address(net::ip::address_v4(o.address.value))
                                          : net::ip::address_v4::any(),
@@ -86,7 +97,60 @@ int run_kernel(const backend_options& o) {
   return 0;
 }
 
+/// Several workers: one acceptor and accept loop per worker, all on the port (the stack's port
+/// tables let every worker listen; a SYN goes to the worker its flow's hash picks).
+int run_tap_multi(const backend_options& o) {
+  auto tap = open_tap_backend(prog, o);
+  if (!tap) {
+    return 1;
+  }
+  multi_runtime rt(*tap->dev, tap->config, multi_options(o.workers));
+  std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
+  for (std::size_t i = 0; i < rt.size(); ++i) {
+    try {
+      acceptors.push_back(std::make_unique<tcp::acceptor>(
+          rt.get_executor(i), tcp::endpoint(net::ip::address_v4::any(), o.port)));
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "%s: listen on port %u (worker %zu): %s\n", prog, o.port, i, e.what());
+      return 1;
+    }
+  }
+  http::set_workers(rt.size());
+  http::tap_workers_stats stats{&rt, false};
+  http::set_stats_source(&http::tap_workers_stats_json, &stats);
+  for (std::size_t i = 0; i < rt.size(); ++i) {
+    net::co_spawn(rt.get_executor(i), http::serve<tcp>(*acceptors[i], i), net::detached);
+  }
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+  rt.start();
+  announce_workers(prog, rt);
+  std::printf(
+      "%s: serving http://%s:%u/ on %s (our stack, %zu workers, %s steering; kernel side "
+      "%s)\n",
+      prog, o.address.to_string().c_str(), o.port, o.iface.c_str(), rt.size(),
+      rt.steering() == steering_mode::hardware ? "hardware" : "software",
+      kernel_side_address(o).to_string().c_str());
+  std::fflush(stdout);
+  const auto end = std::chrono::steady_clock::now() +
+                   std::chrono::duration<double>(o.max_seconds > 0 ? o.max_seconds : 1e9);
+  while (!g_signalled && std::chrono::steady_clock::now() < end) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  rt.graceful_stop(1 * second);  // every worker: listeners close, connections FIN, at most 1 s
+  stats.stopped = true;
+  std::printf("%s\n", http::counters_json().c_str());
+  http::set_stats_source(nullptr, nullptr);
+  return 0;
+}
+
 int run_tap(const backend_options& o) {
+  if (o.workers.multi()) {
+    return run_tap_multi(o);
+  }
+  if (!pin_single_worker(prog, o.workers)) {
+    return 1;
+  }
   auto tap = open_tap_backend(prog, o);
   if (!tap) {
     return 1;
@@ -210,18 +274,27 @@ int run_sim(const backend_options& o) {
   sim::host& ch = netw.add_host("client");
   sim::host& sh = netw.add_host("server");
   sim::sim_nic& cn = netw.add_nic(ch);
-  sim::sim_nic& sn = netw.add_nic(sh);
+  sim::sim_nic& sn =
+      o.workers.multi() ? netw.add_nic(sh, sim_server_nic(o.workers.workers)) : netw.add_nic(sh);
   // A mildly faulty link, so the seed decides losses and reordering the stack must repair.
   sim::link_config link;
   link.loss = 0.002;
   link.reorder = 0.002;
   netw.connect(cn, sn, link, link);
   sim::sim_runtime client(ch, cn, sim_host_config(1));
-  sim::sim_runtime server(sh, sn, sim_host_config(2));
+  sim_server server(sh, sn, sim_host_config(2), o.workers.workers);
   const std::uint16_t port = o.port;
-  tcp::acceptor acceptor(server.get_executor(), tcp::endpoint(net::ip::address_v4::any(), port));
-  http::set_stats_source(&sim_stack_stats, &server);
-  net::co_spawn(server.get_executor(), http::serve<tcp>(acceptor), net::detached);
+  std::vector<std::unique_ptr<tcp::acceptor>> acceptors;  // one per worker, all on the port
+  for (std::size_t i = 0; i < server.size(); ++i) {
+    acceptors.push_back(std::make_unique<tcp::acceptor>(
+        server.get_executor(i), tcp::endpoint(net::ip::address_v4::any(), port)));
+  }
+  http::set_workers(server.size());
+  http::set_stats_source(o.workers.multi() ? &http::sim_workers_stats_json : &sim_stack_stats,
+                         &server);
+  for (std::size_t i = 0; i < server.size(); ++i) {
+    net::co_spawn(server.get_executor(i), http::serve<tcp>(*acceptors[i], i), net::detached);
+  }
   const tcp::endpoint target(net::ip::make_address_v4("198.18.0.2"), port);
 
   sim_check_state st;
@@ -244,9 +317,11 @@ int run_sim(const backend_options& o) {
   const double secs = static_cast<double>(cfg.duration) / 1e9;
   // The trace hash: every frame sent and received, with its time (the same seed gives the same
   // hash in every build: pytests/test_asio_sim.py).
-  std::printf("%s: sim (seed %llu): %u checks, %zu failed, trace %016llx\n", prog,
-              static_cast<unsigned long long>(o.seed), st.checks, st.failures.size(),
-              static_cast<unsigned long long>(netw.trace_hash()));
+  std::printf(
+      "%s: sim (seed %llu%s): %u checks, %zu failed, trace %016llx\n", prog,
+      static_cast<unsigned long long>(o.seed),
+      o.workers.multi() ? (", " + std::to_string(server.size()) + " server workers").c_str() : "",
+      st.checks, st.failures.size(), static_cast<unsigned long long>(netw.trace_hash()));
   for (const std::string& f : st.failures) {
     std::printf("  FAILED: %s\n", f.c_str());
   }
@@ -292,6 +367,9 @@ int main(int argc, char** argv) {
     if (r == 0) {
       return bad_argument(prog, "unknown argument '" + a + "'");
     }
+  }
+  if (const int r = finish_common(prog, o, true); r != 0) {
+    return r;
   }
   try {
     switch (o.backend) {

@@ -1,7 +1,8 @@
 // tcp_echo: our TCP on a TAP device, as an echo server (--port) or a client that streams seeded
 // bytes and verifies their echo (--connect): coroutines on our Asio sockets (echo_app.*), run by
 // the one-worker runtime (which sleeps on the TAP descriptor when idle: an idle echo server uses
-// no CPU).
+// no CPU). A server with --cores naming several cores runs on a multi_runtime over a multi-queue
+// TAP: one worker per core, each with its own echo_server (listener and accept loop).
 //
 // Faults (--delay, --reorder, --duplicate, --loss) come from sim::fault_device wrapped around the
 // TAP device: it is device-generic and lives in the simulator library, which this example links
@@ -9,10 +10,13 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -20,6 +24,7 @@
 
 #include "dpdk_net/asio/steady_timer.hpp"
 #include "dpdk_net/os.hpp"
+#include "dpdk_net/runtime/multi_runtime.hpp"
 #include "dpdk_net/runtime/runtime.hpp"
 #include "dpdk_net/sim/fault_device.hpp"
 #include "dpdk_net/stack/stack.hpp"
@@ -33,6 +38,7 @@ namespace {
 using namespace dpdk_net;
 namespace net = boost::asio;
 std::atomic<runtime*> g_runtime{nullptr};
+std::atomic<bool> g_signalled{false};
 
 sim::link_config fault_link(const tcp_echo::fault_options& f) {
   sim::link_config c;
@@ -72,6 +78,71 @@ net::awaitable<void> supervise(supervisor s) {
   }
 }
 
+/// The server on several workers (--cores): one echo_server per worker, all on the port; the
+/// counters are summed after the workers have stopped (and listed per worker).
+int run_multi(const tcp_echo::options& opt, tap::tap_device& dev, const stack::stack_config& sc) {
+  multi_runtime rt(dev, sc, examples::multi_options(opt.workers));
+  std::vector<std::unique_ptr<tcp_echo::echo_server>> servers;
+  std::vector<std::size_t> peaks(rt.size(), 0);
+  const std::uint32_t backlog = opt.backlog.value_or(1024);
+  for (std::size_t i = 0; i < rt.size(); ++i) {
+    servers.push_back(
+        std::make_unique<tcp_echo::echo_server>(rt.get_executor(i), opt.port, opt.no_delay));
+    if (const auto e =
+            opt.no_accept ? servers[i]->listen_only(backlog) : servers[i]->start(backlog)) {
+      std::fprintf(stderr, "tcp_echo: listen on port %u (worker %zu): %s\n", opt.port, i,
+                   e.message().c_str());
+      return 1;
+    }
+    net::co_spawn(rt.get_executor(i), supervise(supervisor{&rt.worker(i), nullptr, &peaks[i]}),
+                  net::detached);
+  }
+  std::signal(SIGINT, [](int) { g_signalled = true; });
+  std::signal(SIGTERM, [](int) { g_signalled = true; });
+  rt.start();
+  examples::announce_workers("tcp_echo", rt);
+  std::printf("tcp_echo: %s/%u on %s (%s), %s TCP port %u%s, %zu workers\n",
+              opt.address.to_string().c_str(), opt.prefix, opt.iface.c_str(),
+              dev.info().mac.to_string().c_str(), opt.no_accept ? "listening on" : "echoing",
+              opt.port, opt.no_accept ? ", never accepting" : "", rt.size());
+  std::fflush(stdout);
+  const auto end = std::chrono::steady_clock::now() +
+                   std::chrono::duration<double>(opt.max_seconds > 0 ? opt.max_seconds : 1e9);
+  while (!g_signalled && std::chrono::steady_clock::now() < end) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  rt.stop();
+  rt.join();
+  std::signal(SIGINT, SIG_DFL);
+  std::signal(SIGTERM, SIG_DFL);
+  tcp_echo::run_stats stats{{}, {}, {}, dev.stats(), 0, 0, nullptr, nullptr};
+  const std::vector<worker_stats> ws = rt.stats();
+  const auto affinity = rt.worker_affinity();
+  for (std::size_t i = 0; i < rt.size(); ++i) {
+    stack::stack& ip = rt.worker(i).ip();
+    examples::add_counters(stats.stack, ip.counters());
+    examples::add_counters(stats.tcp, ip.tcp().counters());
+    const tcp_echo::app_counters& a = servers[i]->counters();
+    stats.app.accepted += a.accepted;
+    stats.app.completed += a.completed;
+    stats.app.failed += a.failed;
+    stats.app.bytes_echoed += a.bytes_echoed;
+    stats.connections += ip.tcp().connections();
+    stats.time_wait += ip.tcp().time_wait_count();
+    stats.connections_peak += peaks[i];
+    stats.workers += std::string(i == 0 ? "[{" : ",{") +
+                     examples::worker_json(i, ws[i], affinity[i]) +
+                     ",\"accepted\":" + std::to_string(a.accepted) +
+                     ",\"bytes_echoed\":" + std::to_string(a.bytes_echoed) + "}";
+  }
+  stats.workers += "]";
+  if (!tcp_echo::write_stats(stats, opt.stats_path)) {
+    std::fprintf(stderr, "tcp_echo: cannot write --stats %s\n", opt.stats_path.c_str());
+    return 1;
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -80,8 +151,12 @@ int main(int argc, char** argv) {
     return r < 0 ? 0 : r;
   }
   std::string error;
+  if (!opt.workers.multi() && !examples::pin_single_worker("tcp_echo", opt.workers)) {
+    return 1;
+  }
   tap::tap_config tc;
   tc.name = opt.iface;
+  tc.queues = opt.workers.workers;  // one per worker (several: IFF_MULTI_QUEUE)
   // Receive windows of many connections (256 KiB each by default) may hold received frames, and
   // the fault model holds delayed ones: more buffers than udp_echo needs.
   tc.pool_size = 16384;
@@ -119,6 +194,9 @@ int main(int argc, char** argv) {
   if (const std::string bad = stack::validate(sc, dev.info().mtu); !bad.empty()) {
     std::fprintf(stderr, "tcp_echo: %s\n", bad.c_str());
     return 2;
+  }
+  if (opt.workers.multi()) {
+    return run_multi(opt, *tap_dev, sc);
   }
   runtime_options ro;
   if (faulty) {

@@ -40,7 +40,10 @@ void usage(std::FILE* to) {
       "  --reorder-delay MS    (default 1), duplicated, lost (percent of frames)\n"
       "  --duplicate PCT\n"
       "  --loss PCT\n"
-      "  Prints the stack's and TCP's counters as one JSON line when it stops.\n");
+      "%s"
+      "  Prints the stack's and TCP's counters as one JSON line when it stops (several\n"
+      "  workers: summed, and per worker under \"workers\").\n",
+      dpdk_net::examples::cores_usage());
 }
 
 bool parse_u64(std::string_view s, std::uint64_t& v) {
@@ -134,6 +137,10 @@ int parse_options(int argc, char** argv, options& out) {
       out.no_accept = true;
       continue;
     }
+    if (a == "--no-pin") {
+      out.workers.pin = false;
+      continue;
+    }
     if (i + 1 >= argc) {
       std::fprintf(stderr, "tcp_echo: %s needs a value (try --help)\n", argv[i]);
       return 2;
@@ -199,6 +206,9 @@ int parse_options(int argc, char** argv, options& out) {
       out.backlog = static_cast<std::uint32_t>(n);
     } else if (a == "--stats") {
       out.stats_path = v;
+    } else if (a == "--cores") {
+      out.workers.text = v;
+      out.workers.given = true;
     } else if (a == "--delay") {
       if (!parse_double(v, f.delay_ms, 10000)) {
         return bad("--delay needs milliseconds (0..10000)");
@@ -228,6 +238,17 @@ int parse_options(int argc, char** argv, options& out) {
   }
   if (out.connect && (out.no_accept || out.backlog || out.syn_queue)) {
     return bad("--no-accept, --backlog and --syn-queue are server options (not with --connect)");
+  }
+  if (const std::string e = dpdk_net::examples::resolve_workers(out.workers, false); !e.empty()) {
+    return bad(e.c_str());
+  }
+  if (out.workers.multi() && out.connect) {
+    return bad("--cores with several cores is a server option (fix: one core with --connect)");
+  }
+  if (out.workers.multi() && out.faults.any()) {
+    return bad(
+        "--cores with several cores: --delay, --reorder, --duplicate and --loss need one worker "
+        "(the fault model is single-threaded; fix: one core)");
   }
   return 0;
 }

@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 
+#include "cores.hpp"
 #include "dpdk_net/stack/tcp.hpp"
 #include "dpdk_net/wire/ipv4_address.hpp"
 
@@ -46,6 +47,9 @@ struct options {
   /// Server: listen but never accept, so the accept queue fills (the bounded-queue test).
   bool no_accept = false;
   fault_options faults;
+  /// --cores, --no-pin (resolved): several cores run the server on a multi_runtime, one worker
+  /// (and one accept loop) per core.
+  dpdk_net::examples::worker_options workers;
 };
 
 /// Parses argv. Returns 0 with `out` filled, -1 if --help was printed (exit 0), or 2 after

@@ -135,6 +135,9 @@ std::string stats_json(const run_stats& s) {
       .field("tx_dropped", s.device.tx_dropped)
       .field("tx_busy", s.device.tx_busy);
   o.raw("device", dev.str());
+  if (!s.workers.empty()) {
+    o.raw("workers", s.workers);
+  }
   if (s.fault_rx != nullptr && s.fault_tx != nullptr) {
     o.raw("faults",
           "{\"rx\": " + link_json(*s.fault_rx) + ", \"tx\": " + link_json(*s.fault_tx) + "}");

@@ -24,6 +24,8 @@ struct run_stats {
   /// The most connections (half-open and unaccepted included) seen at once, sampled every
   /// round of the driver loop: what the SYN and accept queues bound.
   std::uint64_t connections_peak = 0;
+  /// Several workers: a JSON array, one object per worker (empty: one worker, no member).
+  std::string workers{};
 };
 
 [[nodiscard]] std::string stats_json(const run_stats& s);
