@@ -159,4 +159,4 @@ PY
 fi
 echo
 [ $quick -eq 1 ] || echo "Simulated traces are in $pcaps/ (open them with tcpdump -r or Wireshark)."
-echo "demo.sh: done. (Next milestones: a runtime per core, HTTP over DPDK on a virtual NIC.)"
+echo "demo.sh: done. (Next milestones: HTTP over DPDK on a virtual NIC against kernel Asio, then pcap capture and replay.)"
