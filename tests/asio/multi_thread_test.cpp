@@ -230,5 +230,35 @@ TEST(MultiThreadConfig, ZeroWorkersAreRefused) {
   EXPECT_NE(what.find("0 workers"), std::string::npos) << what;
 }
 
+/// A thread-safe multi-queue device whose queues share one transmit pool (as a backend without
+/// per-queue pools would): every call goes to a ring_device end, but tx_pool is queue 0's.
+class shared_pool_device final : public device {
+ public:
+  explicit shared_pool_device(ring_device& inner) : inner_(&inner) {}
+  [[nodiscard]] const device_info& info() const noexcept override { return inner_->info(); }
+  std::size_t rx_burst(std::uint16_t q, std::span<packet> out) noexcept override {
+    return inner_->rx_burst(q, out);
+  }
+  std::size_t tx_burst(std::uint16_t q, std::span<packet> pkts) noexcept override {
+    return inner_->tx_burst(q, pkts);
+  }
+  [[nodiscard]] buffer_pool& tx_pool(std::uint16_t) noexcept override { return inner_->tx_pool(0); }
+  [[nodiscard]] link_status link() const noexcept override { return inner_->link(); }
+  [[nodiscard]] device_stats stats() const noexcept override { return inner_->stats(); }
+
+ private:
+  ring_device* inner_;
+};
+
+TEST(MultiThreadConfig, QueuesSharingOnePoolAreRefusedForSeveralWorkers) {
+  ring_link link(small_link(2, ring_steering::rss));
+  shared_pool_device dev(link.a());
+  const std::string what = construction_error(dev, floating(2));
+  ASSERT_FALSE(what.empty()) << "two workers allocating from one pool on two threads accepted";
+  EXPECT_NE(what.find("one transmit pool"), std::string::npos) << what;
+  EXPECT_NE(what.find("one worker"), std::string::npos) << what;
+  EXPECT_TRUE(construction_error(dev, floating(1)).empty());
+}
+
 }  // namespace
 }  // namespace dpdk_net

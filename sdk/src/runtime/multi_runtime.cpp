@@ -54,6 +54,19 @@ multi_runtime::multi_runtime(device& dev, stack::stack_config config,
                                 " cannot be driven from several threads (its queues are not "
                                 "thread-safe). Fix: one worker (--cores with one core)");
   }
+  // Each worker allocates from its queue's pool on its own thread: a pool shared by two queues
+  // would be used from two threads at once (buffer_pool keeps an unlocked cache).
+  for (std::uint16_t i = 0; n > 1 && i < n; ++i) {
+    for (std::uint16_t j = 0; j < i; ++j) {
+      if (&dev.tx_pool(i) == &dev.tx_pool(j)) {
+        throw std::invalid_argument(
+            "multi_runtime: " + info.name + " gives queues " + std::to_string(j) + " and " +
+            std::to_string(i) +
+            " one transmit pool; several workers need a pool per queue. Fix: one worker "
+            "(--cores with one core), or a device with per-queue pools");
+      }
+    }
+  }
   if (!options_.cores.empty() && options_.pin) {
     if (std::string bad = check_cores(options_.cores); !bad.empty()) {
       throw std::invalid_argument("multi_runtime: " + bad);
