@@ -3,6 +3,9 @@
 // runs on a plain io_context thread, graceful stop under each steering.
 // g++ 12 warns (wrongly) that use_future's async_completion is used uninitialized; Boost's code.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <mutex>
+#include <utility>
+
 #include "multi_thread_common.hpp"
 
 namespace dpdk_net {
@@ -20,6 +23,13 @@ TEST(MultiThreadPinning, EachWorkerRunsOnItsCore) {
   multi_runtime_options o;
   o.cores.assign(allowed.begin(), allowed.begin() + (allowed.size() >= 2 ? 2 : 1));
   o.pin = true;
+  // The registration hook runs on each worker's own thread, pinned already, with its index.
+  std::mutex hook_lock;
+  std::vector<std::pair<std::size_t, std::vector<unsigned>>> hooked;
+  o.on_thread_start = [&](std::size_t worker) {
+    const std::lock_guard<std::mutex> g(hook_lock);
+    hooked.emplace_back(worker, current_thread_affinity());
+  };
   ring_link link(small_link(2, ring_steering::rss));
   std::optional<multi_runtime> rt;
   rt.emplace(link.a(), node_config(1), o);
@@ -49,6 +59,11 @@ TEST(MultiThreadPinning, EachWorkerRunsOnItsCore) {
   }
   // The main thread was not pinned by starting the workers.
   EXPECT_EQ(current_thread_affinity(), allowed);
+  ASSERT_EQ(hooked.size(), o.cores.size());
+  for (const auto& [worker, cpus] : hooked) {
+    ASSERT_LT(worker, o.cores.size());
+    EXPECT_EQ(cpus, std::vector<unsigned>{o.cores[worker]}) << "worker " << worker;
+  }
 }
 
 TEST(MultiThreadPinning, CoreOutsideTheAllowedSetIsRefusedNamingTheFix) {

@@ -129,6 +129,9 @@ void multi_runtime::worker_main(std::size_t i, time_ns drain) {
     const std::lock_guard<std::mutex> g(affinity_lock);
     affinity_[i] = current_thread_affinity();
   }
+  if (options_.on_thread_start) {
+    options_.on_thread_start(i);
+  }
   runtime& w = *workers_[i];
   if (drain != 0) {
     w.graceful_stop(drain);

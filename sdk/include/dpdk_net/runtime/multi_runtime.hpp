@@ -23,6 +23,7 @@
 #include <atomic>
 #include <cstdint>
 #include <exception>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -46,6 +47,10 @@ struct multi_runtime_options {
   /// beyond (the mesh has workers * (workers - 1) pairs).
   std::size_t handoff_ring = 0;
   runtime_options loop{};  ///< each worker's loop (queue, announce and exit rule are set here)
+  /// Called on each worker's thread (after pinning) before its loop runs, with its index: where
+  /// a backend registers the thread (DPDK: rte_thread_register, for mempool caches and lcore
+  /// ids). An exception from it stops every worker (join() rethrows it).
+  std::function<void(std::size_t worker)> on_thread_start;
 };
 
 /// What multi_runtime::stats() sums up, per worker.
