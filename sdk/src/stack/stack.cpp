@@ -215,7 +215,8 @@ void stack::receive(packet frame, time_ns now) {
   }
 }
 
-void stack::receive_ipv4(packet frame, std::size_t l3_offset, bool link_broadcast, time_ns now) {
+void stack::receive_ipv4(packet frame, std::size_t l3_offset, bool link_broadcast, time_ns now,
+                         bool reassembled) {
   const std::span<const std::byte> l3 = frame.front().subspan(l3_offset);
   const bool vouched = frame.meta().ip_checksum == checksum_status::good;
   const auto ip = wire::parse_ipv4(l3, wire::ipv4_parse_options{.verify_checksum = !vouched});
@@ -268,7 +269,7 @@ void stack::receive_ipv4(packet frame, std::size_t l3_offset, bool link_broadcas
                   datagram);
       return;
     case wire::ip_protocol::tcp:
-      if (broadcast || link_broadcast) {
+      if (broadcast || (link_broadcast && !reassembled)) {
         ++counters_.tcp_to_broadcast;  // TCP is unicast only (RFC 1122 4.2.3.10)
         return;
       }
@@ -386,7 +387,7 @@ void stack::deliver_reassembled(packet whole, time_ns now) {
     // Fits one buffer: the ordinary path. Taken as link broadcast so that no ICMP error is sent
     // about a reassembled datagram (RFC 1122 3.2.2 forbids errors about non-first fragments
     // and link-layer broadcasts; we do not track which fragments were which).
-    receive_ipv4(std::move(whole), 0, true, now);
+    receive_ipv4(std::move(whole), 0, true, now, true);
   } else if (protocol == wire::ip_protocol::udp) {
     deliver_udp_chain(std::move(whole), now);
   } else if (protocol == wire::ip_protocol::tcp) {

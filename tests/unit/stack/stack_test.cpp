@@ -208,6 +208,48 @@ struct stack_pair {
   }
 };
 
+TEST_F(StackTest, FragmentedTcpSynIsReassembledAndAnswered) {
+  // A SYN split in two fragments (a path that fragments despite DF being customary): once
+  // reassembled it is an ordinary unicast segment, answered with a SYN-ACK.
+  learn_peer();
+  stack::socket_id l = 0;
+  ASSERT_FALSE(st_.tcp().open(l));
+  ASSERT_FALSE(st_.tcp().bind(l, 80));
+  ASSERT_FALSE(st_.tcp().listen(l, 4));
+  std::array<std::byte, 24> syn{};
+  wire::tcp_header th;
+  th.src_port = 5555;
+  th.dst_port = 80;
+  th.seq = 1000;
+  th.flags = wire::tcp_flag::syn;
+  th.window = 65535;
+  th.options.mss = 1460;
+  const std::size_t n = wire::write_tcp(syn, th);
+  ASSERT_EQ(n, 24U);
+  wire::set_tcp_checksum(syn, wire::pseudo_header{peer_ip, our_ip});
+  wire::ipv4_header h;
+  h.protocol = wire::ip_protocol::tcp;
+  h.src = peer_ip;
+  h.dst = our_ip;
+  h.id = 99;
+  h.more_fragments = true;
+  st_.receive(ip_frame(h, std::span(syn).first(16)), now_);
+  h.more_fragments = false;
+  h.fragment_offset = 2;
+  st_.receive(ip_frame(h, std::span(syn).subspan(16)), now_);
+  EXPECT_EQ(st_.counters().tcp_to_broadcast, 0U);
+  bool syn_ack = false;
+  for (const auto& f : out()) {
+    const auto d = wire::decode_frame(f);
+    if (d.tcp && d.tcp->src_port == 80 && d.tcp->has(wire::tcp_flag::syn) &&
+        d.tcp->has(wire::tcp_flag::ack)) {
+      syn_ack = true;
+      EXPECT_EQ(d.tcp->ack, 1001U);
+    }
+  }
+  EXPECT_TRUE(syn_ack);
+}
+
 TEST(StackFragments, LargeUdpIsFragmentedAndReassembledInAnyOrder) {
   for (bool reverse : {false, true}) {
     stack_pair p;

@@ -231,7 +231,10 @@ class stack {
     std::size_t head = 0, count = 0;
   };
   void enqueue_tx(packet frame) noexcept;
-  void receive_ipv4(packet frame, std::size_t l3_offset, bool link_broadcast, time_ns now);
+  /// reassembled: a datagram put together from fragments (link_broadcast is then set only to keep
+  /// ICMP errors about it unsent; it is still unicast for TCP).
+  void receive_ipv4(packet frame, std::size_t l3_offset, bool link_broadcast, time_ns now,
+                    bool reassembled = false);
   [[nodiscard]] bool is_martian_source(wire::ipv4_address src) const noexcept;
   void receive_icmp(packet& frame, std::size_t l3_offset, std::size_t l4_offset,
                     std::span<const std::byte> message, time_ns now);
