@@ -383,17 +383,26 @@ std::uint16_t tcp_layer::pick_port(tcp_endpoint remote, const port_filter& filte
          !config_.timestamps)) {
       continue;
     }
-    if (reuse) {
-      // First: the record may hold the port at the coordinator, and releases it when freed.
-      free_time_wait(found - static_cast<std::uint32_t>(slab_.size()));
-      ++counters_.time_wait_reused;
-    }
     // Last (a yes may claim the port across workers): bind(0) takes it for this stack alone,
-    // connect needs the flow steered here.
+    // connect needs the flow steered here. Asked before a TIME-WAIT record goes: a refusal
+    // keeps the record.
     if (coordinator_ != nullptr &&
         !coordinator_->acquire(remote.port == 0 ? port_claim::ephemeral : port_claim::connect, 6,
                                port, remote.address, remote.port)) {
       continue;
+    }
+    if (reuse) {
+      // The record's holds go with it, but not the connect claim just acquired (the record may
+      // hold the same one, whose release would clear it): counted across the release.
+      std::uint16_t* claim = coordinator_ != nullptr ? &port_holders_[1][port] : nullptr;
+      if (claim != nullptr) {
+        ++*claim;
+      }
+      free_time_wait(found - static_cast<std::uint32_t>(slab_.size()));
+      if (claim != nullptr) {
+        --*claim;  // connect() holds it next
+      }
+      ++counters_.time_wait_reused;
     }
     port_counter_ += i + 1;
     (void)now;

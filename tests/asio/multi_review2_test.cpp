@@ -1,0 +1,216 @@
+// Second review of the multi-core runtime's port tables (issue 13, after 50dc09f): each test
+// states a property the runtime should have and that was found broken; each failed before its
+// fix. Simulator tests print their seed.
+#include <gtest/gtest.h>
+
+#include <array>
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+#include "dpdk_net/asio/steady_timer.hpp"
+#include "dpdk_net/asio/tcp.hpp"
+#include "multi_sim_common.hpp"
+
+namespace dpdk_net {
+namespace {
+
+using namespace multi_testing;
+
+// --- helpers ---------------------------------------------------------------------------------
+
+struct conn_state {
+  std::uint16_t local_port = 0;
+  bool connected = false;
+  bool done = false;
+  bool ok = false;
+  std::string error;
+};
+
+/// The server side: accepts one connection and closes it at once (the server closes first, so
+/// its side enters TIME-WAIT).
+net::awaitable<void> accept_then_close(tcp::acceptor* a, bool* accepted) {
+  auto [ec, s] = co_await a->async_accept(net::as_tuple(net::use_awaitable));
+  if (!ec) {
+    *accepted = true;
+    s.close();
+  }
+}
+
+/// The client side: from local port `port`, connects and reads until end of stream.
+net::awaitable<void> connect_from_read_eof(net::any_io_executor ex, std::uint16_t port,
+                                           tcp::endpoint peer, conn_state* st) {
+  tcp::socket s(ex);
+  s.open(tcp::v4());
+  s.bind(tcp::endpoint(net::ip::address_v4::any(), port));
+  auto [cec] = co_await s.async_connect(peer, net::as_tuple(net::use_awaitable));
+  if (cec) {
+    st->error = "connect: " + cec.message();
+    st->done = true;
+    co_return;
+  }
+  st->connected = true;
+  std::array<char, 64> buf{};
+  auto [rec, n] = co_await s.async_read_some(net::buffer(buf), net::as_tuple(net::use_awaitable));
+  st->ok = rec == net::error::eof && n == 0;
+  if (!st->ok) {
+    st->error = "read: " + rec.message();
+  }
+  st->done = true;
+}
+
+/// Connects an already bound socket, waits `pause` (the test changes something meanwhile), then
+/// checks a 256-byte echo.
+net::awaitable<void> connect_bound_pause_echo(tcp::socket s, tcp::endpoint peer,
+                                              std::chrono::milliseconds pause, conn_state* st) {
+  auto [cec] = co_await s.async_connect(peer, net::as_tuple(net::use_awaitable));
+  if (cec) {
+    st->error = "connect: " + cec.message();
+    st->done = true;
+    co_return;
+  }
+  st->local_port = s.local_endpoint().port();
+  st->connected = true;
+  steady_timer t(s.get_executor());
+  t.expires_after(pause);
+  co_await t.async_wait(net::as_tuple(net::use_awaitable));
+  std::array<char, 256> out{};
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    out[i] = pattern(7, i);
+  }
+  std::array<char, 256> in{};
+  auto [wec, w] = co_await net::async_write(s, net::buffer(out), net::as_tuple(net::use_awaitable));
+  auto [rec, r] = co_await net::async_read(s, net::buffer(in), net::as_tuple(net::use_awaitable));
+  if (wec || rec || in != out) {
+    st->error = "echo after the pause: " + wec.message() + " / " + rec.message() + ", " +
+                std::to_string(r) + " bytes";
+  } else {
+    st->ok = true;
+  }
+  st->done = true;
+}
+
+node_options workers(std::uint16_t n) {
+  node_options o;
+  o.workers = n;
+  return o;
+}
+
+// --- 1. a TIME-WAIT record is not thrown away for a port connect then refuses ----------------
+
+TEST(MultiReview2, ConnectKeepsATimeWaitRecordWhosePortItCannotUse) {
+  // One ephemeral port, P, on both hosts. A lone listener on server worker 0 at P accepts a
+  // connection whose hash points at worker 1 (off hash); the server closes first and keeps the
+  // tuple in TIME-WAIT. Later worker 0 connects to that same remote ip:port: P is the only
+  // candidate, its tuple is in TIME-WAIT (reusable: timestamps), but the flow hashes to worker 1,
+  // so the port coordinator refuses it and the connect fails. The TIME-WAIT record must still be
+  // there: it was freed before the coordinator was asked.
+  constexpr std::uint16_t port = 40000;
+  stack::stack_config base = node_config(1);
+  base.ephemeral_first = port;
+  base.ephemeral_last = port;
+  multi_pair p(9101, workers(1), workers(2), base);
+  const wire::ipv4_address client_ip{node_ip(1).to_uint()};
+  std::uint16_t rp = 20000;
+  while (p.server->flows().hash_owner(client_ip, rp, port) != 1) {
+    ++rp;
+  }
+  auto a = std::make_unique<tcp::acceptor>(p.server->get_executor(0),
+                                           tcp::endpoint(net::ip::address_v4::any(), port));
+  bool accepted = false;
+  net::co_spawn(p.server->get_executor(0), accept_then_close(a.get(), &accepted), net::detached);
+  conn_state c;
+  net::co_spawn(
+      p.client->get_executor(0),
+      connect_from_read_eof(p.client->get_executor(0), rp, tcp::endpoint(node_ip(2), port), &c),
+      net::detached);
+  ASSERT_TRUE(p.run([&] { return c.done; })) << p.trace();
+  ASSERT_TRUE(c.ok && accepted) << c.error << "; " << p.trace();
+  stack::tcp_layer& t = p.server->worker(0).ip().tcp();
+  ASSERT_TRUE(p.run([&] { return t.time_wait_count() == 1; })) << p.trace();
+  a->close();
+  a.reset();
+  p.run([] { return false; }, 10 * millisecond);
+  ASSERT_EQ(t.time_wait_count(), 1U) << p.trace();
+  const std::uint64_t reused = t.counters().time_wait_reused;
+
+  stack::tcp_layer::socket_id id = 0;
+  ASSERT_FALSE(t.open(id));
+  const std::error_code e =
+      t.connect(id, stack::tcp_endpoint{client_ip, rp}, p.server->worker(0).now());
+  EXPECT_EQ(e, std::make_error_code(std::errc::address_not_available)) << p.trace();
+  EXPECT_EQ(t.time_wait_count(), 1U)
+      << "the connect failed, yet it freed the TIME-WAIT record of the tuple it tried; "
+      << p.trace();
+  EXPECT_EQ(t.counters().time_wait_reused, reused) << p.trace();
+  (void)t.close(id, p.server->worker(0).now());
+}
+
+// --- 2. bind() then connect(): another worker's bind must not take the flow -----------------
+
+TEST(MultiReview2, AnotherWorkersBindDoesNotTakeABoundThenConnectedFlow) {
+  // Worker 0 of the client binds a socket to port 0 (a port for it alone) and connects; the
+  // flow's hash points at worker 1, but the port is bound on worker 0 only, so its frames go to
+  // worker 0. Worker 1 then binds the same port explicitly: that bind would make the port
+  // shared and send the flow to worker 1 (its hash), so it must be refused (address_in_use),
+  // as a bind is where another worker's plain connect uses the port.
+  multi_pair p(9201, workers(2), workers(1));
+  tcp::acceptor srv(p.server->get_executor(0), tcp::endpoint(net::ip::address_v4::any(), 7));
+  tally st;
+  net::co_spawn(p.server->get_executor(0), accept_loop(&srv, 0, &st), net::detached);
+
+  const wire::ipv4_address server_ip{node_ip(2).to_uint()};
+  std::vector<std::unique_ptr<tcp::socket>> others;
+  std::optional<tcp::socket> chosen;
+  for (int i = 0; i < 64 && !chosen; ++i) {
+    tcp::socket s(p.client->get_executor(0));
+    s.open(tcp::v4());
+    s.bind(tcp::endpoint(net::ip::address_v4::any(), 0));
+    if (p.client->flows().hash_owner(server_ip, 7, s.local_endpoint().port()) == 1) {
+      chosen.emplace(std::move(s));
+    } else {
+      others.push_back(std::make_unique<tcp::socket>(std::move(s)));
+    }
+  }
+  ASSERT_TRUE(chosen) << p.trace();
+  others.clear();
+  const std::uint16_t port = chosen->local_endpoint().port();
+  conn_state c;
+  net::co_spawn(p.client->get_executor(0),
+                connect_bound_pause_echo(std::move(*chosen), tcp::endpoint(node_ip(2), 7),
+                                         std::chrono::milliseconds(200), &c),
+                net::detached);
+  ASSERT_TRUE(p.run([&] { return c.connected || c.done; })) << p.trace();
+  ASSERT_TRUE(c.connected) << c.error << "; " << p.trace();
+  ASSERT_EQ(p.client->flows().flow_owner(6, server_ip, 7, port), 0U) << p.trace();
+
+  tcp::acceptor late(p.client->get_executor(1));
+  late.open(tcp::v4());
+  error_code ec;
+  try {
+    late.bind(tcp::endpoint(net::ip::address_v4::any(), port));
+  } catch (const boost::system::system_error& e) {
+    ec = e.code();
+  }
+  EXPECT_EQ(ec, net::error::address_in_use) << p.trace();
+  EXPECT_EQ(p.client->flows().flow_owner(6, server_ip, 7, port), 0U)
+      << "worker 0's connection is now steered to worker "
+      << p.client->flows().flow_owner(6, server_ip, 7, port) << "; " << p.trace();
+  ASSERT_TRUE(p.run([&] { return c.done; })) << p.trace();
+  EXPECT_TRUE(c.ok) << c.error << "; " << p.trace();
+  late.close();
+  srv.close();
+  p.run([] { return false; }, 10 * millisecond);
+}
+
+}  // namespace
+}  // namespace dpdk_net
