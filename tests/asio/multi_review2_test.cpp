@@ -212,5 +212,30 @@ TEST(MultiReview2, AnotherWorkersBindDoesNotTakeABoundThenConnectedFlow) {
   p.run([] { return false; }, 10 * millisecond);
 }
 
+// --- 3. multi_acceptor: a listener that is gone for good is not retried forever -------------
+
+TEST(MultiReview2, MultiAcceptorStopsRetryingAListenerThatIsGone) {
+  // The server host crashes and restarts: the fresh stacks have no listener, and each worker's
+  // pending accept fails (backend_down). The acceptor retries an accept error after 1 ms; on a
+  // listener that is gone for good every retry fails again (bad_descriptor), so each worker
+  // would wake every millisecond for as long as the acceptor lives.
+  multi_pair p(9301, workers(1), workers(2));
+  multi_acceptor acc(*p.server, tcp::endpoint(net::ip::address_v4::any(), 7));
+  p.run([] { return false; }, 10 * millisecond);
+  p.sh.crash();
+  p.run([] { return false; }, 10 * millisecond);
+  p.sh.restart();
+  p.run([] { return false; }, 10 * millisecond);
+  const std::uint64_t before = p.server->worker(0).pumps() + p.server->worker(1).pumps();
+  p.run([] { return false; }, 1 * second);
+  const std::uint64_t pumps = p.server->worker(0).pumps() + p.server->worker(1).pumps() - before;
+  EXPECT_LT(pumps, 100U) << "the idle workers pumped " << pumps
+                         << " times in one second: a dead listener's accept retried every "
+                            "millisecond; "
+                         << p.trace();
+  acc.close();
+  p.run([] { return false; }, 10 * millisecond);
+}
+
 }  // namespace
 }  // namespace dpdk_net

@@ -8,6 +8,7 @@
 #include <boost/asio/error.hpp>
 #include <boost/asio/post.hpp>
 
+#include "dpdk_net/asio/error.hpp"
 #include "dpdk_net/asio/steady_timer.hpp"
 
 namespace dpdk_net {
@@ -132,7 +133,10 @@ void multi_acceptor::state::arm(std::size_t k) {
 void multi_acceptor::state::on_accepted(std::size_t k, boost::system::error_code ec,
                                         tcp::socket s) {
   if (ec) {
-    if (ec != boost::asio::error::operation_aborted) {
+    // Closed (aborted), or the listener is gone for good (its stack crashed or was replaced:
+    // backend_down, then bad_descriptor): a retry could only fail again, every millisecond.
+    if (ec != boost::asio::error::operation_aborted && ec != boost::asio::error::bad_descriptor &&
+        ec != error::backend_down) {
       auto timer = std::make_shared<steady_timer>(workers[k], std::chrono::milliseconds(1));
       timer->async_wait(retry_wait{shared_from_this(), k, timer});
     }
