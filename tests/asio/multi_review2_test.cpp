@@ -5,6 +5,7 @@
 
 #include <array>
 #include <chrono>
+#include <cstring>
 #include <memory>
 #include <optional>
 #include <string>
@@ -19,6 +20,8 @@
 
 #include "dpdk_net/asio/steady_timer.hpp"
 #include "dpdk_net/asio/tcp.hpp"
+#include "dpdk_net/stack/stack.hpp"
+#include "dpdk_net/wire/frame.hpp"
 #include "multi_sim_common.hpp"
 
 namespace dpdk_net {
@@ -235,6 +238,98 @@ TEST(MultiReview2, MultiAcceptorStopsRetryingAListenerThatIsGone) {
                          << p.trace();
   acc.close();
   p.run([] { return false; }, 10 * millisecond);
+}
+
+// --- 4. the per-port holder counts do not wrap at 65536 users -------------------------------
+
+/// Records which (kind, port) claims are held at the coordinator: set by acquire, cleared by
+/// release (for TCP only; every claim granted, children none).
+struct claim_table final : stack::port_coordinator {
+  std::vector<std::string> early_releases;
+  bool listener_open = true;
+  bool acquire(stack::port_claim kind, std::uint8_t, std::uint16_t, wire::ipv4_address,
+               std::uint16_t) noexcept override {
+    return kind != stack::port_claim::child;
+  }
+  void release(stack::port_claim kind, std::uint8_t, std::uint16_t port) noexcept override {
+    if (kind == stack::port_claim::bind && port == 80 && listener_open) {
+      early_releases.push_back("release bind 80 while the listener is open");
+    }
+  }
+};
+
+TEST(MultiReview2, ThePortOfAListenerWithManyChildrenStaysHeld) {
+  // A stack counts the users of each port it holds at the coordinator (the listener, each
+  // child, each TIME-WAIT record) and releases the port when the count reaches 0. Sockets go
+  // up to 2^20 and TIME-WAIT records to 2^24, so one port can have more than 65535 users: a
+  // 16-bit count wraps, and the port is released while the listener still uses it (another
+  // worker may then take it; the steering forgets this worker's flows).
+  const auto our = wire::ipv4_address::from_octets(198, 18, 0, 1);
+  stack::stack_config c;
+  c.mac = mac_address{{0x02, 0, 0, 0, 0, 0x01}};
+  c.address = our;
+  c.tcp.sockets = 65600;
+  c.tcp.syn_queue = 65600;
+  packet_pool pool{packet_pool_config{"rig", 8192}};
+  stack::stack st(c, pool, stack::stack_secret{1234, 0});
+  claim_table ct;
+  st.set_port_coordinator(&ct);
+  stack::tcp_layer& t = st.tcp();
+  stack::tcp_layer::socket_id l = 0;
+  ASSERT_FALSE(t.open(l));
+  ASSERT_FALSE(t.bind(l, 80));
+  ASSERT_FALSE(t.listen(l, 16));
+
+  std::array<packet, 64> burst;
+  const auto drain = [&] {
+    std::size_t n = 0;
+    while ((n = st.drain_tx(burst)) != 0) {
+      free_burst(std::span(burst.data(), n));
+    }
+  };
+  const auto segment = [&](wire::ipv4_address src, std::uint16_t sport, std::uint32_t seq,
+                           std::uint8_t flags) {
+    std::array<std::byte, 20> l4{};
+    wire::tcp_header h;
+    h.src_port = sport;
+    h.dst_port = 80;
+    h.seq = seq;
+    h.flags = flags;
+    h.window = 65535;
+    (void)wire::write_tcp(l4, h);
+    wire::set_tcp_checksum(l4, wire::pseudo_header{src, our});
+    packet p = pool.alloc();
+    std::byte* d = p.append(34 + l4.size());
+    wire::write_ethernet(std::span(d, 14),
+                         wire::ethernet_header{c.mac, mac_address{{0x02, 0, 0, 0, 0, 0x02}},
+                                               wire::ethertype::ipv4, false, 0});
+    wire::ipv4_header ip;
+    ip.protocol = wire::ip_protocol::tcp;
+    ip.src = src;
+    ip.dst = our;
+    ip.total_length = static_cast<std::uint16_t>(20 + l4.size());
+    wire::write_ipv4(std::span(d + 14, 20), ip);
+    std::memcpy(d + 34, l4.data(), l4.size());
+    st.receive(std::move(p), 0);
+    drain();
+  };
+  // 65536 half-open children from two peers: with the listener, 65537 users of port 80.
+  std::size_t made = 0;
+  for (std::uint8_t last : {2, 3}) {
+    const auto peer = wire::ipv4_address::from_octets(198, 18, 0, last);
+    for (std::uint32_t port = 1; port <= 32768; ++port, ++made) {
+      segment(peer, static_cast<std::uint16_t>(port), 1000, wire::tcp_flag::syn);
+    }
+  }
+  ASSERT_EQ(t.connections(), made);
+  // One child goes (the peer resets it): 65536 users remain, the listener among them.
+  segment(wire::ipv4_address::from_octets(198, 18, 0, 3), 32768, 1001, wire::tcp_flag::rst);
+  ASSERT_EQ(t.connections(), made - 1);
+  EXPECT_TRUE(ct.early_releases.empty())
+      << ct.early_releases.front() << ": the count of port 80's users wrapped at 65536";
+  ct.listener_open = false;
+  (void)t.close(l, 0);
+  st.set_port_coordinator(nullptr);
 }
 
 }  // namespace

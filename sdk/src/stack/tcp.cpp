@@ -394,7 +394,7 @@ std::uint16_t tcp_layer::pick_port(tcp_endpoint remote, const port_filter& filte
     if (reuse) {
       // The record's holds go with it, but not the connect claim just acquired (the record may
       // hold the same one, whose release would clear it): counted across the release.
-      std::uint16_t* claim = coordinator_ != nullptr ? &port_holders_[1][port] : nullptr;
+      std::uint32_t* claim = coordinator_ != nullptr ? &port_holders_[1][port] : nullptr;
       if (claim != nullptr) {
         ++*claim;
       }

@@ -559,8 +559,9 @@ class tcp_layer {
   std::size_t connection_count_ = 0;
   detail::slot_index index_;  // 4-tuple -> connection slot, or TIME-WAIT record (+ slab size)
   port_coordinator* coordinator_ = nullptr;
-  // With a coordinator, per port_hold kind (bound, connect, child): users of each port (65536).
-  std::array<std::vector<std::uint16_t>, 3> port_holders_;
+  // With a coordinator, per port_hold kind (bound, connect, child): users of each port (65536;
+  // 32-bit: one port may have more than 65535 children and TIME-WAIT records).
+  std::array<std::vector<std::uint32_t>, 3> port_holders_;
   std::vector<std::int32_t> listeners_;    // 65536: local port -> listener slot, -1
   std::vector<std::uint16_t> port_users_;  // 65536: sockets bound to each local port
   detail::id_list pending_;                // connections with output to generate
