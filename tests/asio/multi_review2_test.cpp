@@ -20,6 +20,7 @@
 
 #include "dpdk_net/asio/steady_timer.hpp"
 #include "dpdk_net/asio/tcp.hpp"
+#include "dpdk_net/asio/udp.hpp"
 #include "dpdk_net/stack/stack.hpp"
 #include "dpdk_net/wire/frame.hpp"
 #include "multi_sim_common.hpp"
@@ -330,6 +331,81 @@ TEST(MultiReview2, ThePortOfAListenerWithManyChildrenStaysHeld) {
   ct.listener_open = false;
   (void)t.close(l, 0);
   st.set_port_coordinator(nullptr);
+}
+
+// --- 5. a UDP socket's ephemeral port is its worker's alone ---------------------------------
+
+struct udp_reply {
+  std::array<char, 64> in{};
+  udp::endpoint from;
+  bool done = false;
+  std::size_t n = 0;
+  error_code ec;
+};
+
+struct on_udp_reply {
+  udp_reply* r;
+  void operator()(error_code ec, std::size_t n) const {
+    r->ec = ec;
+    r->n = n;
+    r->done = true;
+  }
+};
+
+struct udp_echo_once {
+  udp::socket* s;
+  std::array<char, 64>* buf;
+  udp::endpoint* from;
+  void operator()(error_code ec, std::size_t n) const {
+    if (!ec) {
+      s->async_send_to(net::buffer(buf->data(), n), *from, [](error_code, std::size_t) {});
+    }
+  }
+};
+
+TEST(MultiReview2, AnotherWorkersUdpBindDoesNotTakeAnEphemeralSocketsReplies) {
+  // A UDP socket opened on client worker 0 gets an ephemeral port for it alone (docs/asio.md:
+  // a UDP socket's port goes to its one worker, whatever the hash). A later explicit bind of
+  // that port on worker 1 must be refused: it would make the port shared, and the replies whose
+  // hash points at worker 1 would go to worker 1's socket.
+  multi_pair p(9501, workers(2), workers(1));
+  udp::socket srv(p.server->get_executor(0), udp::endpoint(net::ip::address_v4::any(), 5000));
+  std::array<char, 64> sbuf{};
+  udp::endpoint sfrom;
+  srv.async_receive_from(net::buffer(sbuf), sfrom, udp_echo_once{&srv, &sbuf, &sfrom});
+
+  const wire::ipv4_address server_ip{node_ip(2).to_uint()};
+  std::vector<std::unique_ptr<udp::socket>> socks;
+  udp::socket* chosen = nullptr;
+  for (int i = 0; i < 64 && chosen == nullptr; ++i) {
+    socks.push_back(std::make_unique<udp::socket>(p.client->get_executor(0)));
+    socks.back()->open();
+    if (p.client->flows().hash_owner(server_ip, 5000, socks.back()->local_endpoint().port()) == 1) {
+      chosen = socks.back().get();
+    }
+  }
+  ASSERT_NE(chosen, nullptr) << p.trace();
+  const std::uint16_t port = chosen->local_endpoint().port();
+  ASSERT_EQ(p.client->flows().flow_owner(17, server_ip, 5000, port), 0U) << p.trace();
+
+  udp::socket other(p.client->get_executor(1));
+  error_code ec;
+  other.bind(udp::endpoint(net::ip::address_v4::any(), port), ec);
+  EXPECT_EQ(ec, net::error::address_in_use) << p.trace();
+
+  udp_reply r;
+  chosen->async_receive_from(net::buffer(r.in), r.from, on_udp_reply{&r});
+  const std::string msg = "hello from worker 0";
+  chosen->async_send_to(net::buffer(msg), udp::endpoint(node_ip(2), 5000),
+                        [](error_code, std::size_t) {});
+  p.run([&] { return r.done; }, 1 * second);
+  EXPECT_TRUE(r.done && !r.ec && r.n == msg.size())
+      << "worker 0's socket got no reply (it went to worker "
+      << p.client->flows().flow_owner(17, server_ip, 5000, port) << "); " << p.trace();
+  other.close();
+  socks.clear();
+  srv.close();
+  p.run([] { return false; }, 10 * millisecond);
 }
 
 }  // namespace

@@ -142,6 +142,11 @@ bool flow_steering::acquire(std::uint16_t worker, stack::port_claim kind, std::u
           return false;
         }
         want |= self;
+        if (protocol == proto_udp) {
+          // A UDP socket's replies come from anywhere: its port stays its worker's alone (also
+          // marked connecting, so other workers' binds are refused; cleared by its release).
+          want |= std::uint64_t{self} << 32U;
+        }
         break;
       case port_claim::connect:
         if ((bound & ~self) != 0) {
@@ -173,7 +178,10 @@ void flow_steering::release(std::uint16_t worker, stack::port_claim kind, std::u
       t[port].users.fetch_and(~(std::uint64_t{self} << 32U), std::memory_order_relaxed);
       break;
     default:
-      t[port].users.fetch_and(~std::uint64_t{self}, std::memory_order_relaxed);
+      // UDP: one socket per port and stack, so its ephemeral claim's connecting bit goes too.
+      t[port].users.fetch_and(
+          ~(std::uint64_t{self} | (protocol == proto_udp ? std::uint64_t{self} << 32U : 0)),
+          std::memory_order_relaxed);
       break;
   }
 }
