@@ -4,11 +4,14 @@
 #include <gtest/gtest.h>
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <boost/asio/as_tuple.hpp>
@@ -24,6 +27,7 @@
 #include "dpdk_net/stack/stack.hpp"
 #include "dpdk_net/wire/frame.hpp"
 #include "multi_sim_common.hpp"
+#include "multi_thread_common.hpp"
 
 namespace dpdk_net {
 namespace {
@@ -406,6 +410,75 @@ TEST(MultiReview2, AnotherWorkersUdpBindDoesNotTakeAnEphemeralSocketsReplies) {
   socks.clear();
   srv.close();
   p.run([] { return false; }, 10 * millisecond);
+}
+
+// --- 6. real threads: a handler's exception during graceful_stop stops every worker --------
+
+/// Connects, reads until end of stream, then keeps the socket open (never closes its side) for
+/// `hold`: the server's connection waits in FIN-WAIT-2 until its drain limit.
+net::awaitable<void> connect_hold_open(net::any_io_executor ex, tcp::endpoint peer,
+                                       std::chrono::milliseconds hold, std::atomic<int>* state) {
+  tcp::socket s(ex);
+  auto [cec] = co_await s.async_connect(peer, net::as_tuple(net::use_awaitable));
+  if (cec) {
+    *state = -1;
+    co_return;
+  }
+  *state = 1;
+  std::array<char, 16> buf{};
+  auto [ec, n] = co_await s.async_read_some(net::buffer(buf), net::as_tuple(net::use_awaitable));
+  (void)ec;
+  (void)n;
+  steady_timer t(ex);
+  t.expires_after(hold);
+  co_await t.async_wait(net::as_tuple(net::use_awaitable));
+}
+
+struct throwing_handler {
+  void operator()() const { throw std::runtime_error("handler failed during the drain"); }
+};
+
+TEST(MultiReview2, ExceptionDuringGracefulStopStopsEveryWorker) {
+  // docs/asio.md: "A handler that throws on a worker stops every worker". During graceful_stop
+  // a worker whose own connections are done keeps running (handing frames over) while the
+  // others drain; a handler throwing there ended that worker alone, and graceful_stop waited for
+  // the others' drain limit (here 3 s: a peer that never closes its side) before rethrowing.
+  thread_pair p(small_link(2, ring_steering::queue0), 1, 2);
+  p.acceptors.push_back(std::make_unique<tcp::acceptor>(
+      p.b->get_executor(1), tcp::endpoint(net::ip::address_v4::any(), 7)));
+  tally tb;
+  net::co_spawn(p.b->get_executor(1), accept_loop(p.acceptors.back().get(), 1, &tb), net::detached);
+  std::atomic<int> client{0};
+  net::co_spawn(p.a->get_executor(0),
+                connect_hold_open(p.a->get_executor(0), tcp::endpoint(node_ip(2), 7),
+                                  milliseconds(10000), &client),
+                net::detached);
+  stop_on_exit guard{&p};
+  p.start();
+  ASSERT_TRUE(wait_until([&] { return client != 0; }, milliseconds(5000)));
+  ASSERT_EQ(client, 1);
+  ASSERT_TRUE(wait_until(
+      [&] {
+        const std::lock_guard<std::mutex> g(tb.lock);
+        return tb.flows.size() == 1;
+      },
+      milliseconds(5000)));
+  std::thread poster([&p] {
+    std::this_thread::sleep_for(milliseconds(300));  // worker 0 has drained (it had nothing)
+    net::post(p.b->get_executor(0), throwing_handler{});
+  });
+  const auto start = steady::now();
+  bool threw = false;
+  try {
+    p.b->graceful_stop(3 * second);
+  } catch (const std::runtime_error&) {
+    threw = true;
+  }
+  const double took = seconds_since(start);
+  poster.join();
+  EXPECT_TRUE(threw) << "graceful_stop did not rethrow the handler's exception";
+  EXPECT_LT(took, 1.5) << "graceful_stop took " << took
+                       << " s: the exception ended its worker only, the other drained on";
 }
 
 }  // namespace

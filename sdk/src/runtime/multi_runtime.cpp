@@ -227,10 +227,13 @@ void multi_runtime::graceful_stop(time_ns drain) {
           w.run_for(1 * millisecond);
         }
       } catch (...) {
-        const std::lock_guard<std::mutex> g(affinity_lock);
-        if (!error_) {
-          error_ = std::current_exception();
+        {
+          const std::lock_guard<std::mutex> g(affinity_lock);
+          if (!error_) {
+            error_ = std::current_exception();
+          }
         }
+        stop();  // as in guarded(): a handler's exception stops every worker
       }
     });
   }
