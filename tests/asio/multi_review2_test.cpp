@@ -481,5 +481,55 @@ TEST(MultiReview2, ExceptionDuringGracefulStopStopsEveryWorker) {
                        << " s: the exception ended its worker only, the other drained on";
 }
 
+// --- 7. real threads: graceful_stop ends multi_acceptor's waiting accepts ------------------
+
+net::awaitable<void> accept_until_error(multi_acceptor* acc, std::atomic<int>* ended) {
+  for (;;) {
+    auto [ec, s] = co_await acc->async_accept(net::as_tuple(net::use_awaitable));
+    if (ec) {
+      *ended = ec == net::error::operation_aborted ? 1 : 2;
+      co_return;
+    }
+  }
+}
+
+TEST(MultiReview2, GracefulStopAbortsMultiAcceptorsPendingAccept) {
+  // runtime::graceful_stop closes the listeners and their pending accepts complete with
+  // operation_aborted. multi_acceptor's workers saw that, but its waiting async_accept (the
+  // application's one accept loop, here on an ordinary thread's io_context) stayed pending
+  // until close(): that io_context never ran out of work, and a shutdown that joins its thread
+  // hung.
+  thread_pair p(small_link(2, ring_steering::rss), 1, 2);
+  net::io_context io;
+  std::optional<multi_acceptor> acc;
+  acc.emplace(*p.b, tcp::endpoint(net::ip::address_v4::any(), 7));
+  std::atomic<int> ended{0};
+  net::co_spawn(io, accept_until_error(&*acc, &ended), net::detached);
+  std::promise<void> io_done;
+  std::future<void> io_done_f = io_done.get_future();
+  std::thread io_thread([&io, &io_done] {
+    io.run();
+    io_done.set_value();
+  });
+  struct io_stopper {
+    net::io_context* io;
+    std::thread* t;
+    ~io_stopper() {
+      io->stop();
+      if (t->joinable()) {
+        t->join();
+      }
+    }
+  } stopper{&io, &io_thread};
+  const stop_on_exit guard{&p};
+  p.start();
+  std::this_thread::sleep_for(milliseconds(100));  // each worker's accept is pending
+  p.b->graceful_stop(200 * millisecond);
+  EXPECT_EQ(io_done_f.wait_for(std::chrono::seconds(2)), std::future_status::ready)
+      << "the accept loop still waits after the graceful stop closed every listener";
+  EXPECT_EQ(ended, 1) << "the waiting accept did not complete with operation_aborted";
+  acc->close();
+}
+
 }  // namespace
 }  // namespace dpdk_net

@@ -36,6 +36,10 @@ struct multi_acceptor::state : std::enable_shared_from_this<multi_acceptor::stat
   std::deque<ready_socket> ready;
   std::list<waiter> waiters;
   std::vector<std::uint64_t> accepted;
+  // [k]: worker k's listener is gone without close() (a graceful stop closed it, its stack
+  // crashed); once every worker's is, waiting accepts fail.
+  std::vector<bool> dead;
+  std::size_t dead_count = 0;
   std::uint64_t next_id = 1;
   bool closed = false;
 
@@ -122,7 +126,7 @@ void multi_acceptor::state::arm(std::size_t k) {
   std::shared_ptr<tcp::acceptor> a;
   {
     const std::lock_guard<std::mutex> g(lock);
-    if (closed || !acceptors[k]) {
+    if (closed || dead[k] || !acceptors[k]) {
       return;
     }
     a = acceptors[k];
@@ -139,6 +143,25 @@ void multi_acceptor::state::on_accepted(std::size_t k, boost::system::error_code
         ec != error::backend_down) {
       auto timer = std::make_shared<steady_timer>(workers[k], std::chrono::milliseconds(1));
       timer->async_wait(retry_wait{shared_from_this(), k, timer});
+      return;
+    }
+    // The listener is gone. Once every worker's is, nothing will be accepted: the waiting
+    // accepts complete with the error (operation_aborted after a graceful stop), as a plain
+    // acceptor's pending accept does.
+    std::list<waiter> failed;
+    {
+      const std::lock_guard<std::mutex> g(lock);
+      if (closed || dead[k]) {
+        return;
+      }
+      dead[k] = true;
+      if (++dead_count < workers.size()) {
+        return;
+      }
+      failed.swap(waiters);
+    }
+    for (waiter& w : failed) {
+      complete(std::move(w.handler), w.ex, ec, tcp::socket(workers[0]));
     }
     return;
   }
@@ -196,6 +219,7 @@ multi_acceptor::multi_acceptor(std::span<const net_context::executor_type> worke
   }
   state_->workers.assign(workers.begin(), workers.end());
   state_->accepted.assign(workers.size(), 0);
+  state_->dead.assign(workers.size(), false);
   for (const auto& ex : workers) {
     auto a = std::make_shared<tcp::acceptor>(boost::asio::any_io_executor(ex));
     a->open(local.protocol() == boost::asio::ip::tcp::v4() ? tcp::v4() : tcp::v4());
@@ -222,7 +246,7 @@ multi_acceptor::executor_type multi_acceptor::fallback() const {
 void multi_acceptor::start(accept_handler h, boost::asio::cancellation_slot slot,
                            executor_type ex) {
   std::unique_lock<std::mutex> g(state_->lock);
-  if (state_->closed) {
+  if (state_->closed || (state_->ready.empty() && state_->dead_count == state_->workers.size())) {
     g.unlock();
     state_->complete(std::move(h), ex, boost::asio::error::bad_descriptor,
                      tcp::socket(state_->workers[0]));
