@@ -531,5 +531,51 @@ TEST(MultiReview2, GracefulStopAbortsMultiAcceptorsPendingAccept) {
   acc->close();
 }
 
+// --- 8. set_port_coordinator(nullptr) while sockets hold ports ------------------------------
+
+/// Tracks which TCP ports are bound at the coordinator.
+struct bound_ports final : stack::port_coordinator {
+  std::vector<bool> bound = std::vector<bool>(65536, false);
+  bool acquire(stack::port_claim kind, std::uint8_t, std::uint16_t port, wire::ipv4_address,
+               std::uint16_t) noexcept override {
+    if (kind == stack::port_claim::bind || kind == stack::port_claim::ephemeral) {
+      bound[port] = true;
+    }
+    return kind != stack::port_claim::child;
+  }
+  void release(stack::port_claim kind, std::uint8_t, std::uint16_t port) noexcept override {
+    if (kind == stack::port_claim::bind) {
+      bound[port] = false;
+    }
+  }
+};
+
+TEST(MultiReview2, ASocketClosedWithoutACoordinatorLeavesNoStaleCount) {
+  // A socket closed while the stack has no coordinator dropped its hold without counting it
+  // down; with a coordinator again, the port's count never reached 0 and the port stayed bound
+  // at the coordinator after its last socket closed (other workers could never take it).
+  stack::stack_config c;
+  c.mac = mac_address{{0x02, 0, 0, 0, 0, 0x01}};
+  c.address = wire::ipv4_address::from_octets(198, 18, 0, 1);
+  packet_pool pool{packet_pool_config{"rig", 256}};
+  stack::stack st(c, pool, stack::stack_secret{1234, 0});
+  bound_ports ports;
+  st.set_port_coordinator(&ports);
+  stack::tcp_layer& t = st.tcp();
+  stack::tcp_layer::socket_id a = 0;
+  ASSERT_FALSE(t.open(a));
+  ASSERT_FALSE(t.bind(a, 8080));
+  st.set_port_coordinator(nullptr);
+  (void)t.close(a, 0);
+  st.set_port_coordinator(&ports);
+  stack::tcp_layer::socket_id b = 0;
+  ASSERT_FALSE(t.open(b));
+  ASSERT_FALSE(t.bind(b, 8080));
+  EXPECT_TRUE(ports.bound[8080]);
+  (void)t.close(b, 0);
+  EXPECT_FALSE(ports.bound[8080]) << "port 8080 stays bound with no socket on it";
+  st.set_port_coordinator(nullptr);
+}
+
 }  // namespace
 }  // namespace dpdk_net

@@ -346,7 +346,9 @@ void tcp_layer::drop_port(std::uint16_t port, std::uint8_t& held) noexcept {
     const auto bit = static_cast<std::uint8_t>(1U << k);
     if ((held & bit) != 0) {
       held = static_cast<std::uint8_t>(held & ~bit);
-      if (coordinator_ != nullptr && --port_holders_[k][port] == 0) {
+      // Counted down even without a coordinator now (held bits imply the counts exist): a
+      // stale count would keep the port from ever being released at the next one.
+      if (--port_holders_[k][port] == 0 && coordinator_ != nullptr) {
         coordinator_->release(claims[k], 6, port);
       }
     }
