@@ -577,5 +577,39 @@ TEST(MultiReview2, ASocketClosedWithoutACoordinatorLeavesNoStaleCount) {
   st.set_port_coordinator(nullptr);
 }
 
+// --- 9. bind() then connect() on a port other workers bound too -----------------------------
+
+TEST(MultiReview2, BoundThenConnectOnASharedPortFailsAtOnceIfSteeredElsewhere) {
+  // Client worker 1 listens on port P (shared by binds, like SO_REUSEPORT); worker 0 binds P
+  // too and connects from it. A port bound on several workers goes by hash, and this flow's
+  // hash picks worker 1: the SYN-ACKs reached worker 1's listener, which answered RST, and the
+  // connect hung until its SYN retries ran out. It must fail at once (address_in_use) instead.
+  multi_pair p(9901, workers(2), workers(1));
+  tcp::acceptor srv(p.server->get_executor(0), tcp::endpoint(net::ip::address_v4::any(), 7));
+  tally st;
+  net::co_spawn(p.server->get_executor(0), accept_loop(&srv, 0, &st), net::detached);
+  const wire::ipv4_address server_ip{node_ip(2).to_uint()};
+  std::uint16_t port = 30000;
+  while (p.client->flows().hash_owner(server_ip, 7, port) != 1) {
+    ++port;
+  }
+  tcp::acceptor l1(p.client->get_executor(1), tcp::endpoint(net::ip::address_v4::any(), port));
+  tcp::socket s(p.client->get_executor(0));
+  s.open(tcp::v4());
+  s.bind(tcp::endpoint(net::ip::address_v4::any(), port));
+  ASSERT_EQ(p.client->flows().port_mask(6, port), 3U);
+  conn_state c;
+  net::co_spawn(p.client->get_executor(0),
+                connect_bound_pause_echo(std::move(s), tcp::endpoint(node_ip(2), 7),
+                                         std::chrono::milliseconds(10), &c),
+                net::detached);
+  p.run([&] { return c.done; }, 100 * millisecond);
+  EXPECT_TRUE(c.done) << "the connect still waits (its replies go to worker 1); " << p.trace();
+  EXPECT_EQ(c.error, "connect: " + error_code(net::error::address_in_use).message()) << p.trace();
+  l1.close();
+  srv.close();
+  p.run([] { return false; }, 10 * millisecond);
+}
+
 }  // namespace
 }  // namespace dpdk_net

@@ -110,6 +110,9 @@ bool flow_steering::acquire(std::uint16_t worker, stack::port_claim kind, std::u
     e.off_hash.fetch_or(self, std::memory_order_relaxed);
     return true;
   }
+  if (kind == port_claim::bound_connect) {
+    return flow_owner(protocol, remote, remote_port, port) == worker;  // a question: no claim
+  }
   if (kind == port_claim::connect && hash_owner(remote, remote_port, port) != worker) {
     return false;  // the replies would not come here
   }

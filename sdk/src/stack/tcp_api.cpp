@@ -194,11 +194,16 @@ std::error_code tcp_layer::connect(socket_id id, tcp_endpoint remote, time_ns no
     if (find_tuple(a, remote.port, c->local_port) != no_slot) {
       return std::make_error_code(std::errc::address_in_use);
     }
-    // Bound first (bind(0) or a port): a flow the hash steers elsewhere is held as off hash, so
-    // that no other worker's bind of the port takes it (as for an accepted child).
-    if (coordinator_ != nullptr && (c->held & detail::port_hold::bound) != 0 &&
-        coordinator_->acquire(port_claim::child, 6, c->local_port, a, remote.port)) {
-      hold_port(c->local_port, c->held, detail::port_hold::child);
+    // Bound first (bind(0) or a port): the flow must be steered here (a port bound on other
+    // workers too goes by hash), and one the hash steers elsewhere is held as off hash, so that
+    // no other worker's bind of the port takes it (as for an accepted child).
+    if (coordinator_ != nullptr && (c->held & detail::port_hold::bound) != 0) {
+      if (!coordinator_->acquire(port_claim::bound_connect, 6, c->local_port, a, remote.port)) {
+        return std::make_error_code(std::errc::address_in_use);
+      }
+      if (coordinator_->acquire(port_claim::child, 6, c->local_port, a, remote.port)) {
+        hold_port(c->local_port, c->held, detail::port_hold::child);
+      }
     }
   }
   c->remote = a;  // only now: a refused connect leaves no remote behind

@@ -17,6 +17,8 @@ enum class port_claim : std::uint8_t {
   ephemeral,  ///< bind(0): the port for this stack alone
   connect,    ///< connect's ephemeral port towards a remote: the flow must be steered here
   child,      ///< a connection accepted on a bound port whose flow the hash would steer elsewhere
+  /// A socket bound first connects: a question only (nothing is held, nothing released).
+  bound_connect,
 };
 
 /// Keeps the workers' port spaces consistent. Called on the control path only (bind, listen,
@@ -36,7 +38,9 @@ class port_coordinator {
   ///   connect    the flow would not be steered here, or another worker has the port bound
   ///              (next candidate);
   ///   child      nothing to hold: the hash steers the flow here anyway (true: the port is held
-  ///              for this child until released).
+  ///              for this child until released);
+  ///   bound_connect  the flow's frames would go to another worker (the port is bound there
+  ///              too, and the hash picks it): the stack fails the connect (address_in_use).
   virtual bool acquire(port_claim kind, std::uint8_t protocol, std::uint16_t port,
                        wire::ipv4_address remote, std::uint16_t remote_port) noexcept = 0;
   /// The stack's last user of that kind (ephemeral is released as bind) is gone.

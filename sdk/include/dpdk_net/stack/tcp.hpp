@@ -331,8 +331,9 @@ class tcp_layer {
   /// connection_refused, timed_out, host_unreachable or network_unreachable). Picks an
   /// RFC 6056 ephemeral port if unbound (accepted by filter). Errors now: already_connected,
   /// connection_already_in_progress, network_unreachable (no route), address_not_available
-  /// (no free port), invalid_argument (a listener, or a remote we cannot reach: 0.0.0.0,
-  /// broadcast, multicast, ourselves, port 0).
+  /// (no free port), address_in_use (a socket bound first: its 4-tuple is in use, or another
+  /// worker bound the port too and the flow would be steered there), invalid_argument (a listener,
+  /// or a remote we cannot reach: 0.0.0.0, broadcast, multicast, ourselves, port 0).
   std::error_code connect(socket_id id, tcp_endpoint remote, time_ns now, port_filter filter = {});
 
   /// Copies up to data.size() bytes into the send buffer; returns how many were taken (0 with
