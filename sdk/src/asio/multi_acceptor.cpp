@@ -97,15 +97,35 @@ struct drop_socket_task {
   void operator()() { socket.reset(); }
 };
 
+// An accepted socket on its way to the handler. If the handler's executor never runs the task
+// (its io_context is destroyed first), the socket still must close on its own worker: the box
+// sends it back there instead of closing it on the destroying thread.
+struct socket_box {
+  explicit socket_box(tcp::socket s) : socket(std::move(s)) {}
+  socket_box(const socket_box&) = delete;
+  socket_box& operator=(const socket_box&) = delete;
+  ~socket_box();
+  tcp::socket socket;
+  bool taken = false;
+};
+
 struct deliver_task {
   multi_acceptor::accept_handler handler;
   boost::system::error_code ec;
-  std::shared_ptr<tcp::socket> socket;  // shared: a posted function must be copyable in Asio 1.26
+  std::shared_ptr<socket_box> box;  // shared: a posted function must be copyable in Asio 1.26
   void operator()() {
     handler.get_cancellation_slot().clear();
-    std::move(handler)(ec, std::move(*socket));
+    box->taken = true;
+    std::move(handler)(ec, std::move(box->socket));
   }
 };
+
+socket_box::~socket_box() {
+  if (!taken) {
+    const auto ex = socket.get_executor();
+    boost::asio::post(ex, drop_socket_task{std::make_shared<tcp::socket>(std::move(socket))});
+  }
+}
 
 struct cancel_handler {
   std::weak_ptr<multi_acceptor::state> st;
@@ -183,8 +203,7 @@ void multi_acceptor::state::on_accepted(std::size_t k, boost::system::error_code
 
 void multi_acceptor::state::complete(accept_handler h, const executor_type& ex,
                                      boost::system::error_code ec, tcp::socket s) {
-  boost::asio::post(ex,
-                    deliver_task{std::move(h), ec, std::make_shared<tcp::socket>(std::move(s))});
+  boost::asio::post(ex, deliver_task{std::move(h), ec, std::make_shared<socket_box>(std::move(s))});
 }
 
 void multi_acceptor::state::cancel(std::uint64_t id) {

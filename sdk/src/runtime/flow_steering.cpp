@@ -107,7 +107,7 @@ bool flow_steering::acquire(std::uint16_t worker, stack::port_claim kind, std::u
     if (hash_owner(remote, remote_port, port) == worker) {
       return false;
     }
-    e.off_hash.fetch_or(self, std::memory_order_relaxed);
+    e.off_hash.fetch_or(self, std::memory_order_seq_cst);  // before a joining bind's re-check
     return true;
   }
   if (kind == port_claim::bound_connect) {
@@ -160,7 +160,22 @@ bool flow_steering::acquire(std::uint16_t worker, stack::port_claim kind, std::u
       default:
         return false;
     }
-    if (want == seen || e.users.compare_exchange_weak(seen, want, std::memory_order_relaxed)) {
+    if (want == seen) {
+      return true;
+    }
+    if (e.users.compare_exchange_weak(seen, want, std::memory_order_relaxed)) {
+      const auto was_bound = static_cast<std::uint32_t>(seen);
+      if (kind == port_claim::bind && was_bound != 0 && (was_bound & self) == 0) {
+        // Joined: an off-hash child the loser made meanwhile (its check above saw none) must
+        // not be taken. The fence pairs with the child's seq_cst claim: one of the two sees the
+        // other (a child made after this re-check, while its SYN was in flight, remains a window).
+        std::atomic_thread_fence(std::memory_order_seq_cst);
+        const std::uint16_t loser = next_bound(was_bound, worker);
+        if ((e.off_hash.load(std::memory_order_relaxed) & (std::uint32_t{1} << loser)) != 0) {
+          e.users.fetch_and(~std::uint64_t{self}, std::memory_order_relaxed);
+          return false;
+        }
+      }
       return true;
     }
   }

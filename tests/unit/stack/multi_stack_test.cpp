@@ -193,8 +193,14 @@ TEST_F(MultiStack, APortBoundOnOneWorkerBelongsToIt) {
   EXPECT_TRUE(s.acquire(1, port_claim::ephemeral, 17, 50000, none, 0));
   EXPECT_TRUE(s.acquire(1, port_claim::ephemeral, 17, 50000, none, 0));  // idempotent
   EXPECT_FALSE(s.acquire(0, port_claim::ephemeral, 17, 50000, none, 0));
-  EXPECT_FALSE(s.acquire(0, port_claim::bind, 17, 50000, none, 0) &&
-               s.port_mask(17, 50000) == 1U);  // an explicit bind shares it (REUSEPORT-like)
+  // A UDP socket's ephemeral port stays its worker's alone: another worker's explicit bind of it
+  // would take the replies its hash points at.
+  EXPECT_FALSE(s.acquire(0, port_claim::bind, 17, 50000, none, 0));
+  EXPECT_EQ(s.port_mask(17, 50000), 2U);
+  // Explicit binds share a port (REUSEPORT-like).
+  ASSERT_TRUE(s.acquire(0, port_claim::bind, 17, 5353, none, 0));
+  ASSERT_TRUE(s.acquire(2, port_claim::bind, 17, 5353, none, 0));
+  EXPECT_EQ(s.port_mask(17, 5353), 5U);
   // connect: a port another worker has bound is never chosen; else the hash decides.
   ASSERT_TRUE(s.acquire(1, port_claim::bind, 6, 50001, none, 0));
   EXPECT_FALSE(s.acquire(0, port_claim::connect, 6, 50001, peer_ip, 80));
