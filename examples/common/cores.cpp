@@ -133,10 +133,7 @@ std::string worker_json(std::size_t i, const worker_stats& s,
 std::string steering_json(steering_mode mode, const std::vector<worker_stats>& s) {
   mesh_counters t{};
   for (const worker_stats& w : s) {
-    t.handed_out += w.steering.handed_out;
-    t.software_hashes += w.steering.software_hashes;
-    t.ring_full += w.steering.ring_full;
-    t.no_buffer += w.steering.no_buffer;
+    t += w.steering;
   }
   char buf[256];
   std::snprintf(buf, sizeof buf,

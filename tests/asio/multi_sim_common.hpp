@@ -96,14 +96,7 @@ struct multi_pair {
 inline mesh_counters sum(const sim::sim_multi_runtime& rt) {
   mesh_counters s;
   for (std::size_t i = 0; i < rt.size(); ++i) {
-    const mesh_counters c = rt.counters(i);
-    s.handed_out += c.handed_out;
-    s.handed_in += c.handed_in;
-    s.arp_copies += c.arp_copies;
-    s.datagrams_out += c.datagrams_out;
-    s.software_hashes += c.software_hashes;
-    s.ring_full += c.ring_full;
-    s.no_buffer += c.no_buffer;
+    s += rt.counters(i);
   }
   return s;
 }

@@ -79,15 +79,7 @@ inline ring_link_config small_link(std::uint16_t queues, ring_steering steering)
 inline mesh_counters sum(multi_runtime& rt) {
   mesh_counters s;
   for (std::size_t i = 0; i < rt.size(); ++i) {
-    const mesh_counters c = rt.mesh().counters(static_cast<std::uint16_t>(i));
-    s.handed_out += c.handed_out;
-    s.handed_in += c.handed_in;
-    s.arp_copies += c.arp_copies;
-    s.datagrams_out += c.datagrams_out;
-    s.software_hashes += c.software_hashes;
-    s.ring_full += c.ring_full;
-    s.no_buffer += c.no_buffer;
-    s.returned += c.returned;
+    s += rt.mesh().counters(static_cast<std::uint16_t>(i));
   }
   return s;
 }

@@ -168,7 +168,6 @@ void multi_runtime::start() {
 }
 
 void multi_runtime::stop() noexcept {
-  stopping_.store(true);
   for (auto& w : workers_) {
     w->stop();
   }
@@ -182,7 +181,6 @@ void multi_runtime::join() {
   }
   threads_.clear();
   // Stopped and joined: the next start() runs again.
-  stopping_.store(false);
   for (auto& w : workers_) {
     w->restart();
   }

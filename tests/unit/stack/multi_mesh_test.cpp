@@ -13,27 +13,13 @@
 #include "dpdk_net/runtime/worker_mesh.hpp"
 #include "dpdk_net/wire/bytes.hpp"
 #include "dpdk_net/wire/frame.hpp"
-#include "stack_fixture.hpp"
+#include "multi_fixture.hpp"
 
 namespace dpdk_net::stack {
 namespace {
 
 using socket_id = stack::socket_id;
 using dpdk_net::stack::port_claim;
-
-steering_config steering(std::uint16_t workers, steering_mode mode, bool symmetric = false) {
-  steering_config c;
-  c.workers = workers;
-  c.mode = mode;
-  c.symmetric = symmetric;
-  c.key.assign(default_rss_key.begin(), default_rss_key.end());
-  c.reta.resize(128);
-  for (std::size_t i = 0; i < c.reta.size(); ++i) {
-    c.reta[i] = static_cast<std::uint16_t>(i % workers);
-  }
-  c.address = our_ip;
-  return c;
-}
 
 TEST(MultiStackIpId, IdsStayInTheConfiguredRange) {
   packet_pool pool{packet_pool_config{}};

@@ -120,7 +120,6 @@ class multi_runtime {
   std::vector<std::thread> threads_;
   std::vector<std::vector<unsigned>> affinity_;
   std::vector<int> cores_;
-  std::atomic<bool> stopping_{false};
   std::exception_ptr error_;  // the first handler exception on a worker (under a lock)
 };
 

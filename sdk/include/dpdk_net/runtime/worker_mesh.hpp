@@ -35,6 +35,19 @@ struct mesh_counters {
   std::uint64_t ring_full = 0;        ///< hand-overs dropped: the owner's ring was full
   std::uint64_t no_buffer = 0;        ///< hand-overs dropped: no buffer here to copy into
   std::uint64_t returned = 0;         ///< originals sent back to the worker that received them
+
+  /// Adds another worker's counters (totals over a runtime).
+  mesh_counters& operator+=(const mesh_counters& o) noexcept {
+    handed_out += o.handed_out;
+    handed_in += o.handed_in;
+    arp_copies += o.arp_copies;
+    datagrams_out += o.datagrams_out;
+    software_hashes += o.software_hashes;
+    ring_full += o.ring_full;
+    no_buffer += o.no_buffer;
+    returned += o.returned;
+    return *this;
+  }
 };
 
 class worker_mesh {
