@@ -34,9 +34,9 @@ class dpdk_environment : public ::testing::Environment {
     }
     prefix_ = "dpdk_net_test_" + std::to_string(::getpid());
     const std::string prefix = "--file-prefix=" + prefix_;
-    const std::string error =
-        eal::init({"dpdk_net_dpdk_tests", "--no-huge", "-m", "256", "--no-pci", "-l", "0",
-                   prefix.c_str(), "--vdev=net_ring0", "--log-level=lib.eal:error"});
+    const std::string error = eal::init(std::vector<std::string>{
+        "dpdk_net_dpdk_tests", "--no-huge", "-m", "256", "--no-pci", "-l", "0", prefix.c_str(),
+        "--vdev=net_ring0", "--log-level=lib.eal:error"});
     ASSERT_EQ(error, "") << "EAL init failed";
   }
   void TearDown() override {
@@ -89,7 +89,8 @@ TEST(DpdkDevice, TooManyQueuesIsRefused) {
 }
 
 TEST(DpdkDevice, SecondEalInitIsAClearError) {
-  EXPECT_NE(eal::init({"again"}).find("already initialised"), std::string::npos);
+  EXPECT_NE(eal::init(std::vector<std::string>{"again"}).find("already initialised"),
+            std::string::npos);
 }
 
 TEST(DpdkDevice, LoopbackIsZeroCopyAndPreservesBytes) {

@@ -56,6 +56,8 @@ class buffer_pool {
 
   /// Segments a non-packet_pool pool keeps ready for alloc().
   static constexpr std::size_t alloc_cache_size = 32;
+  /// Segments in that cache right now (allocated from the backend, not handed out).
+  [[nodiscard]] std::size_t cached() const noexcept { return cached_; }
 
  protected:
   /// For packet_pool only: its alloc() fast path.

@@ -120,6 +120,12 @@ struct device_stats {
   std::uint64_t bad_queue = 0;   ///< calls naming a queue the device does not have (API misuse)
 };
 
+/// A counter a backend keeps beyond device_stats (a driver's extended statistics).
+struct named_counter {
+  std::string name;
+  std::uint64_t value = 0;
+};
+
 class device {
  public:
   device() = default;
@@ -143,6 +149,9 @@ class device {
 
   [[nodiscard]] virtual link_status link() const noexcept = 0;
   [[nodiscard]] virtual device_stats stats() const noexcept = 0;
+  /// The driver's own counters by name (DPDK's xstats); empty where there are none. Control path:
+  /// it allocates.
+  [[nodiscard]] virtual std::vector<named_counter> extended_stats() const { return {}; }
 
   /// How to wait for rx on `queue`: a readable fd, or poll.
   [[nodiscard]] virtual wait_handle rx_wait_handle(std::uint16_t queue) const noexcept {
