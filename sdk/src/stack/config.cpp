@@ -174,6 +174,10 @@ std::string validate_tcp(const tcp_config& t) {
   return {};
 }
 
+std::size_t frames_held(const stack_config& c) noexcept {
+  return c.tx_queue + c.udp_sockets * c.udp_queue + c.reassembly.max_buffers;
+}
+
 void use_device(stack_config& config, const device_info& device) noexcept {
   config.mtu = device.mtu;
   config.tx_offloads = device.tx_offloads;

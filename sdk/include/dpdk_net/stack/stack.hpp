@@ -84,6 +84,13 @@ struct stack_config {
 /// Copies what a stack uses from the device: its MTU, transmit offloads and chaining.
 void use_device(stack_config& config, const device_info& device) noexcept;
 
+/// The most device buffers a stack with configuration c holds at once: frames queued for
+/// transmit (tx_queue), datagrams queued on UDP sockets (udp_sockets x udp_queue) and fragments
+/// awaiting reassembly (reassembly.max_buffers). TCP holds none: it copies received data into
+/// its per-connection buffers (bounded by tcp.memory_budget, not by device buffers), so this does
+/// not grow with connections. A DPDK port sizes its mempools with it (dpdk::mbufs_needed).
+[[nodiscard]] std::size_t frames_held(const stack_config& c) noexcept;
+
 /// Empty if `c` can work on a device whose MTU is device_mtu; else one line naming the field and
 /// what it must be ("stack_config.prefix_length: must be 0..32, is 40").
 [[nodiscard]] std::string validate(const stack_config& c, std::uint16_t device_mtu);
