@@ -258,6 +258,18 @@ std::unique_ptr<dpdk_device> dpdk_device::open(const port_config& config, std::s
   info.name = config.name;
   rte_ether_addr mac{};
   rte_eth_macaddr_get(port, &mac);
+  if (config.mac || rte_is_zero_ether_addr(&mac)) {
+    if (config.mac) {
+      std::memcpy(mac.addr_bytes, config.mac->bytes.data(), 6);
+    } else {
+      mac = rte_ether_addr{{0x02, 0x64, 0x6e, 0, static_cast<std::uint8_t>(port >> 8U),
+                            static_cast<std::uint8_t>(port & 0xffU)}};
+    }
+    if (const int rc = rte_eth_dev_default_mac_addr_set(port, &mac); rc != 0 && config.mac) {
+      error = "rte_eth_dev_default_mac_addr_set(" + config.name + "): " + rte_strerror(-rc);
+      return nullptr;
+    }
+  }
   std::memcpy(info.mac.bytes.data(), mac.addr_bytes, 6);
   info.mtu = config.mtu;
   info.rx_queues = config.rx_queues;

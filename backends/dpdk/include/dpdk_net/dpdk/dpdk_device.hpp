@@ -17,6 +17,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -47,6 +48,9 @@ struct port_config {
   std::uint16_t data_room = 2048 + 128;
   std::uint16_t mtu = 1500;
   bool promiscuous = false;
+  /// The port's MAC (rte_eth_dev_default_mac_addr_set). None: the driver's; a driver that has
+  /// none (00:00:00:00:00:00, e.g. rings) gets the locally administered 02:64:6e:00:00:<port id>.
+  std::optional<mac_address> mac;
   /// With several rx queues on a port that hashes: program our key (default_rss_key) and the
   /// table queue = entry % rx_queues at start, so rss() is known before the runtime asks.
   bool program_rss = true;
@@ -82,10 +86,10 @@ struct dpdk_port_counters {
   std::uint64_t tx_external = 0;  ///< external segments sent as attached DPDK external buffers
 };
 
-/// Creates two ethdevs named a and b wired back to back through rte_rings (net_ring from
-/// rings): what a sends on queue q, b receives on queue q, and the reverse. For tests and demos
-/// in one process (two stacks over real ethdevs without a NIC). Open them with
-/// dpdk_device::open. Returns an empty string, or why not.
+/// Creates two ethdevs wired back to back through rte_rings (net_ring from rings), named
+/// "net_ring_<a>" and "net_ring_<b>" (the ring PMD's prefix): what one sends on queue q, the
+/// other receives on queue q. For tests and demos in one process (two stacks over real ethdevs
+/// without a NIC). Open them with dpdk_device::open. Returns an empty string, or why not.
 std::string create_ring_pair(const std::string& a, const std::string& b, std::uint16_t queues,
                              unsigned ring_size = 1024);
 
