@@ -9,6 +9,7 @@
 #include "dpdk_net/asio/resolver.hpp"
 
 namespace {
+namespace asio_beast_http_test {
 
 using namespace asio_beast_test;
 namespace http = beast::http;
@@ -396,4 +397,5 @@ TEST(AsioBeast, ResolverAndRangeConnect) {
   EXPECT_EQ(r.empty_ec, net::error::not_found);
 }
 
+}  // namespace asio_beast_http_test
 }  // namespace

@@ -13,7 +13,10 @@
 // here, the only TU of the binary that uses it.
 #include <boost/asio/ssl/impl/src.hpp>
 
-namespace {
+// A named namespace, not an anonymous one: in a unity batch this file is not the main file, and
+// g++ 12 then flags the coroutine frame of ws_client<> (a template taking a pointer to a type of an
+// anonymous namespace) with -Wsubobject-linkage.
+namespace asio_beast_tls_ws_test {
 
 using namespace asio_beast_test;
 namespace websocket = beast::websocket;
@@ -269,4 +272,4 @@ TEST(AsioBeast, WebSocketOverTcpSocketEchoPingClose) {
   run_websocket<websocket::stream<tcp::socket>>(52);
 }
 
-}  // namespace
+}  // namespace asio_beast_tls_ws_test

@@ -17,6 +17,7 @@
 #include "dpdk_net/sim/sim_runtime.hpp"
 
 namespace {
+namespace asio_core_test {
 
 namespace net = boost::asio;
 using namespace dpdk_net;
@@ -142,4 +143,5 @@ TEST(AsioCore, CoroutineEchoInTheSimulator) {
   EXPECT_EQ(reply, message);
 }
 
+}  // namespace asio_core_test
 }  // namespace

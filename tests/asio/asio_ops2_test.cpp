@@ -23,6 +23,7 @@
 #include "dpdk_net/wire/tcp.hpp"
 
 namespace {
+namespace asio_ops2_test {
 
 namespace net = boost::asio;
 using namespace dpdk_net;
@@ -360,4 +361,5 @@ TEST(AsioOpsTimer, ExpiresAtRearmingCancelsPendingWaits) {
   EXPECT_EQ(p.ch.local_now(), fired);
 }
 
+}  // namespace asio_ops2_test
 }  // namespace

@@ -32,6 +32,7 @@
 #include "dpdk_net/stack/stack.hpp"
 
 namespace {
+namespace asio_ops3_test {
 
 namespace net = boost::asio;
 using namespace dpdk_net;
@@ -457,4 +458,5 @@ TEST(AsioOpsIntegration, GracefulStopSendsFinWhenDataWasAcknowledged) {
   EXPECT_EQ(rt.ip().tcp().connections(), 0U);
 }
 
+}  // namespace asio_ops3_test
 }  // namespace

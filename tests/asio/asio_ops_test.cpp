@@ -34,6 +34,7 @@
 static_assert(boost::beast::is_async_stream<dpdk_net::tcp::socket>::value);
 
 namespace {
+namespace asio_ops_test {
 
 namespace net = boost::asio;
 using namespace dpdk_net;
@@ -492,4 +493,5 @@ TEST(AsioOpsSemantics, AnLvalueHandlerIsCopied) {
   EXPECT_FALSE(r.ec);
 }
 
+}  // namespace asio_ops_test
 }  // namespace

@@ -21,6 +21,7 @@
 #include "dpdk_net/sim/sim_runtime.hpp"
 
 namespace {
+namespace asio_review_test {
 
 namespace net = boost::asio;
 using namespace dpdk_net;
@@ -234,4 +235,5 @@ TEST(AsioReview, SocketDestroyedWhileARemoteInitiationIsQueued) {
   EXPECT_EQ(rd.ec, net::error::operation_aborted) << rd.ec.message();
 }
 
+}  // namespace asio_review_test
 }  // namespace

@@ -31,6 +31,7 @@
 
 namespace dpdk_net {
 namespace {
+namespace multi_review2_test {
 
 using namespace multi_testing;
 
@@ -611,5 +612,6 @@ TEST(MultiReview2, BoundThenConnectOnASharedPortFailsAtOnceIfSteeredElsewhere) {
   p.run([] { return false; }, 10 * millisecond);
 }
 
+}  // namespace multi_review2_test
 }  // namespace
 }  // namespace dpdk_net

@@ -34,6 +34,7 @@
 
 namespace dpdk_net {
 namespace {
+namespace multi_review_test {
 
 using namespace multi_testing;
 using std::chrono::milliseconds;
@@ -497,5 +498,6 @@ TEST(MultiReview, ExceptionFromAHandlerOnAWorkerReachesTheCaller) {
       << "the process aborted (std::terminate on the worker's thread)";
 }
 
+}  // namespace multi_review_test
 }  // namespace
 }  // namespace dpdk_net

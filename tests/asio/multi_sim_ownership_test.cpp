@@ -4,6 +4,7 @@
 
 namespace dpdk_net {
 namespace {
+namespace multi_sim_ownership_test {
 
 using namespace multi_testing;
 
@@ -402,5 +403,6 @@ TEST(MultiSimUdp, EphemeralSocketGetsItsRepliesAndFragmentsReachTheOwner) {
   EXPECT_GT(sum(*p.server).datagrams_out + sum(*p.client).datagrams_out, 0U) << p.trace();
 }
 
+}  // namespace multi_sim_ownership_test
 }  // namespace
 }  // namespace dpdk_net

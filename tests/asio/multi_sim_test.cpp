@@ -6,6 +6,7 @@
 
 namespace dpdk_net {
 namespace {
+namespace multi_sim_test {
 
 using namespace multi_testing;
 
@@ -116,5 +117,6 @@ TEST(MultiSimConfig, MoreWorkersThanQueuesIsRefusedNamingTheFix) {
   }
 }
 
+}  // namespace multi_sim_test
 }  // namespace
 }  // namespace dpdk_net

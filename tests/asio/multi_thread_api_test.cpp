@@ -10,6 +10,7 @@
 
 namespace dpdk_net {
 namespace {
+namespace multi_thread_api_test {
 
 using namespace multi_testing;
 using std::chrono::milliseconds;
@@ -399,5 +400,6 @@ TEST(MultiThreadGracefulStop, SoftwareSteeringEverythingOnQueueZero) {
   graceful_stop_case(ring_steering::queue0, 3, "queue0_3");
 }
 
+}  // namespace multi_thread_api_test
 }  // namespace
 }  // namespace dpdk_net

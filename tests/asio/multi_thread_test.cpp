@@ -8,6 +8,7 @@
 
 namespace dpdk_net {
 namespace {
+namespace multi_thread_test {
 
 using namespace multi_testing;
 using std::chrono::milliseconds;
@@ -260,5 +261,6 @@ TEST(MultiThreadConfig, QueuesSharingOnePoolAreRefusedForSeveralWorkers) {
   EXPECT_TRUE(construction_error(dev, floating(1)).empty());
 }
 
+}  // namespace multi_thread_test
 }  // namespace
 }  // namespace dpdk_net

@@ -8,6 +8,7 @@
 
 namespace dpdk_net {
 namespace {
+namespace buffer_pool_test {
 
 packet_pool make_pool(std::size_t count, std::uint32_t size = 256, std::uint32_t headroom = 64) {
   packet_pool_config config;
@@ -219,5 +220,6 @@ TEST(BufferPool, CacheRunsDryCleanly) {
   EXPECT_TRUE(pool.alloc());  // a freed buffer comes back through the next refill
 }
 
+}  // namespace buffer_pool_test
 }  // namespace
 }  // namespace dpdk_net

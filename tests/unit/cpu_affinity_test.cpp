@@ -13,6 +13,7 @@
 
 namespace dpdk_net {
 namespace {
+namespace cpu_affinity_test {
 
 using cores = std::vector<unsigned>;
 
@@ -133,5 +134,6 @@ TEST(CpuAffinity, ThreadPinsItselfToEachAllowedCore) {
   EXPECT_EQ(allowed_cores(), allowed);
 }
 
+}  // namespace cpu_affinity_test
 }  // namespace
 }  // namespace dpdk_net

@@ -4,6 +4,7 @@
 
 namespace dpdk_net {
 namespace {
+namespace mac_address_test {
 
 TEST(MacAddress, ParsesAndFormats) {
   auto mac = mac_address::parse("02:1A:bc:00:ff:09");
@@ -28,5 +29,6 @@ TEST(MacAddress, Classifies) {
   EXPECT_TRUE(mac_address{}.is_zero());
 }
 
+}  // namespace mac_address_test
 }  // namespace
 }  // namespace dpdk_net

@@ -11,6 +11,7 @@
 
 namespace dpdk_net {
 namespace {
+namespace memory_device_test {
 
 /// A frame of n bytes whose first byte is tag.
 packet frame(device& dev, std::size_t n, std::uint8_t tag, std::uint16_t queue = 0) {
@@ -572,5 +573,6 @@ TEST(MemoryDeviceOffloadRx, VerdictsGoodBadAndUnknown) {
   EXPECT_EQ(unchecked.meta().l4_checksum, unknown);
 }
 
+}  // namespace memory_device_test
 }  // namespace
 }  // namespace dpdk_net

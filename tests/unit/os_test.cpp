@@ -9,6 +9,7 @@
 
 namespace dpdk_net {
 namespace {
+namespace os_test {
 
 TEST(Os, FillRandomFillsEveryByteAndDiffersBetweenCalls) {
   std::array<std::byte, 64> a{};
@@ -34,5 +35,6 @@ TEST(Os, MonotonicNowAdvancesInNanoseconds) {
   EXPECT_LT(t1 - t0, 5 * second);
 }
 
+}  // namespace os_test
 }  // namespace
 }  // namespace dpdk_net

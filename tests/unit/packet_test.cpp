@@ -10,6 +10,7 @@
 
 namespace dpdk_net {
 namespace {
+namespace packet_test {
 
 class PacketTest : public ::testing::Test {
  protected:
@@ -282,5 +283,6 @@ TEST_F(PacketTest, StaleFreeOfAReallocatedSegmentIsCountedAndIgnored) {
   EXPECT_EQ(pool.stats().double_frees, 0U);
 }
 
+}  // namespace packet_test
 }  // namespace
 }  // namespace dpdk_net

@@ -10,6 +10,7 @@
 
 namespace dpdk_net {
 namespace {
+namespace pcap_file_test {
 
 // A 2-record pcap written field by field from the format (pcap-savefile(5)): either timestamp
 // resolution, either byte order; times 1.5 s and 2.000001 s, captured 17 of 27 bytes.
@@ -149,5 +150,6 @@ TEST(PcapWriter, WritesWhatTheReaderReadsBackIncludingChainedPackets) {
   EXPECT_NE(bad.error().find("cannot create"), std::string::npos);
 }
 
+}  // namespace pcap_file_test
 }  // namespace
 }  // namespace dpdk_net

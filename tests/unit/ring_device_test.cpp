@@ -3,6 +3,7 @@
 
 namespace dpdk_net {
 namespace {
+namespace ring_device_test {
 
 using namespace ring_testing;
 
@@ -446,5 +447,6 @@ TEST(RingDevice, FramesLeftInRingsAreFreedWithTheLink) {
 
 // Real threads: 4 senders on end a (tx queue s each), 4 receivers on end b (rx queue r each).
 // Every frame must arrive exactly once, in order per (sender, flow), on the queue RSS picks.
+}  // namespace ring_device_test
 }  // namespace
 }  // namespace dpdk_net

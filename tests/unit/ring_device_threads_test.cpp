@@ -3,6 +3,7 @@
 
 namespace dpdk_net {
 namespace {
+namespace ring_device_threads_test {
 
 using namespace ring_testing;
 
@@ -165,5 +166,6 @@ TEST(RingDevice, RealThreadsEveryFrameOnceInOrderOnItsRssQueue) {
   expect_pools_clean(link);
 }
 
+}  // namespace ring_device_threads_test
 }  // namespace
 }  // namespace dpdk_net

@@ -4,6 +4,7 @@
 
 namespace dpdk_net {
 namespace {
+namespace rss_test {
 
 using wire::ipv4_address;
 
@@ -41,5 +42,6 @@ TEST(Rss, ShortKeyGivesZeroInsteadOfReadingPastIt) {
   EXPECT_NE(toeplitz_hash(std::span(default_rss_key).first(16), input), 0U);
 }
 
+}  // namespace rss_test
 }  // namespace
 }  // namespace dpdk_net

@@ -11,6 +11,7 @@
 
 namespace dpdk_net {
 namespace {
+namespace timer_wheel_test {
 
 struct recorder {
   std::vector<std::pair<int, time_ns>> fired;  // (id, now at firing)
@@ -151,5 +152,6 @@ TEST(TimerWheel, CallbacksMayRearmAndArmingAllocatesNothing) {
   EXPECT_EQ(p.count, 1000);
 }
 
+}  // namespace timer_wheel_test
 }  // namespace
 }  // namespace dpdk_net

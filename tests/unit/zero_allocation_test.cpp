@@ -9,6 +9,7 @@
 
 namespace dpdk_net {
 namespace {
+namespace zero_allocation_test {
 
 TEST(ZeroAllocation, CountingAllocatorSeesAllocations) {
   // The instrument works: a heap allocation is counted (otherwise the next test proves nothing).
@@ -102,5 +103,6 @@ TEST(ZeroAllocation, SteadyStateBurstsThroughMemoryLinkAllocateNothing) {
   EXPECT_EQ(link.a().pool().available(), link.a().pool().capacity());
 }
 
+}  // namespace zero_allocation_test
 }  // namespace
 }  // namespace dpdk_net

@@ -15,6 +15,7 @@
 
 namespace dpdk_net::sim {
 namespace {
+namespace determinism_test {
 
 using namespace test;
 
@@ -203,5 +204,6 @@ TEST(SimShrink, ReducesAPlantedFailureToExactlyItsTwoDrops) {
   EXPECT_FALSE(names.parse_schedule("loss@a.eth0>b.eth0#x", error));
 }
 
+}  // namespace determinism_test
 }  // namespace
 }  // namespace dpdk_net::sim

@@ -10,6 +10,7 @@
 
 namespace dpdk_net::sim {
 namespace {
+namespace fault_device_test {
 
 struct rig {
   memory_link link;
@@ -155,5 +156,6 @@ TEST(FaultDevice, HeldFramesAreFreedWithTheWrapper) {
   EXPECT_EQ(link.a().pool().available(), link.a().pool().capacity());
 }
 
+}  // namespace fault_device_test
 }  // namespace
 }  // namespace dpdk_net::sim

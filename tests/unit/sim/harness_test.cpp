@@ -20,6 +20,7 @@
 
 namespace dpdk_net::sim {
 namespace {
+namespace harness_test {
 
 using namespace test;
 
@@ -303,5 +304,6 @@ TEST(SimHarness, SeedsSwarmAndReproLines) {
   EXPECT_FALSE(parse_faults("loss@#1", error));
 }
 
+}  // namespace harness_test
 }  // namespace
 }  // namespace dpdk_net::sim

@@ -7,6 +7,7 @@
 
 namespace dpdk_net::sim {
 namespace {
+namespace link_model_test {
 
 struct tally {
   int delivered = 0, dropped = 0, duplicated = 0, reordered = 0, corrupted = 0;
@@ -185,5 +186,6 @@ TEST(LinkModel, SwarmConfigsVaryWithTheSeed) {
   EXPECT_GT(distinct_delays, 40);
 }
 
+}  // namespace link_model_test
 }  // namespace
 }  // namespace dpdk_net::sim

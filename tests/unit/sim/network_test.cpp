@@ -11,6 +11,7 @@
 
 namespace dpdk_net::sim {
 namespace {
+namespace network_test {
 
 using namespace test;
 
@@ -345,5 +346,6 @@ TEST(SimNetwork, CorruptedFramesFailTheirChecksums) {
   EXPECT_LE(bad, static_cast<long>(corrupted));
 }
 
+}  // namespace network_test
 }  // namespace
 }  // namespace dpdk_net::sim

@@ -9,6 +9,7 @@
 
 namespace dpdk_net::sim {
 namespace {
+namespace nic_test {
 
 using namespace test;
 
@@ -149,5 +150,6 @@ TEST(SimNic, FramesInTheTxRingOfACrashedHostAreDropped) {
   EXPECT_EQ(pool_of(a).available(), pool_of(a).capacity());
 }
 
+}  // namespace nic_test
 }  // namespace
 }  // namespace dpdk_net::sim

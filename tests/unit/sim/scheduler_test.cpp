@@ -11,6 +11,7 @@
 
 namespace dpdk_net::sim {
 namespace {
+namespace scheduler_test {
 
 TEST(Scheduler, RunsInTimeOrderAndFifoWithinATime) {
   scheduler s;
@@ -139,5 +140,6 @@ TEST(Random, DistributionsAreUniformWithinTolerance) {
   EXPECT_TRUE(r.chance(1.0));
 }
 
+}  // namespace scheduler_test
 }  // namespace
 }  // namespace dpdk_net::sim

@@ -11,6 +11,7 @@
 
 namespace dpdk_net::stack {
 namespace {
+namespace arp_test {
 
 using wire::ipv4_address;
 
@@ -277,11 +278,13 @@ TEST_F(ArpTest, SendingToAKnownNeighbourAllocatesNothing) {
   EXPECT_EQ(dpdk_net::test::allocation_count() - before, 0U);
 }
 
+}  // namespace arp_test
 }  // namespace
 }  // namespace dpdk_net::stack
 
 namespace dpdk_net::stack {
 namespace {
+namespace arp_test {
 
 // RFC 1122 2.3.2.1: an entry in use is re-verified once stale, so a host that moved to a new MAC
 // (without announcing it) is reached again within a bound, instead of black-holed forever.
@@ -447,5 +450,6 @@ TEST_F(ArpSmallTableTest, FullTableEvictsTheLongestStaleInConstantTime) {
   EXPECT_EQ(arp_.state_of(ipv4_address::from_octets(198, 18, 1, 1)), arp::state::stale);
 }
 
+}  // namespace arp_test
 }  // namespace
 }  // namespace dpdk_net::stack

@@ -17,6 +17,7 @@
 
 namespace dpdk_net::stack {
 namespace {
+namespace multi_mesh_test {
 
 using socket_id = stack::socket_id;
 using dpdk_net::stack::port_claim;
@@ -138,7 +139,7 @@ TEST(MultiStackMesh, HandsFramesToTheirOwnerCopyingAndReturningTheOriginals) {
   EXPECT_EQ(rx0.stats().double_frees + tx1.stats().double_frees, 0U);
 
   // Steady state: handing frames over and back allocates nothing.
-  const std::uint64_t before = test::allocation_count();
+  const std::uint64_t before = dpdk_net::test::allocation_count();
   for (int round = 0; round < 20; ++round) {
     for (std::uint16_t sport = 1000; sport < 1032; ++sport) {
       mesh.receive(0, s0, udp_frame(sport), 0, tx0);
@@ -151,7 +152,7 @@ TEST(MultiStackMesh, HandsFramesToTheirOwnerCopyingAndReturningTheOriginals) {
     while (s1.udp_receive(u1)) {
     }
   }
-  EXPECT_EQ(test::allocation_count() - before, 0U);
+  EXPECT_EQ(dpdk_net::test::allocation_count() - before, 0U);
 
   // A full ring drops (counted) where the frame was received; nothing leaks.
   const std::uint64_t full_before = mesh.counters(0).ring_full;
@@ -216,5 +217,6 @@ TEST(MultiStackRing, SpscRingKeepsOrderAndBounds) {
   EXPECT_TRUE(r.empty());
 }
 
+}  // namespace multi_mesh_test
 }  // namespace
 }  // namespace dpdk_net::stack

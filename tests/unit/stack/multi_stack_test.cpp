@@ -18,6 +18,7 @@
 
 namespace dpdk_net::stack {
 namespace {
+namespace multi_stack_test {
 
 using socket_id = stack::socket_id;
 using dpdk_net::stack::port_claim;
@@ -427,5 +428,6 @@ TEST_F(MultiStack, HandedOverDatagramIsDeliveredAndTheHookSeesReassembledOnes) {
   st_.set_datagram_hook({});
 }
 
+}  // namespace multi_stack_test
 }  // namespace
 }  // namespace dpdk_net::stack

@@ -10,6 +10,7 @@
 
 namespace dpdk_net::stack {
 namespace {
+namespace reassembly_test {
 
 using wire::ipv4_address;
 
@@ -241,5 +242,6 @@ TEST_F(ReassemblyTest, ContextKeyIsSourceDestinationIdAndProtocol) {
   EXPECT_EQ(r_.in_progress(), 2U);
 }
 
+}  // namespace reassembly_test
 }  // namespace
 }  // namespace dpdk_net::stack

@@ -12,6 +12,7 @@
 
 namespace dpdk_net::stack {
 namespace {
+namespace secret_test {
 
 // The reference vectors (Aumasson and Bernstein's siphash24.c): key 00 01 .. 0f, messages
 // 00 01 .. (n-1) for n = 0..15. Independent of our code: published with the algorithm.
@@ -139,5 +140,6 @@ TEST(TokenBucket, IntegerRefillBurstAndRate) {
   EXPECT_TRUE(huge.take(UINT64_MAX / 2));  // no overflow after a huge gap
 }
 
+}  // namespace secret_test
 }  // namespace
 }  // namespace dpdk_net::stack

@@ -10,6 +10,7 @@
 
 namespace dpdk_net::stack {
 namespace {
+namespace stack_hardening_test {
 
 stack_config good_config() {
   stack_config c;
@@ -434,11 +435,13 @@ TEST_F(FragmentFloodTest, SteadyStateAllocatesNothingOnAnyPath) {
   EXPECT_EQ(sent, static_cast<std::size_t>(rounds) * 8);
 }
 
+}  // namespace stack_hardening_test
 }  // namespace
 }  // namespace dpdk_net::stack
 
 namespace dpdk_net::stack {
 namespace {
+namespace stack_hardening_test {
 
 TEST_F(PmtuFloorTest, EchoRepliesRespectALearnedPathMtu) {
   // A 1400-byte ping is answered in place (one frame); once the path back is known to be 1000,
@@ -469,5 +472,6 @@ TEST_F(PmtuFloorTest, EchoRepliesRespectALearnedPathMtu) {
   EXPECT_EQ(st_.counters().icmp_echo_replies, 2U);
 }
 
+}  // namespace stack_hardening_test
 }  // namespace
 }  // namespace dpdk_net::stack

@@ -18,6 +18,7 @@
 
 namespace dpdk_net::stack {
 namespace {
+namespace stack_sim_test {
 
 using sim::network;
 using wire::ipv4_address;
@@ -405,5 +406,6 @@ TEST(StackSim, TheDriverRefusesAConfigTheNicCannotCarry) {
   EXPECT_EQ(good.ip().config().mac, n.info().mac) << "the MAC defaults to the NIC's";
 }
 
+}  // namespace stack_sim_test
 }  // namespace
 }  // namespace dpdk_net::stack

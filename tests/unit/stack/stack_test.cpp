@@ -14,6 +14,7 @@
 
 namespace dpdk_net::stack {
 namespace {
+namespace stack_test {
 
 TEST_F(StackTest, AnswersPingWithTheSameIdSequenceAndData) {
   learn_peer();
@@ -166,11 +167,13 @@ TEST_F(StackTest, SteadyStateEchoAllocatesNothing) {
   EXPECT_EQ(replies, 1000U);
 }
 
+}  // namespace stack_test
 }  // namespace
 }  // namespace dpdk_net::stack
 
 namespace dpdk_net::stack {
 namespace {
+namespace stack_test {
 
 /// Two stacks wired back to back by hand: whatever one sends, the other receives.
 struct stack_pair {
@@ -281,11 +284,13 @@ TEST(StackFragments, LargeUdpIsFragmentedAndReassembledInAnyOrder) {
   }
 }
 
+}  // namespace stack_test
 }  // namespace
 }  // namespace dpdk_net::stack
 
 namespace dpdk_net::stack {
 namespace {
+namespace stack_test {
 
 class PmtuTest : public StackTest {
  protected:
@@ -363,5 +368,6 @@ TEST_F(PmtuTest, ImplausibleFragNeededIsIgnored) {
   EXPECT_EQ(st_.path_mtu(peer_ip, now_), 1500);
 }
 
+}  // namespace stack_test
 }  // namespace
 }  // namespace dpdk_net::stack

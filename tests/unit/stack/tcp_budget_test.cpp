@@ -10,6 +10,7 @@
 
 namespace dpdk_net::stack {
 namespace {
+namespace tcp_budget_test {
 
 using testing::duo;
 using testing::duo_a_ip;
@@ -255,5 +256,6 @@ TEST(StackCounters, FramesOutCountsTcpSegmentsBuiltAtDrainTime) {
   }
 }
 
+}  // namespace tcp_budget_test
 }  // namespace
 }  // namespace dpdk_net::stack

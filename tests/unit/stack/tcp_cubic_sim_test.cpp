@@ -58,6 +58,7 @@
 
 namespace dpdk_net::stack {
 namespace {
+namespace tcp_cubic_sim_test {
 
 // --- RFC 9438, in double precision ------------------------------------------------------------
 
@@ -441,5 +442,6 @@ TEST(TcpCubicSim, NewRenoGrowsOneSegmentPerRttAndCubicRegainsWmaxSooner) {
   EXPECT_LT(*cubic_time, 0.6 * reno_time) << "on a long fat path CUBIC recovers much sooner";
 }
 
+}  // namespace tcp_cubic_sim_test
 }  // namespace
 }  // namespace dpdk_net::stack

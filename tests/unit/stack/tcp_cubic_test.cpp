@@ -26,6 +26,7 @@
 
 namespace dpdk_net::stack {
 namespace {
+namespace tcp_cubic_test {
 
 using detail::cubic_state_of;
 using detail::integer_cbrt;
@@ -360,5 +361,6 @@ TEST(TcpCubic, StateFitsTheConnectionsFourWords) {
   EXPECT_STREQ(new_reno().name(), "newreno");
 }
 
+}  // namespace tcp_cubic_test
 }  // namespace
 }  // namespace dpdk_net::stack

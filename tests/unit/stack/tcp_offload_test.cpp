@@ -10,6 +10,7 @@
 
 namespace dpdk_net::stack {
 namespace {
+namespace tcp_offload_test {
 
 using testing::duo;
 using testing::duo_a_ip;
@@ -182,5 +183,6 @@ TEST(TcpOffload, AnMtuWhoseFramesDoNotFitOneBufferNeedsChaining) {
   EXPECT_EQ(s.config().mtu, 9000);
 }
 
+}  // namespace tcp_offload_test
 }  // namespace
 }  // namespace dpdk_net::stack

@@ -15,6 +15,7 @@
 
 namespace dpdk_net::stack {
 namespace {
+namespace tcp_pair_test {
 
 using wire::ipv4_address;
 
@@ -250,13 +251,13 @@ TEST_F(TcpPair, SteadyStateTransferAllocatesNothing) {
   ASSERT_EQ(up.got, up.total);
   up.total = 4 << 20;
   const std::uint64_t segments_before = b_.counters().tcp.segments_in;
-  const std::uint64_t before = test::allocation_count();
+  const std::uint64_t before = dpdk_net::test::allocation_count();
   run(now_ + 30 * second, done);
-  const std::uint64_t allocations = test::allocation_count() - before;
+  const std::uint64_t allocations = dpdk_net::test::allocation_count() - before;
   ASSERT_EQ(up.got, up.total);
   EXPECT_FALSE(up.wrong);
   EXPECT_GT(b_.counters().tcp.segments_in - segments_before, 2000U);
-  EXPECT_EQ(allocations, 0U) << "mode " << test::allocation_counting_mode();
+  EXPECT_EQ(allocations, 0U) << "mode " << dpdk_net::test::allocation_counting_mode();
 }
 
 TEST_F(TcpPair, EphemeralPortsHonourTheFilterAndDependOnTheSecret) {
@@ -471,5 +472,6 @@ TEST(TcpConfig, ValidateNamesTheFieldAndTheConstructorRefuses) {
   EXPECT_EQ(validate(pair_config(a_ip, 1), 1500), "");
 }
 
+}  // namespace tcp_pair_test
 }  // namespace
 }  // namespace dpdk_net::stack

@@ -9,6 +9,7 @@
 
 namespace dpdk_net::stack::script {
 namespace {
+namespace tcp_queue_cookie_test {
 
 namespace flag = wire::tcp_flag;
 namespace cookie = dpdk_net::stack::detail;  // script::detail is the fixture's
@@ -131,5 +132,6 @@ TEST(TcpQueueCookie, TimestampRoundTripsAndNeverRunsAheadOfTheClock) {
   }
 }
 
+}  // namespace tcp_queue_cookie_test
 }  // namespace
 }  // namespace dpdk_net::stack::script

@@ -9,6 +9,7 @@
 
 namespace dpdk_net::stack::script {
 namespace {
+namespace tcp_queue_test {
 
 namespace flag = wire::tcp_flag;
 
@@ -404,5 +405,6 @@ TEST_F(TcpQueue, BacklogBoundsOnlyTheAcceptQueue) {
   }
 }
 
+}  // namespace tcp_queue_test
 }  // namespace
 }  // namespace dpdk_net::stack::script

@@ -9,6 +9,7 @@
 
 namespace dpdk_net::stack::script {
 namespace {
+namespace tcp_review2_test {
 
 // A peer without window scaling or timestamps: raw windows are the windows, segments 1460.
 const peer_syn plain{.mss = 1460, .ws = std::nullopt, .ts = false};
@@ -241,5 +242,6 @@ TEST_F(TcpReview2, StaleIcmpSoftErrorDoesNotMaskTimedOut) {
   EXPECT_EQ(tcp().error(c), std::make_error_code(std::errc::timed_out));
 }
 
+}  // namespace tcp_review2_test
 }  // namespace
 }  // namespace dpdk_net::stack::script

@@ -13,6 +13,7 @@
 
 namespace dpdk_net::stack {
 namespace {
+namespace tcp_review3_test {
 
 using testing::duo;
 using testing::duo_a_ip;
@@ -593,5 +594,6 @@ TEST(TcpReview3, ControlZeroCopyAcrossTheSequenceWrap) {
   EXPECT_EQ(d.a().counters().tcp.buffer_bytes, 0U);
 }
 
+}  // namespace tcp_review3_test
 }  // namespace
 }  // namespace dpdk_net::stack

@@ -8,6 +8,7 @@
 
 namespace dpdk_net::stack::script {
 namespace {
+namespace tcp_review4_test {
 
 class TcpReview4 : public TcpSack {
  protected:
@@ -162,5 +163,6 @@ TEST_F(TcpReview4, NagleHoldsSmallWritesDuringSackRecovery) {
   EXPECT_LE(small, 1U) << "tinygrams during recovery: Nagle ignored";
 }
 
+}  // namespace tcp_review4_test
 }  // namespace
 }  // namespace dpdk_net::stack::script

@@ -11,6 +11,7 @@
 
 namespace dpdk_net::stack::script {
 namespace {
+namespace tcp_review_test {
 
 // A pool for frames from hosts other than the fixture's peer. A base listed before TcpScript, so
 // it outlives the fixture's stack (which may still hold frames from it when it is destroyed).
@@ -263,5 +264,6 @@ TEST_F(TcpReview, ShutdownReceiveWithHeldOutOfOrderDataKeepsTheWindowOpen) {
   EXPECT_GE(last_window, 1460) << "the window closed for good at rel seq " << seq;
 }
 
+}  // namespace tcp_review_test
 }  // namespace
 }  // namespace dpdk_net::stack::script

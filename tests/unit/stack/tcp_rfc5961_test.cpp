@@ -26,6 +26,7 @@
 
 namespace dpdk_net::stack::script {
 namespace {
+namespace tcp_rfc5961_test {
 
 namespace flag = wire::tcp_flag;
 
@@ -503,5 +504,6 @@ TEST_F(TcpRfc5961Hostile, AFloodOfTinyOutOfOrderSegmentsStaysBoundedAndTheStream
   EXPECT_EQ(tcp().counters().buffer_bytes, 0U) << "read and in order: the ring goes back";
 }
 
+}  // namespace tcp_rfc5961_test
 }  // namespace
 }  // namespace dpdk_net::stack::script

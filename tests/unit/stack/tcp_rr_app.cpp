@@ -7,6 +7,7 @@
 namespace dpdk_net::stack::test {
 
 namespace {
+namespace tcp_rr_app {
 
 const auto client_ip = wire::ipv4_address::from_octets(198, 18, 0, 1);
 const auto server_ip = wire::ipv4_address::from_octets(198, 18, 0, 2);
@@ -31,6 +32,7 @@ void capture_tag(std::array<std::byte, 8>& tag, std::uint32_t offset,
   }
 }
 
+}  // namespace tcp_rr_app
 }  // namespace
 
 stack_config rr_stack_config(wire::ipv4_address address, const rr_setup& setup) {
@@ -87,7 +89,7 @@ void rr_server::on_pump(time_ns /*now*/) {
           conns_.push_back(conn{id});
           serve(conns_.back());  // a request may have come with the handshake's last ACK
         }
-        if (!is(err, std::errc::resource_unavailable_try_again)) {
+        if (!tcp_rr_app::is(err, std::errc::resource_unavailable_try_again)) {
           problems.add("server: accept: " + err.message());
         }
         continue;
@@ -113,12 +115,12 @@ void rr_server::serve(conn& c) {
     const std::size_t want = setup_.request_bytes - c.got;
     const io_result r = tcp().receive(c.id, std::span(in_).first(want));
     if (r.bytes == 0) {
-      if (r.error && !is(r.error, std::errc::resource_unavailable_try_again)) {
+      if (r.error && !tcp_rr_app::is(r.error, std::errc::resource_unavailable_try_again)) {
         problems.add("server: receive: " + r.error.message());
       }
       return;
     }
-    capture_tag(c.tag, c.got, std::span(in_).first(r.bytes));
+    tcp_rr_app::capture_tag(c.tag, c.got, std::span(in_).first(r.bytes));
     c.got += static_cast<std::uint32_t>(r.bytes);
     if (c.got < setup_.request_bytes) {
       continue;
@@ -208,7 +210,7 @@ void rr_client::receive_response(conn& c) {
   for (;;) {
     const io_result r = tcp().receive(c.id, in_);
     if (r.bytes == 0) {
-      if (r.error && !is(r.error, std::errc::resource_unavailable_try_again)) {
+      if (r.error && !tcp_rr_app::is(r.error, std::errc::resource_unavailable_try_again)) {
         problems.add("client: receive: " + r.error.message());
       }
       return;
@@ -217,10 +219,10 @@ void rr_client::receive_response(conn& c) {
       problems.add("client: " + std::to_string(r.bytes) + " bytes nobody asked for");
       return;
     }
-    capture_tag(c.echoed, c.got, std::span(in_).first(r.bytes));
+    tcp_rr_app::capture_tag(c.echoed, c.got, std::span(in_).first(r.bytes));
     c.got += static_cast<std::uint32_t>(r.bytes);
     if (c.got == setup_.response_bytes) {
-      if (setup_.response_bytes >= 8 && c.echoed != tag_bytes(c.tag)) {
+      if (setup_.response_bytes >= 8 && c.echoed != tcp_rr_app::tag_bytes(c.tag)) {
         problems.add("client: a response echoed the wrong request tag");
       }
       c.state = phase::idle;
@@ -258,7 +260,7 @@ void rr_client::start_work(time_ns now) {
     }
     c.tag = issued_ + 1;
     c.got = 0;
-    const std::array<std::byte, 8> tag = tag_bytes(c.tag);
+    const std::array<std::byte, 8> tag = tcp_rr_app::tag_bytes(c.tag);
     std::memcpy(out_.data(), tag.data(), std::min<std::size_t>(8, out_.size()));
     const io_result s = tcp().send(c.id, out_);
     if (s.bytes != out_.size()) {
@@ -279,9 +281,9 @@ rr_world::rr_world(const rr_setup& setup)
       server_host_(net.add_host("server")),
       client_nic_(net.add_nic(client_host_, setup.nic)),
       server_nic_(net.add_nic(server_host_, setup.nic)),
-      server(server_host_, server_nic_, rr_stack_config(server_ip, setup), setup),
-      client(client_host_, client_nic_, rr_stack_config(client_ip, setup), setup,
-             tcp_endpoint{server_ip, rr_port}) {
+      server(server_host_, server_nic_, rr_stack_config(tcp_rr_app::server_ip, setup), setup),
+      client(client_host_, client_nic_, rr_stack_config(tcp_rr_app::client_ip, setup), setup,
+             tcp_endpoint{tcp_rr_app::server_ip, rr_port}) {
   net.connect(client_nic_, server_nic_, setup.link, setup.link);
 }
 

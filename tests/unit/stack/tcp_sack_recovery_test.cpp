@@ -14,6 +14,7 @@
 
 namespace dpdk_net::stack::script {
 namespace {
+namespace tcp_sack_recovery_test {
 
 class TcpSackRecovery : public TcpSack {
  protected:
@@ -339,5 +340,6 @@ TEST_F(TcpSackRecovery, SackOffRecoversAsNewReno) {
   EXPECT_EQ(tcp().counters().sack_recoveries, 0U);
 }
 
+}  // namespace tcp_sack_recovery_test
 }  // namespace
 }  // namespace dpdk_net::stack::script

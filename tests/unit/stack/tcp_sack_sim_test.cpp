@@ -48,6 +48,7 @@
 
 namespace dpdk_net::stack {
 namespace {
+namespace tcp_sack_sim_test {
 
 constexpr std::uint64_t transfer_bytes = 512 * 1024;
 constexpr std::uint64_t first_seed = 1;
@@ -264,5 +265,6 @@ TEST(TcpSackSim, SackRetransmitsLessAndFinishesSoonerThanNewRenoOnBurstyLoss) {
   EXPECT_LT(sack_median, reno_median);
 }
 
+}  // namespace tcp_sack_sim_test
 }  // namespace
 }  // namespace dpdk_net::stack

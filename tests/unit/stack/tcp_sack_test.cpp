@@ -11,6 +11,7 @@
 
 namespace dpdk_net::stack::script {
 namespace {
+namespace tcp_sack_test {
 
 // --- negotiation (RFC 2018 2) ----------------------------------------------------------------
 
@@ -407,5 +408,6 @@ TEST_F(TcpSack, NoScoreboardLeftMeansNewRenoRecovery) {
   EXPECT_EQ(tcp().counters().sack_recoveries, 0U);
 }
 
+}  // namespace tcp_sack_test
 }  // namespace
 }  // namespace dpdk_net::stack::script

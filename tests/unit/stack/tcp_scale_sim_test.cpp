@@ -13,6 +13,7 @@
 
 namespace dpdk_net::stack::test {
 namespace {
+namespace tcp_scale_sim_test {
 
 /// The bound on an idle connection's memory: its slab slot and its share of the
 /// connection tables, no buffers (an idle connection holds none).
@@ -117,5 +118,6 @@ TEST(TcpScaleSim, TenThousandConnectionsExchangeRequestsWithFlatCounts) {
               tcp_layer::idle_connection_bytes(), table_bytes_per_connection(t), per_connection);
 }
 
+}  // namespace tcp_scale_sim_test
 }  // namespace
 }  // namespace dpdk_net::stack::test

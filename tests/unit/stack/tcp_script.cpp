@@ -18,15 +18,17 @@ using detail::drain_stack;
 using detail::seq_after;
 
 namespace {
+namespace tcp_script {
 packet_pool_config script_pool() {
   packet_pool_config c;
   c.name = "tcp_script";
   c.count = 1024;  // a script holds a few dozen frames at most
   return c;
 }
+}  // namespace tcp_script
 }  // namespace
 
-TcpScript::TcpScript() : pool_{script_pool()} {
+TcpScript::TcpScript() : pool_{tcp_script::script_pool()} {
   cfg_.mac = our_mac;
   cfg_.address = our_ip;
   cfg_.prefix_length = 24;

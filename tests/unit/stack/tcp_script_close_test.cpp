@@ -5,6 +5,7 @@
 
 namespace dpdk_net::stack::script {
 namespace {
+namespace tcp_script_close_test {
 
 class TcpClose : public TcpScript {};
 
@@ -235,5 +236,6 @@ TEST_F(TcpClose, ResetInSynReceivedReturnsToListen) {
   expect({.flags = "S.", .seq = 0, .ack = 1});
 }
 
+}  // namespace tcp_script_close_test
 }  // namespace
 }  // namespace dpdk_net::stack::script

@@ -5,6 +5,7 @@
 
 namespace dpdk_net::stack::script {
 namespace {
+namespace tcp_script_data_test {
 
 class TcpData : public TcpScript {
  protected:
@@ -302,5 +303,6 @@ TEST_F(TcpData, ApiErrors) {
   EXPECT_EQ(tcp().connect(c, tcp_endpoint{peer_ip, 80}, now()), err(std::errc::already_connected));
 }
 
+}  // namespace tcp_script_data_test
 }  // namespace
 }  // namespace dpdk_net::stack::script

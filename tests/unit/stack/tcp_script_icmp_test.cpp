@@ -5,6 +5,7 @@
 
 namespace dpdk_net::stack::script {
 namespace {
+namespace tcp_script_icmp_test {
 
 class TcpIcmp : public TcpScript {};
 
@@ -107,5 +108,6 @@ TEST_F(TcpIcmp, FragNeededWithForgedQuoteIsIgnored) {
   EXPECT_EQ(tcp().counters().icmp_ignored, 2U);
 }
 
+}  // namespace tcp_script_icmp_test
 }  // namespace
 }  // namespace dpdk_net::stack::script

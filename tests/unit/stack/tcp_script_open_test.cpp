@@ -5,6 +5,7 @@
 
 namespace dpdk_net::stack::script {
 namespace {
+namespace tcp_script_open_test {
 
 class TcpOpen : public TcpScript {};
 
@@ -286,5 +287,6 @@ TEST_F(TcpOpen, DataWrittenInSynSentIsSentAfterTheHandshake) {
   EXPECT_EQ(data, "early");
 }
 
+}  // namespace tcp_script_open_test
 }  // namespace
 }  // namespace dpdk_net::stack::script

@@ -4,6 +4,7 @@
 
 namespace dpdk_net::stack::script {
 namespace {
+namespace tcp_script_options_test {
 
 class TcpOptions : public TcpScript {};
 
@@ -204,5 +205,6 @@ TEST_F(TcpOptions, OurSequenceNumbersAcross2To32) {
   EXPECT_EQ(state(c), tcp_state::established);
 }
 
+}  // namespace tcp_script_options_test
 }  // namespace
 }  // namespace dpdk_net::stack::script

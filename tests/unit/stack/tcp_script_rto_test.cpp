@@ -10,6 +10,7 @@
 
 namespace dpdk_net::stack::script {
 namespace {
+namespace tcp_script_rto_test {
 
 class TcpRto : public TcpScript {
  protected:
@@ -432,5 +433,6 @@ TEST_F(TcpRto, UserTimeoutFailsTheConnection) {
   EXPECT_EQ(failed_at, 1100U) << "failed only at " << failed_at << " ms";
 }
 
+}  // namespace tcp_script_rto_test
 }  // namespace
 }  // namespace dpdk_net::stack::script

@@ -8,6 +8,7 @@
 
 namespace dpdk_net::stack::script {
 namespace {
+namespace tcp_script_states_test {
 
 /// A connection brought to a state, and its sequence variables (relative).
 struct reached {
@@ -288,5 +289,6 @@ TEST_F(TcpStateBase, UrgentDataIsOrdinaryData) {
   EXPECT_EQ(tcp().counters().urgent_ignored, 2U);
 }
 
+}  // namespace tcp_script_states_test
 }  // namespace
 }  // namespace dpdk_net::stack::script

@@ -4,6 +4,7 @@
 
 namespace dpdk_net::stack::script {
 namespace {
+namespace tcp_script_time_wait_test {
 
 /// A port_filter context: accepts one port, counts how often it was asked.
 struct port_wish {
@@ -243,5 +244,6 @@ TEST_F(TcpListen, SocketSlabExhaustion) {
   EXPECT_EQ(tcp().open(s), std::make_error_code(std::errc::too_many_files_open));
 }
 
+}  // namespace tcp_script_time_wait_test
 }  // namespace
 }  // namespace dpdk_net::stack::script

@@ -5,6 +5,7 @@
 
 namespace dpdk_net::stack::script {
 namespace {
+namespace tcp_script_window_test {
 
 class TcpWindow : public TcpScript {};
 
@@ -153,5 +154,6 @@ TEST_F(TcpWindow, PeerWindowBoundsDataInFlight) {
   expect_nothing();
 }
 
+}  // namespace tcp_script_window_test
 }  // namespace
 }  // namespace dpdk_net::stack::script

@@ -10,6 +10,7 @@
 namespace dpdk_net::stack::test {
 
 namespace {
+namespace tcp_sim_app {
 
 std::uint64_t splitmix64(std::uint64_t x) noexcept {
   x += 0x9e3779b97f4a7c15ULL;
@@ -22,12 +23,13 @@ bool is(const std::error_code& e, std::errc v) noexcept {
   return e == std::make_error_code(v);
 }
 
+}  // namespace tcp_sim_app
 }  // namespace
 
 // --- stream_generator ------------------------------------------------------------------------
 
 std::uint64_t stream_generator::word(std::uint64_t index) const noexcept {
-  return splitmix64(seed_ * 0x2545f4914f6cdd1dULL + index);
+  return tcp_sim_app::splitmix64(seed_ * 0x2545f4914f6cdd1dULL + index);
 }
 
 void stream_generator::fill(std::uint64_t offset, std::span<std::byte> out) const noexcept {
@@ -238,7 +240,7 @@ void tcp_app::accept_all(tcp_layer::socket_id listener, time_ns now) {
   for (;;) {
     tcp_layer::socket_id id = tcp_layer::invalid_socket;
     const std::error_code e = tcp().accept(listener, id);
-    if (is(e, std::errc::resource_unavailable_try_again)) {
+    if (tcp_sim_app::is(e, std::errc::resource_unavailable_try_again)) {
       return;
     }
     if (e) {
@@ -344,7 +346,7 @@ bool tcp_app::read_some(stream_record& r, time_ns /*now*/) {
       progress = true;
       continue;
     }
-    if (is(got.error, std::errc::resource_unavailable_try_again)) {
+    if (tcp_sim_app::is(got.error, std::errc::resource_unavailable_try_again)) {
       break;
     }
     if (got.error == make_error_code(tcp_errc::end_of_stream)) {
@@ -373,7 +375,7 @@ bool tcp_app::write_some(stream_record& r, time_ns now) {
     progress = true;
   };
   auto refused = [&](const io_result& res) {
-    if (is(res.error, std::errc::resource_unavailable_try_again)) {
+    if (tcp_sim_app::is(res.error, std::errc::resource_unavailable_try_again)) {
       return true;  // full: wait for `writable`
     }
     if (!res.error) {
@@ -461,6 +463,7 @@ std::string transfer_outcome::describe() const {
 }
 
 namespace {
+namespace tcp_sim_app {
 
 bool all_finished(const tcp_app& client, const tcp_app& server) {
   if (client.records().empty()) {
@@ -481,6 +484,7 @@ bool all_finished(const tcp_app& client, const tcp_app& server) {
          server.lost_in_crash() != 0;
 }
 
+}  // namespace tcp_sim_app
 }  // namespace
 
 transfer_outcome run_transfer(std::uint64_t seed, const transfer_spec& spec) {
@@ -543,16 +547,16 @@ transfer_outcome run_transfer(std::uint64_t seed, const transfer_spec& spec) {
     const std::uint64_t half = spec.bytes / 2;
     net.run_until(
         [&] {
-          return all_finished(client, server) ||
+          return tcp_sim_app::all_finished(client, server) ||
                  (!server.records().empty() && server.records().front().received >= half);
         },
         give_up);
-    if (!all_finished(client, server) && net.now() < give_up) {
+    if (!tcp_sim_app::all_finished(client, server) && net.now() < give_up) {
       out.midway_at = net.now();
       spec.midway(net, client, server);
     }
   }
-  out.finished = net.run_until([&] { return all_finished(client, server); }, give_up);
+  out.finished = net.run_until([&] { return tcp_sim_app::all_finished(client, server); }, give_up);
   out.finished_at = net.now();
   if (out.finished) {
     out.settled = net.run_until(

@@ -21,6 +21,7 @@
 
 namespace dpdk_net::stack {
 namespace {
+namespace tcp_sim_failure_test {
 
 using namespace test;
 
@@ -346,5 +347,6 @@ TEST(TcpSimDeterminism, SameSeedGivesByteIdenticalTcpPcaps) {
             "");
 }
 
+}  // namespace tcp_sim_failure_test
 }  // namespace
 }  // namespace dpdk_net::stack

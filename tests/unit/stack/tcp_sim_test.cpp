@@ -18,6 +18,7 @@
 
 namespace dpdk_net::stack {
 namespace {
+namespace tcp_sim_test {
 
 using namespace test;
 
@@ -251,5 +252,6 @@ TEST(TcpSim, APartitionLongerThanTheRtoHealsAndTheTransferCompletes) {
       {1});
 }
 
+}  // namespace tcp_sim_test
 }  // namespace
 }  // namespace dpdk_net::stack

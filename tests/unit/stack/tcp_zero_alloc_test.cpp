@@ -17,6 +17,7 @@
 
 namespace dpdk_net::stack {
 namespace {
+namespace tcp_zero_alloc_test {
 
 using wire::ipv4_address;
 
@@ -187,12 +188,12 @@ TEST_F(TcpZeroAlloc, RequestResponseOnConnectionsThatGoIdleAllocatesNothing) {
 
   const tcp_counters a0 = a_.counters().tcp;
   const tcp_counters b0 = b_.counters().tcp;
-  const std::uint64_t before = test::allocation_count();
+  const std::uint64_t before = dpdk_net::test::allocation_count();
   constexpr int rounds = 20;
   for (int i = 0; i < rounds; ++i) {
     round();
   }
-  const std::uint64_t allocations = test::allocation_count() - before;
+  const std::uint64_t allocations = dpdk_net::test::allocation_count() - before;
   const tcp_counters a1 = a_.counters().tcp;
   const tcp_counters b1 = b_.counters().tcp;
 
@@ -200,7 +201,7 @@ TEST_F(TcpZeroAlloc, RequestResponseOnConnectionsThatGoIdleAllocatesNothing) {
   EXPECT_EQ(served, (2 + rounds) * n);
   EXPECT_EQ(short_io, 0U);
   EXPECT_GE(a1.segments_out - a0.segments_out + b1.segments_out - b0.segments_out, 2U * rounds * n);
-  EXPECT_EQ(allocations, 0U) << "mode " << test::allocation_counting_mode();
+  EXPECT_EQ(allocations, 0U) << "mode " << dpdk_net::test::allocation_counting_mode();
   // The rings really went back and were taken again each round (the cache at work), and the
   // cache, not the heap, supplied them.
   EXPECT_GE(a1.buffers_taken - a0.buffers_taken, 2U * rounds * n) << "client rings not reused";
@@ -276,17 +277,18 @@ TEST_F(TcpZeroAlloc, BulkBothWaysOnSeveralConnectionsAllocatesNothing) {
     f.total += 1 << 20;
   }
   const std::uint64_t segments0 = a_.counters().tcp.segments_in + b_.counters().tcp.segments_in;
-  const std::uint64_t before = test::allocation_count();
+  const std::uint64_t before = dpdk_net::test::allocation_count();
   run(now_ + 60 * second, app, all_done);
-  const std::uint64_t allocations = test::allocation_count() - before;
+  const std::uint64_t allocations = dpdk_net::test::allocation_count() - before;
   ASSERT_TRUE(all_done());
   for (const flow& f : flows) {
     EXPECT_EQ(f.wrong, 0U) << "flow seed " << f.seed;
   }
   // 8 MiB in full-sized segments, plus their ACKs.
   EXPECT_GT(a_.counters().tcp.segments_in + b_.counters().tcp.segments_in - segments0, 5000U);
-  EXPECT_EQ(allocations, 0U) << "mode " << test::allocation_counting_mode();
+  EXPECT_EQ(allocations, 0U) << "mode " << dpdk_net::test::allocation_counting_mode();
 }
 
+}  // namespace tcp_zero_alloc_test
 }  // namespace
 }  // namespace dpdk_net::stack

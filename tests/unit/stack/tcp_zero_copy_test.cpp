@@ -11,6 +11,7 @@
 
 namespace dpdk_net::stack {
 namespace {
+namespace tcp_zero_copy_test {
 
 using testing::duo;
 using testing::duo_a_ip;
@@ -243,5 +244,6 @@ TEST(TcpZeroCopy, RefusesBadRangesAndAFullSendBufferWithoutTakingAReference) {
   EXPECT_EQ(big.released, 0) << "the creator still holds one";
 }
 
+}  // namespace tcp_zero_copy_test
 }  // namespace
 }  // namespace dpdk_net::stack

@@ -10,6 +10,7 @@
 
 namespace dpdk_net::wire {
 namespace {
+namespace checksum_test {
 
 using test::from_hex;
 
@@ -112,5 +113,6 @@ TEST(Ipv4Address, ParsesAndFormats) {
   EXPECT_TRUE(ipv4_address::from_octets(127, 0, 0, 1).is_loopback());
 }
 
+}  // namespace checksum_test
 }  // namespace
 }  // namespace dpdk_net::wire

@@ -10,6 +10,7 @@
 
 namespace dpdk_net::wire {
 namespace {
+namespace frame_test {
 
 using test::from_hex;
 namespace golden = test::golden;
@@ -100,5 +101,6 @@ TEST(DecodeFrame, RandomCorruptionNeverReadsOutOfBounds) {
   EXPECT_GT(accepted, 100U);
 }
 
+}  // namespace frame_test
 }  // namespace
 }  // namespace dpdk_net::wire

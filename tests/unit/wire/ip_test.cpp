@@ -9,6 +9,7 @@
 
 namespace dpdk_net::wire {
 namespace {
+namespace ip_test {
 
 using test::from_hex;
 namespace golden = test::golden;
@@ -237,5 +238,6 @@ TEST(Icmp, FragNeededWithMtuZeroIsReportedAsIs) {
   EXPECT_EQ(r.header.next_hop_mtu(), 0);
 }
 
+}  // namespace ip_test
 }  // namespace
 }  // namespace dpdk_net::wire

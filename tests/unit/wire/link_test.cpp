@@ -8,6 +8,7 @@
 
 namespace dpdk_net::wire {
 namespace {
+namespace link_test {
 
 using test::from_hex;
 namespace golden = test::golden;
@@ -134,5 +135,6 @@ TEST(Arp, PaddingToleratedMalformedRejected) {
   EXPECT_EQ(parse_arp(bad).error, wire_error::arp_bad_operation);
 }
 
+}  // namespace link_test
 }  // namespace
 }  // namespace dpdk_net::wire

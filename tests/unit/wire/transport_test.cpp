@@ -9,6 +9,7 @@
 
 namespace dpdk_net::wire {
 namespace {
+namespace transport_test {
 
 using test::from_hex;
 namespace golden = test::golden;
@@ -308,5 +309,6 @@ TEST(Tcp, UrgentPointerPastTheSegmentIsTolerated) {
   EXPECT_EQ(r.payload.size(), 18U);
 }
 
+}  // namespace transport_test
 }  // namespace
 }  // namespace dpdk_net::wire
