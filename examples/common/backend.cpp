@@ -15,23 +15,24 @@ const char* common_usage() noexcept {
   static const std::string text =
       std::string(
           "backend options (the same in every Asio example):\n"
-          "  --backend sim|tap|kernel  where the program runs (default sim):\n"
+          "  --backend sim|tap|dpdk|kernel  where the program runs (default sim):\n"
           "                        sim    the server and simulated clients in one process, on\n"
           "                               two simulated hosts (virtual time); prints a summary\n"
           "                        tap    our stack (dpdk_net::runtime) on a TAP interface\n"
+          "                        dpdk   our stack on a DPDK ethdev (options below)\n"
           "                        kernel the identical code on boost::asio::ip::tcp (baseline)\n"
           "  --iface NAME          tap: the TAP interface, created if absent (alias --interface;\n"
           "                        default dnhttp0)\n"
-          "  --ip ADDR/PREFIX      tap: our stack's address (default 198.18.7.2/24); kernel:\n"
-          "                        the address to bind (default: any)\n"
+          "  --ip ADDR/PREFIX      tap, dpdk: our stack's address (default 198.18.7.2/24);\n"
+          "                        kernel: the address to bind (default: any)\n"
           "  --kernel-ip ADDR      tap: the kernel side's address on the interface (default:\n"
           "                        host .1 of --ip's subnet, .2 if --ip is .1); keep to\n"
           "                        198.18.0.0/15\n"
-          "  --gateway ADDR        tap: next hop for destinations off the subnet\n"
+          "  --gateway ADDR        tap, dpdk: next hop for destinations off the subnet\n"
           "  --port N              the TCP port (server: listen; default 8080)\n"
           "  --max-seconds S       stop after S seconds (default: at SIGINT/SIGTERM)\n"
           "  --seed N              sim: the simulation's seed (default 1)\n") +
-      cores_usage() +
+      cores_usage() + dpdk_usage() +
       "  --help                this text\n"
       "Bad arguments: one line on stderr, exit status 2.\n";
   return text.c_str();
@@ -74,6 +75,9 @@ int parse_common(const char* prog, int argc, char** argv, int& i, backend_option
     out.workers.pin = false;
     return 1;
   }
+  if (const int r = parse_dpdk_option(prog, argc, argv, i, out.dpdk); r != 0) {
+    return r;
+  }
   const bool known = a == "--backend" || a == "--iface" || a == "--interface" || a == "--ip" ||
                      a == "--kernel-ip" || a == "--gateway" || a == "--port" ||
                      a == "--max-seconds" || a == "--seed" || a == "--cores";
@@ -92,14 +96,17 @@ int parse_common(const char* prog, int argc, char** argv, int& i, backend_option
       out.backend = backend_kind::tap;
     } else if (v == "kernel") {
       out.backend = backend_kind::kernel;
+    } else if (v == "dpdk") {
+      out.backend = backend_kind::dpdk;
     } else {
-      return bad_argument(prog, "--backend needs sim, tap or kernel, not '" + v + "'");
+      return bad_argument(prog, "--backend needs sim, tap, dpdk or kernel, not '" + v + "'");
     }
   } else if (a == "--iface" || a == "--interface") {
     if (v.empty() || v.size() > 15) {
       return bad_argument(prog, "--iface needs an interface name of 1..15 characters");
     }
     out.iface = v;
+    out.have_iface = true;
   } else if (a == "--ip") {
     const std::size_t slash = v.find('/');
     const auto ip = wire::ipv4_address::parse(std::string_view(v).substr(0, slash));
@@ -139,6 +146,15 @@ int finish_common(const char* prog, backend_options& out, bool tap_multi) {
   if (const std::string bad = resolve_workers(out.workers, out.backend == backend_kind::sim);
       !bad.empty()) {
     return bad_argument(prog, bad);
+  }
+  const bool dpdk = out.backend == backend_kind::dpdk;
+  if (const std::string bad = finish_dpdk(out.dpdk, dpdk); !bad.empty()) {
+    return bad_argument(prog, bad);
+  }
+  if (dpdk && (out.kernel_ip || out.have_iface)) {
+    return bad_argument(prog,
+                        "--iface and --kernel-ip are options of --backend tap (dpdk: "
+                        "--vdev or --dpdk-port names the port)");
   }
   const bool refused =
       out.backend == backend_kind::kernel || (out.backend == backend_kind::tap && !tap_multi);

@@ -1,12 +1,16 @@
-// The examples' backend selection: one set of options (--backend sim|tap|kernel, --iface, --ip,
-// --kernel-ip, --gateway, --port, --max-seconds, --cores, --no-pin) parsed the same way by every
-// Asio example, and the TAP device + stack configuration the tap backend runs on.
+// The examples' backend selection: one set of options (--backend sim|tap|dpdk|kernel, --iface,
+// --ip, --kernel-ip, --gateway, --port, --max-seconds, --cores, --no-pin, and the dpdk options of
+// dpdk_backend.hpp) parsed the same way by every Asio example, and the TAP device + stack
+// configuration the tap backend runs on.
 //
 //   kernel: the same application code on boost::asio::ip::tcp and an io_context (the baseline)
 //   tap:    dpdk_net::runtime (our stack, one worker) over a TAP device; its kernel side gets
 //           --kernel-ip (default: ADDR's subnet, host .1 -- or .2 if ADDR is .1). With --cores
 //           naming several cores: a multi-queue TAP (one queue per core) and a
 //           dpdk_net::multi_runtime, one worker per core (cores.hpp)
+//   dpdk:   the same as tap over a DPDK ethdev (dpdk_backend.hpp: a memif, a vdev, a NIC);
+//           --ip and --gateway as for tap, the MAC from the port; --cores with several cores:
+//           one queue per worker and a multi_runtime
 //   sim:    the example's server and its simulated clients in one process (two sim hosts);
 //           --cores N: the server host runs N workers (sim_multi_runtime, an N-queue NIC)
 #pragma once
@@ -17,17 +21,19 @@
 #include <string>
 
 #include "cores.hpp"
+#include "dpdk_backend.hpp"
 #include "dpdk_net/stack/stack.hpp"
 #include "dpdk_net/tap/tap_device.hpp"
 #include "dpdk_net/wire/ipv4_address.hpp"
 
 namespace dpdk_net::examples {
 
-enum class backend_kind : std::uint8_t { sim, tap, kernel };
+enum class backend_kind : std::uint8_t { sim, tap, kernel, dpdk };
 
 struct backend_options {
   backend_kind backend = backend_kind::sim;
   std::string iface = "dnhttp0";
+  bool have_iface = false;                                       ///< --iface given (tap only)
   wire::ipv4_address address = wire::ipv4_address{0xc6120702U};  // 198.18.7.2
   std::uint8_t prefix = 24;
   bool have_ip = false;  ///< --ip given (kernel backend: else bind to any address)
@@ -37,6 +43,7 @@ struct backend_options {
   double max_seconds = 0;  ///< 0: until SIGINT/SIGTERM
   std::uint64_t seed = 1;  ///< sim backend
   worker_options workers;  ///< --cores, --no-pin (resolved by finish_common)
+  dpdk_options dpdk;       ///< --vdev, --dpdk-port, ... (finish_common fills in the port name)
 };
 
 /// The help text of the common options (one paragraph per option).
@@ -48,8 +55,10 @@ int parse_common(const char* prog, int argc, char** argv, int& i, backend_option
 
 /// After the last argument: checks what depends on several options (--cores against the
 /// backend and the allowed cores). Returns 0, or 2 after printing "prog: <error> (try --help)".
-/// Several workers: always on sim (the server host), never on kernel; on tap if tap_multi
-/// (else --cores with several cores is refused, naming what runs them).
+/// Several workers: always on sim (the server host) and dpdk, never on kernel; on tap if tap_multi
+/// (else --cores with several cores is refused, naming what runs them). dpdk: a port name is
+/// needed (--vdev or --dpdk-port), the dpdk options need --backend dpdk, --iface and --kernel-ip
+/// are tap's.
 int finish_common(const char* prog, backend_options& out, bool tap_multi);
 
 /// Prints "prog: what (try --help)" and returns 2 (the bad-argument exit status).

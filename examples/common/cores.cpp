@@ -16,13 +16,13 @@ std::string affinity_text(const std::vector<unsigned>& a) {
 }  // namespace
 
 const char* cores_usage() noexcept {
-  return "  --cores LIST          tap: one worker per listed core (\"0,1\", \"0-3\"), each pinned\n"
-         "                        to its core (dpdk_net::multi_runtime over a multi-queue TAP,\n"
-         "                        flows spread by software RSS); one core: the one-worker\n"
-         "                        runtime pinned there. sim: the server host's workers (a\n"
-         "                        number N is a count; a list counts its cores). Default: one\n"
-         "                        worker, not pinned\n"
-         "  --no-pin              tap: the workers float (--cores only gives their number)\n";
+  return "  --cores LIST          tap, dpdk: one worker per listed core (\"0,1\", \"0-3\"), each\n"
+         "                        pinned to its core (dpdk_net::multi_runtime over a multi-queue\n"
+         "                        TAP or DPDK port, flows spread by RSS); one core: the\n"
+         "                        one-worker runtime pinned there. sim: the server host's\n"
+         "                        workers (a number N is a count; a list counts its cores).\n"
+         "                        Default: one worker, not pinned\n"
+         "  --no-pin              tap, dpdk: the workers float (--cores only gives their number)\n";
 }
 
 std::string resolve_workers(worker_options& w, bool sim) {

@@ -1,13 +1,13 @@
 // The examples' worker options: --cores LIST and --no-pin, parsed and checked the same way by
-// every example that can run several workers (http_server, http_load's sim server, tcp_echo,
-// udp_echo), and the small pieces a multi-worker example shares: the options for
-// dpdk_net::multi_runtime, the "worker i pinned to core c" lines, per-worker counters as JSON
+// every example that can run several workers (http_server, http_load's sim server and its dpdk
+// client, tcp_echo, udp_echo), and the small pieces a multi-worker example shares: the options
+// for dpdk_net::multi_runtime, the "worker i pinned to core c" lines, per-worker counters as JSON
 // members, and a sum of the stack's counter structs.
 //
-//   --cores LIST   device backends (tap): one worker per listed core ("0,1", "0-3", as taskset
-//                  writes them), each pinned to its core. Cores outside the process's allowed set
-//                  are refused (exit 2) with the fix. One core: today's one-worker runtime, its
-//                  thread pinned to that core.
+//   --cores LIST   device backends (tap, dpdk): one worker per listed core ("0,1", "0-3", as
+//                  taskset writes them), each pinned to its core. Cores outside the process's
+//                  allowed set are refused (exit 2) with the fix. One core: today's one-worker
+//                  runtime, its thread pinned to that core.
 //                  sim backend: the number of workers of the server host -- a single number N is
 //                  a count ("--cores 2": two workers), a list counts its cores ("0,1": two).
 //   --no-pin       device backends: the workers float (the list only gives their number).

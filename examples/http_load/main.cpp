@@ -5,12 +5,19 @@
 // and errors; --json prints one JSON object instead.
 //   --backend kernel  the client on boost::asio::ip::tcp (e.g. against our server over TAP)
 //   --backend tap     the client on our stack over a TAP interface
+//   --backend dpdk    the client on our stack over a DPDK ethdev (e.g. a memif to our server);
+//                     --cores with several cores: a multi_runtime, connection i on worker
+//                     i % workers (each worker's connects pick ports that hash to itself)
 //   --backend sim     our server (examples/common/http_app.hpp) and this client on two
 //                     simulated hosts, in simulated time (--cores N: the server host runs N
 //                     workers; the client always one)
+#include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <boost/asio/co_spawn.hpp>
@@ -18,6 +25,7 @@
 #include <boost/asio/io_context.hpp>
 
 #include "backend.hpp"
+#include "dpdk_net/runtime/multi_runtime.hpp"
 #include "dpdk_net/runtime/runtime.hpp"
 #include "dpdk_net/sim/network.hpp"
 #include "dpdk_net/sim/sim_runtime.hpp"
@@ -47,7 +55,7 @@ struct load_options {
 void usage() {
   std::printf(
       "usage: http_load --connect ADDR:PORT [-c N] [-d S] [--rate R] [--path P] [--json]\n"
-      "                 [--backend kernel|tap|sim] [backend options]\n"
+      "                 [--backend kernel|tap|dpdk|sim] [backend options]\n"
       "  Keep-alive HTTP/1.1 GETs of P (default /) on N connections (default 8) for S seconds\n"
       "  (default 5); closed loop unless --rate R (requests/s in total, open loop). Prints\n"
       "  req/s, p50/p99/p99.9 latency and errors (--json: one JSON object). --backend sim\n"
@@ -209,6 +217,93 @@ int run_tap(const load_options& o) {
   return report(o, "tap", c, r);
 }
 
+/// One connection of a multi-worker run, counted when it ends (the main thread waits for all).
+net::awaitable<void> counted_connection(tcp::endpoint target, const http::load_config* c,
+                                        http::load_results* r, unsigned index,
+                                        std::atomic<unsigned>* done) {
+  co_await http::load_connection<tcp>(target, c, r, index);
+  done->fetch_add(1, std::memory_order_release);
+}
+
+/// dpdk with several workers: connection i on worker i % workers, each worker with its own
+/// results (merged after the workers stopped).
+int run_dpdk_multi(const load_options& o, dpdk_port& port) {
+  multi_runtime rt(port.dev(), port.config(), dpdk_port::multi_options(o.backend.workers));
+  const tcp::endpoint target(net::ip::address_v4(o.target_ip.value), o.target_port);
+  rt.start();
+  if (!o.json) {
+    announce_workers(prog, rt);
+  }
+  const http::load_config c = make_config(o, monotonic_now());
+  std::vector<http::load_results> per_worker(rt.size());
+  std::atomic<unsigned> done{0};
+  for (unsigned i = 0; i < o.connections; ++i) {
+    const std::size_t w = i % rt.size();
+    net::co_spawn(rt.get_executor(w), counted_connection(target, &c, &per_worker[w], i, &done),
+                  net::detached);
+  }
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::nanoseconds(c.duration + 5 * second);
+  while (done.load(std::memory_order_acquire) < o.connections &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  rt.graceful_stop(500 * millisecond);
+  http::load_results r;
+  for (const http::load_results& w : per_worker) {
+    r.latency.merge(w.latency);
+    r.requests += w.requests;
+    r.bytes += w.bytes;
+    r.connect_errors += w.connect_errors;
+    r.io_errors += w.io_errors;
+    r.status_errors += w.status_errors;
+    r.reconnects += w.reconnects;
+    r.finished += w.finished;
+    r.end = std::max(r.end, w.end);
+  }
+  if (!o.json) {
+    for (std::size_t i = 0; i < per_worker.size(); ++i) {
+      std::printf("%s: worker %zu: %llu requests\n", prog, i,
+                  static_cast<unsigned long long>(per_worker[i].requests));
+    }
+  }
+  return report(o, "dpdk", c, r);
+}
+
+int run_dpdk(const load_options& o) {
+  const worker_options& w = o.backend.workers;
+  if (!w.multi() && !pin_single_worker(prog, w)) {
+    return 1;
+  }
+  const auto port =
+      dpdk_port::open(prog, o.backend.dpdk, w,
+                      dpdk_stack_config(o.backend.address, o.backend.prefix, o.backend.gateway));
+  if (!port) {
+    return 1;
+  }
+  if (!o.json) {
+    std::printf("%s: %s\n", prog, port->describe().c_str());
+  }
+  // A memif client's link is up once the server answered: connects before that would wait for
+  // their SYN's retransmission.
+  if (!port->wait_for_link(prog, 10)) {
+    return 1;
+  }
+  if (w.multi()) {
+    return run_dpdk_multi(o, *port);
+  }
+  runtime rt(port->dev(), port->config());
+  const tcp::endpoint target(net::ip::address_v4(o.target_ip.value), o.target_port);
+  const http::load_config c = make_config(o, monotonic_now());
+  http::load_results r;
+  for (unsigned i = 0; i < o.connections; ++i) {
+    net::co_spawn(rt.get_executor(), http::load_connection<tcp>(target, &c, &r, i), net::detached);
+  }
+  rt.run_for(c.duration + 5 * second);
+  rt.graceful_stop(500 * millisecond);
+  return report(o, "dpdk", c, r);
+}
+
 int run_sim(const load_options& o) {
   sim::network netw(o.backend.seed);
   sim::host& ch = netw.add_host("client");
@@ -259,6 +354,8 @@ int main(int argc, char** argv) {
         return run_kernel(o);
       case backend_kind::tap:
         return run_tap(o);
+      case backend_kind::dpdk:
+        return run_dpdk(o);
       case backend_kind::sim:
         return run_sim(o);
     }

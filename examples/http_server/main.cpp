@@ -1,10 +1,12 @@
 // http_server: the example HTTP/1.1 server (Boost.Beast, C++20 coroutines; examples/common/
-// http_app.hpp) on one of three backends, with the same application code on each:
+// http_app.hpp) on one of four backends, with the same application code on each:
 //   --backend kernel  boost::asio::ip::tcp and an io_context (the baseline)
 //   --backend tap     our stack (dpdk_net::runtime) on a TAP interface; --cores with several
 //                     cores: a multi-queue TAP and dpdk_net::multi_runtime, one worker per core,
 //                     each with its own acceptor and accept loop (the per-worker accept model);
 //                     /stats then shows each worker's requests and hand-over counters
+//   --backend dpdk    the same over a DPDK ethdev (--vdev net_memif0,..., dpdk_backend.hpp);
+//                     /stats adds the port's counters, DPDK's and the driver's xstats
 //   --backend sim     the server and simulated clients in one process: the clients check every
 //                     route (keep-alive, pipelining, a 400), then run a short load; prints a
 //                     summary and exits 0 only if every check passed (--cores N: the server
@@ -51,10 +53,6 @@ void on_signal(int) {
   }
 }
 
-std::string stack_stats(void* rt) {
-  return stack_counters_json(static_cast<runtime*>(rt)->ip());
-}
-
 std::string sim_stack_stats(void* server) {
   return stack_counters_json(static_cast<sim_server*>(server)->worker(0).ip());
 }
@@ -97,14 +95,39 @@ int run_kernel(const backend_options& o) {
   return 0;
 }
 
+/// Where our stack runs (tap or dpdk): the device, the stack's configuration, how the startup
+/// line names it, and (dpdk) the port whose counters /stats adds.
+struct our_device {
+  device* dev = nullptr;
+  stack::stack_config config;
+  std::string where;   ///< "dnhttp0", "net_memif0"
+  std::string detail;  ///< "kernel side 198.18.7.1", "dpdk"
+  dpdk_port* port = nullptr;
+  multi_runtime_options multi;  ///< several workers
+};
+
+/// /stats and the final JSON: the stack's counters (one worker) or the workers' (several), and
+/// the DPDK port's.
+struct our_stats {
+  runtime* rt = nullptr;
+  http::tap_workers_stats* workers = nullptr;
+  const dpdk_port* port = nullptr;
+};
+
+std::string our_stats_json(void* context) {
+  const auto& c = *static_cast<our_stats*>(context);
+  std::string out =
+      c.rt != nullptr ? stack_counters_json(c.rt->ip()) : http::tap_workers_stats_json(c.workers);
+  if (c.port != nullptr) {
+    out += ',' + c.port->stats_json();
+  }
+  return out;
+}
+
 /// Several workers: one acceptor and accept loop per worker, all on the port (the stack's port
 /// tables let every worker listen; a SYN goes to the worker its flow's hash picks).
-int run_tap_multi(const backend_options& o) {
-  auto tap = open_tap_backend(prog, o);
-  if (!tap) {
-    return 1;
-  }
-  multi_runtime rt(*tap->dev, tap->config, multi_options(o.workers));
+int run_ours_multi(const backend_options& o, our_device& d) {
+  multi_runtime rt(*d.dev, d.config, d.multi);
   std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
   for (std::size_t i = 0; i < rt.size(); ++i) {
     try {
@@ -116,8 +139,9 @@ int run_tap_multi(const backend_options& o) {
     }
   }
   http::set_workers(rt.size());
-  http::tap_workers_stats stats{&rt, false};
-  http::set_stats_source(&http::tap_workers_stats_json, &stats);
+  http::tap_workers_stats workers{&rt, false};
+  our_stats stats{nullptr, &workers, d.port};
+  http::set_stats_source(&our_stats_json, &stats);
   for (std::size_t i = 0; i < rt.size(); ++i) {
     net::co_spawn(rt.get_executor(i), http::serve<tcp>(*acceptors[i], i), net::detached);
   }
@@ -125,12 +149,9 @@ int run_tap_multi(const backend_options& o) {
   std::signal(SIGTERM, on_signal);
   rt.start();
   announce_workers(prog, rt);
-  std::printf(
-      "%s: serving http://%s:%u/ on %s (our stack, %zu workers, %s steering; kernel side "
-      "%s)\n",
-      prog, o.address.to_string().c_str(), o.port, o.iface.c_str(), rt.size(),
-      rt.steering() == steering_mode::hardware ? "hardware" : "software",
-      kernel_side_address(o).to_string().c_str());
+  std::printf("%s: serving http://%s:%u/ on %s (our stack, %zu workers, %s steering; %s)\n", prog,
+              o.address.to_string().c_str(), o.port, d.where.c_str(), rt.size(),
+              rt.steering() == steering_mode::hardware ? "hardware" : "software", d.detail.c_str());
   std::fflush(stdout);
   const auto end = std::chrono::steady_clock::now() +
                    std::chrono::duration<double>(o.max_seconds > 0 ? o.max_seconds : 1e9);
@@ -138,24 +159,17 @@ int run_tap_multi(const backend_options& o) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   rt.graceful_stop(1 * second);  // every worker: listeners close, connections FIN, at most 1 s
-  stats.stopped = true;
+  workers.stopped = true;
   std::printf("%s\n", http::counters_json().c_str());
   http::set_stats_source(nullptr, nullptr);
   return 0;
 }
 
-int run_tap(const backend_options& o) {
+int run_ours(const backend_options& o, our_device& d) {
   if (o.workers.multi()) {
-    return run_tap_multi(o);
+    return run_ours_multi(o, d);
   }
-  if (!pin_single_worker(prog, o.workers)) {
-    return 1;
-  }
-  auto tap = open_tap_backend(prog, o);
-  if (!tap) {
-    return 1;
-  }
-  runtime rt(*tap->dev, tap->config);
+  runtime rt(*d.dev, d.config);
   tcp::acceptor acceptor(rt.get_executor());
   try {
     acceptor = tcp::acceptor(rt.get_executor(), tcp::endpoint(net::ip::address_v4::any(), o.port));
@@ -163,14 +177,14 @@ int run_tap(const backend_options& o) {
     std::fprintf(stderr, "%s: listen on port %u: %s\n", prog, o.port, e.what());
     return 1;
   }
-  http::set_stats_source(&stack_stats, &rt);
+  our_stats stats{&rt, nullptr, d.port};
+  http::set_stats_source(&our_stats_json, &stats);
   net::co_spawn(rt.get_executor(), http::serve<tcp>(acceptor), net::detached);
   g_runtime = &rt;
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
-  std::printf("%s: serving http://%s:%u/ on %s (our stack; kernel side %s)\n", prog,
-              o.address.to_string().c_str(), o.port, o.iface.c_str(),
-              kernel_side_address(o).to_string().c_str());
+  std::printf("%s: serving http://%s:%u/ on %s (our stack; %s)\n", prog,
+              o.address.to_string().c_str(), o.port, d.where.c_str(), d.detail.c_str());
   std::fflush(stdout);
   if (!g_signalled) {
     rt.run_for(o.max_seconds > 0 ? static_cast<time_ns>(o.max_seconds * 1e9) : UINT64_MAX);
@@ -180,6 +194,36 @@ int run_tap(const backend_options& o) {
   std::printf("%s\n", http::counters_json().c_str());
   http::set_stats_source(nullptr, nullptr);
   return 0;
+}
+
+int run_tap(const backend_options& o) {
+  if (!o.workers.multi() && !pin_single_worker(prog, o.workers)) {
+    return 1;
+  }
+  auto tap = open_tap_backend(prog, o);
+  if (!tap) {
+    return 1;
+  }
+  our_device d{tap->dev.get(), tap->config,
+               o.iface,        "kernel side " + kernel_side_address(o).to_string(),
+               nullptr,        multi_options(o.workers)};
+  return run_ours(o, d);
+}
+
+/// dpdk: the port lives until the runtime is gone (its destructor closes it, then the EAL).
+int run_dpdk(const backend_options& o) {
+  if (!o.workers.multi() && !pin_single_worker(prog, o.workers)) {
+    return 1;
+  }
+  const auto port =
+      dpdk_port::open(prog, o.dpdk, o.workers, dpdk_stack_config(o.address, o.prefix, o.gateway));
+  if (!port) {
+    return 1;
+  }
+  std::printf("%s: %s\n", prog, port->describe().c_str());
+  our_device d{&port->dev(), port->config(), port->name(),
+               "dpdk",       port.get(),     dpdk_port::multi_options(o.workers)};
+  return run_ours(o, d);
 }
 
 // --- the sim backend: checks, then a short load -------------------------------------------
@@ -340,7 +384,7 @@ int run_sim(const backend_options& o) {
 
 void usage() {
   std::printf(
-      "usage: http_server [--backend sim|tap|kernel] [--port N] [options]\n"
+      "usage: http_server [--backend sim|tap|dpdk|kernel] [--port N] [options]\n"
       "  An HTTP/1.1 server (Boost.Beast, C++20 coroutines; keep-alive and pipelining) with\n"
       "  routes /  /echo (POST: the body back)  /bytes/N (N <= 64 MiB bytes, else 400)\n"
       "  /stats (JSON counters). Stops gracefully at --max-seconds or SIGINT/SIGTERM and\n"
@@ -377,6 +421,8 @@ int main(int argc, char** argv) {
         return run_kernel(o);
       case backend_kind::tap:
         return run_tap(o);
+      case backend_kind::dpdk:
+        return run_dpdk(o);
       case backend_kind::sim:
         return run_sim(o);
     }

@@ -1,8 +1,10 @@
-// tcp_echo: our TCP on a TAP device, as an echo server (--port) or a client that streams seeded
-// bytes and verifies their echo (--connect): coroutines on our Asio sockets (echo_app.*), run by
-// the one-worker runtime (which sleeps on the TAP descriptor when idle: an idle echo server uses
-// no CPU). A server with --cores naming several cores runs on a multi_runtime over a multi-queue
-// TAP: one worker per core, each with its own echo_server (listener and accept loop).
+// tcp_echo: our TCP on a TAP device or a DPDK port (--backend dpdk), as an echo server (--port)
+// or a client that streams seeded bytes and verifies their echo (--connect): coroutines on our
+// Asio sockets (echo_app.*), run by the one-worker runtime (which sleeps on the TAP descriptor
+// when idle: an idle echo server uses no CPU). A server with --cores naming several cores runs on
+// a multi_runtime over a multi-queue TAP or DPDK port: one worker per core, each with its own
+// echo_server (listener and accept loop); on dpdk a client too (each worker its share of the
+// connections: both ends of a memif need the same number of queues).
 //
 // Faults (--delay, --reorder, --duplicate, --loss) come from sim::fault_device wrapped around the
 // TAP device: it is device-generic and lives in the simulator library, which this example links
@@ -22,6 +24,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "dpdk_backend.hpp"
 #include "dpdk_net/asio/steady_timer.hpp"
 #include "dpdk_net/os.hpp"
 #include "dpdk_net/runtime/multi_runtime.hpp"
@@ -58,6 +61,9 @@ struct supervisor {
   runtime* rt;
   const tcp_echo::echo_client* client;
   std::size_t* peak;
+  /// A worker of several: once its client is done and lingered, count it here instead of
+  /// stopping (the other workers go on; the main thread stops them all).
+  std::atomic<std::size_t>* finished = nullptr;
 };
 
 net::awaitable<void> supervise(supervisor s) {
@@ -69,7 +75,11 @@ net::awaitable<void> supervise(supervisor s) {
       const time_ns now = s.rt->context().now();
       done_at = done_at == 0 ? now : done_at;
       if (s.rt->ip().tcp().connections() == 0 || now - done_at > 500 * millisecond) {
-        s.rt->stop();
+        if (s.finished != nullptr) {
+          s.finished->fetch_add(1, std::memory_order_release);
+        } else {
+          s.rt->stop();
+        }
         co_return;
       }
     }
@@ -78,69 +88,119 @@ net::awaitable<void> supervise(supervisor s) {
   }
 }
 
-/// The server on several workers (--cores): one echo_server per worker, all on the port; the
-/// counters are summed after the workers have stopped (and listed per worker).
-int run_multi(const tcp_echo::options& opt, tap::tap_device& dev, const stack::stack_config& sc) {
-  multi_runtime rt(dev, sc, examples::multi_options(opt.workers));
+/// Several workers (--cores): a server (one echo_server per worker, all on the port) or, on
+/// dpdk, a client (connection i on worker i % workers); the counters are summed after the
+/// workers have stopped (and listed per worker).
+int run_multi(const tcp_echo::options& opt, device& dev, const stack::stack_config& sc,
+              const multi_runtime_options& mo, const std::string& where) {
+  multi_runtime rt(dev, sc, mo);
+  const std::size_t n = rt.size();
   std::vector<std::unique_ptr<tcp_echo::echo_server>> servers;
-  std::vector<std::size_t> peaks(rt.size(), 0);
+  std::vector<std::unique_ptr<tcp_echo::echo_client>> clients;
+  std::vector<std::size_t> peaks(n, 0);
+  std::atomic<std::size_t> finished{0};
   const std::uint32_t backlog = opt.backlog.value_or(1024);
-  for (std::size_t i = 0; i < rt.size(); ++i) {
-    servers.push_back(
-        std::make_unique<tcp_echo::echo_server>(rt.get_executor(i), opt.port, opt.no_delay));
-    if (const auto e =
-            opt.no_accept ? servers[i]->listen_only(backlog) : servers[i]->start(backlog)) {
-      std::fprintf(stderr, "tcp_echo: listen on port %u (worker %zu): %s\n", opt.port, i,
-                   e.message().c_str());
-      return 1;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (opt.connect) {
+      // Worker i runs every n-th connection (as many as fall to it), its streams seeded apart
+      // from the other workers' (seed + i * 1000003 + k for its k-th).
+      const auto count = static_cast<unsigned>((opt.connections + n - 1 - i) / n);
+      clients.push_back(std::make_unique<tcp_echo::echo_client>(
+          rt.get_executor(i),
+          tcp_echo::client_config{
+              tcp::endpoint(net::ip::address_v4(opt.connect->address.value), opt.connect->port), 0,
+              opt.bytes, count, opt.seed + i * 1000003ULL, opt.no_delay}));
+      if (count != 0) {
+        clients[i]->start();
+      }
+    } else {
+      servers.push_back(
+          std::make_unique<tcp_echo::echo_server>(rt.get_executor(i), opt.port, opt.no_delay));
+      if (const auto e =
+              opt.no_accept ? servers[i]->listen_only(backlog) : servers[i]->start(backlog)) {
+        std::fprintf(stderr, "tcp_echo: listen on port %u (worker %zu): %s\n", opt.port, i,
+                     e.message().c_str());
+        return 1;
+      }
     }
-    net::co_spawn(rt.get_executor(i), supervise(supervisor{&rt.worker(i), nullptr, &peaks[i]}),
+    net::co_spawn(rt.get_executor(i),
+                  supervise(supervisor{&rt.worker(i), opt.connect ? clients[i].get() : nullptr,
+                                       &peaks[i], opt.connect ? &finished : nullptr}),
                   net::detached);
   }
   std::signal(SIGINT, [](int) { g_signalled = true; });
   std::signal(SIGTERM, [](int) { g_signalled = true; });
+  const time_ns start = monotonic_now();
   rt.start();
   examples::announce_workers("tcp_echo", rt);
-  std::printf("tcp_echo: %s/%u on %s (%s), %s TCP port %u%s, %zu workers\n",
-              opt.address.to_string().c_str(), opt.prefix, opt.iface.c_str(),
-              dev.info().mac.to_string().c_str(), opt.no_accept ? "listening on" : "echoing",
-              opt.port, opt.no_accept ? ", never accepting" : "", rt.size());
-  std::fflush(stdout);
+  if (!opt.connect) {
+    std::printf("tcp_echo: %s/%u on %s (%s), %s TCP port %u%s, %zu workers\n",
+                opt.address.to_string().c_str(), opt.prefix, where.c_str(),
+                dev.info().mac.to_string().c_str(), opt.no_accept ? "listening on" : "echoing",
+                opt.port, opt.no_accept ? ", never accepting" : "", n);
+    std::fflush(stdout);
+  }
   const auto end = std::chrono::steady_clock::now() +
                    std::chrono::duration<double>(opt.max_seconds > 0 ? opt.max_seconds : 1e9);
-  while (!g_signalled && std::chrono::steady_clock::now() < end) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  while (!g_signalled && std::chrono::steady_clock::now() < end &&
+         !(opt.connect && finished.load(std::memory_order_acquire) == n)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   rt.stop();
   rt.join();
+  const time_ns now = monotonic_now();
   std::signal(SIGINT, SIG_DFL);
   std::signal(SIGTERM, SIG_DFL);
   tcp_echo::run_stats stats{{}, {}, {}, dev.stats(), 0, 0, nullptr, nullptr};
   const std::vector<worker_stats> ws = rt.stats();
   const auto affinity = rt.worker_affinity();
-  for (std::size_t i = 0; i < rt.size(); ++i) {
+  int status = 0;
+  for (std::size_t i = 0; i < n; ++i) {
     stack::stack& ip = rt.worker(i).ip();
     examples::add_counters(stats.stack, ip.counters());
     examples::add_counters(stats.tcp, ip.tcp().counters());
-    const tcp_echo::app_counters& a = servers[i]->counters();
+    const tcp_echo::app_counters& a = opt.connect ? clients[i]->counters() : servers[i]->counters();
     stats.app.accepted += a.accepted;
     stats.app.completed += a.completed;
     stats.app.failed += a.failed;
     stats.app.bytes_echoed += a.bytes_echoed;
+    stats.app.streams_intact += a.streams_intact;
+    stats.app.bytes_verified += a.bytes_verified;
     stats.connections += ip.tcp().connections();
     stats.time_wait += ip.tcp().time_wait_count();
     stats.connections_peak += peaks[i];
     stats.workers += std::string(i == 0 ? "[{" : ",{") +
                      examples::worker_json(i, ws[i], affinity[i]) +
                      ",\"accepted\":" + std::to_string(a.accepted) +
-                     ",\"bytes_echoed\":" + std::to_string(a.bytes_echoed) + "}";
+                     ",\"bytes_echoed\":" + std::to_string(a.bytes_echoed) +
+                     ",\"bytes_verified\":" + std::to_string(a.bytes_verified) + "}";
+    if (opt.connect && !clients[i]->all_intact()) {
+      status = 1;
+      for (const std::string& f : clients[i]->failures()) {
+        std::fprintf(stderr, "tcp_echo: worker %zu: %s\n", i, f.c_str());
+      }
+    }
   }
   stats.workers += "]";
+  if (opt.connect) {
+    const double secs = static_cast<double>(now - start) / 1e9;
+    if (status == 0) {
+      std::fprintf(stderr,
+                   "tcp_echo: %u connection(s) x %llu bytes echoed intact in %.3f s (%.1f MB/s), "
+                   "%zu workers\n",
+                   opt.connections, static_cast<unsigned long long>(opt.bytes), secs,
+                   static_cast<double>(stats.app.bytes_verified) / 1e6 / (secs > 0 ? secs : 1), n);
+    } else {
+      std::fprintf(stderr,
+                   "tcp_echo: stopped before every echo was complete (%llu bytes verified)\n",
+                   static_cast<unsigned long long>(stats.app.bytes_verified));
+    }
+  }
   if (!tcp_echo::write_stats(stats, opt.stats_path)) {
     std::fprintf(stderr, "tcp_echo: cannot write --stats %s\n", opt.stats_path.c_str());
     return 1;
   }
-  return 0;
+  return status;
 }
 
 }  // namespace
@@ -154,35 +214,55 @@ int main(int argc, char** argv) {
   if (!opt.workers.multi() && !examples::pin_single_worker("tcp_echo", opt.workers)) {
     return 1;
   }
-  tap::tap_config tc;
-  tc.name = opt.iface;
-  tc.queues = opt.workers.workers;  // one per worker (several: IFF_MULTI_QUEUE)
-  // Receive windows of many connections (256 KiB each by default) may hold received frames, and
-  // the fault model holds delayed ones: more buffers than udp_echo needs.
-  tc.pool_size = 16384;
-  auto tap_dev = tap::tap_device::open(tc, error);
-  if (!tap_dev) {
-    std::fprintf(stderr, "tcp_echo: %s\n", error.c_str());
-    return 1;
+  // The device: a TAP interface, or a DPDK port (which lives until the runtime is gone: its
+  // destructor closes the port, then the EAL).
+  std::unique_ptr<tap::tap_device> tap_dev;
+  std::unique_ptr<examples::dpdk_port> port;
+  stack::stack_config sc;
+  if (opt.backend == "dpdk") {
+    port = examples::dpdk_port::open(
+        "tcp_echo", opt.dpdk, opt.workers,
+        examples::dpdk_stack_config(opt.address, opt.prefix, opt.gateway));
+    if (!port) {
+      return 1;
+    }
+    std::printf("tcp_echo: %s\n", port->describe().c_str());
+    std::fflush(stdout);
+    sc = port->config();
+    if (opt.connect && !port->wait_for_link("tcp_echo", 10)) {
+      return 1;
+    }
+  } else {
+    tap::tap_config tc;
+    tc.name = opt.iface;
+    tc.queues = opt.workers.workers;  // one per worker (several: IFF_MULTI_QUEUE)
+    // Receive windows of many connections (256 KiB each by default) may hold received frames,
+    // and the fault model holds delayed ones: more buffers than udp_echo needs.
+    tc.pool_size = 16384;
+    tap_dev = tap::tap_device::open(tc, error);
+    if (!tap_dev) {
+      std::fprintf(stderr, "tcp_echo: %s\n", error.c_str());
+      return 1;
+    }
+    if (opt.kernel_ip && !tap_dev->configure_kernel_side(
+                             tap::kernel_side{*opt.kernel_ip, opt.prefix, true}, error)) {
+      std::fprintf(stderr, "tcp_echo: %s\n", error.c_str());
+      return 1;
+    }
+    sc.mac = tap_dev->info().mac;
+    sc.address = opt.address;
+    sc.prefix_length = opt.prefix;
+    sc.gateway = opt.gateway;
   }
-  if (opt.kernel_ip &&
-      !tap_dev->configure_kernel_side(tap::kernel_side{*opt.kernel_ip, opt.prefix, true}, error)) {
-    std::fprintf(stderr, "tcp_echo: %s\n", error.c_str());
-    return 1;
-  }
+  device& base_dev = port ? port->dev() : *tap_dev;
+  const std::string where = port ? port->name() : opt.iface;
   std::unique_ptr<sim::fault_device> faulty;
   if (opt.faults.any()) {
     const sim::link_config link = fault_link(opt.faults);
     faulty = std::make_unique<sim::fault_device>(
-        *tap_dev, [] { return monotonic_now(); }, opt.seed, link, link);
+        base_dev, [] { return monotonic_now(); }, opt.seed, link, link);
   }
-  device& dev = faulty ? static_cast<device&>(*faulty) : *tap_dev;
-
-  stack::stack_config sc;
-  sc.mac = dev.info().mac;
-  sc.address = opt.address;
-  sc.prefix_length = opt.prefix;
-  sc.gateway = opt.gateway;
+  device& dev = faulty ? static_cast<device&>(*faulty) : base_dev;
   if (opt.syn_queue) {
     sc.tcp.syn_queue = *opt.syn_queue;
   }
@@ -196,7 +276,10 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (opt.workers.multi()) {
-    return run_multi(opt, *tap_dev, sc);
+    return run_multi(opt, base_dev, sc,
+                     port ? examples::dpdk_port::multi_options(opt.workers)
+                          : examples::multi_options(opt.workers),
+                     where);
   }
   runtime_options ro;
   if (faulty) {
@@ -227,7 +310,7 @@ int main(int argc, char** argv) {
       return 1;
     }
     std::printf("tcp_echo: %s/%u on %s (%s), %s TCP port %u%s\n", opt.address.to_string().c_str(),
-                opt.prefix, opt.iface.c_str(), dev.info().mac.to_string().c_str(),
+                opt.prefix, where.c_str(), dev.info().mac.to_string().c_str(),
                 opt.no_accept ? "listening on" : "echoing", opt.port,
                 opt.no_accept ? ", never accepting" : "");
     std::fflush(stdout);

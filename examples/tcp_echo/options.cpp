@@ -17,7 +17,10 @@ void usage(std::FILE* to) {
       "usage: tcp_echo --backend tap --iface NAME --ip ADDR/PREFIX --port N [options]\n"
       "       tcp_echo --backend tap --iface NAME --ip ADDR/PREFIX --connect ADDR:PORT\n"
       "                [--bytes N] [--connections K] [options]\n"
-      "  Creates TAP interface NAME and runs our stack on it at ADDR. Server mode (--port):\n"
+      "       tcp_echo --backend dpdk --vdev SPEC --ip ADDR/PREFIX (--port N | --connect A:P)\n"
+      "                [dpdk options] [options]\n"
+      "  Creates TAP interface NAME (dpdk: opens the DPDK port) and runs our stack on it at\n"
+      "  ADDR. Server mode (--port):\n"
       "  echoes every TCP connection on port N, many in parallel, and closes its side once\n"
       "  the peer has finished sending and everything is echoed. Client mode (--connect):\n"
       "  opens K connections (default 1), streams N bytes (default 1M; suffixes K, M, G =\n"
@@ -41,9 +44,11 @@ void usage(std::FILE* to) {
       "  --duplicate PCT\n"
       "  --loss PCT\n"
       "%s"
+      "  (dpdk: several workers also in client mode, connection i on worker i %% workers)\n"
+      "%s"
       "  Prints the stack's and TCP's counters as one JSON line when it stops (several\n"
       "  workers: summed, and per worker under \"workers\").\n",
-      dpdk_net::examples::cores_usage());
+      dpdk_net::examples::cores_usage(), dpdk_net::examples::dpdk_usage());
 }
 
 bool parse_u64(std::string_view s, std::uint64_t& v) {
@@ -141,6 +146,13 @@ int parse_options(int argc, char** argv, options& out) {
       out.workers.pin = false;
       continue;
     }
+    if (const int r = dpdk_net::examples::parse_dpdk_option("tcp_echo", argc, argv, i, out.dpdk);
+        r != 0) {
+      if (r == 2) {
+        return 2;
+      }
+      continue;
+    }
     if (i + 1 >= argc) {
       std::fprintf(stderr, "tcp_echo: %s needs a value (try --help)\n", argv[i]);
       return 2;
@@ -228,13 +240,21 @@ int parse_options(int argc, char** argv, options& out) {
       return 2;
     }
   }
-  if (out.backend != "tap") {
-    return bad("--backend must be tap (the only backend wired up so far)");
+  if (out.backend != "tap" && out.backend != "dpdk") {
+    return bad("--backend must be tap or dpdk");
   }
-  if (out.iface.empty() || ip_text.empty() || (!out.connect && !have_port)) {
-    return bad(
-        "need --iface NAME, --ip ADDR/PREFIX (0..32) and --port 1..65535 (or --connect "
-        "ADDR:PORT)");
+  const bool dpdk = out.backend == "dpdk";
+  if (const std::string e = dpdk_net::examples::finish_dpdk(out.dpdk, dpdk); !e.empty()) {
+    return bad(e.c_str());
+  }
+  if (dpdk && (!out.iface.empty() || out.kernel_ip)) {
+    return bad("--iface and --kernel-ip are options of --backend tap");
+  }
+  if ((!dpdk && out.iface.empty()) || ip_text.empty() || (!out.connect && !have_port)) {
+    return bad(dpdk ? "need --ip ADDR/PREFIX (0..32) and --port 1..65535 (or --connect "
+                      "ADDR:PORT)"
+                    : "need --iface NAME, --ip ADDR/PREFIX (0..32) and --port 1..65535 (or "
+                      "--connect ADDR:PORT)");
   }
   if (out.connect && (out.no_accept || out.backlog || out.syn_queue)) {
     return bad("--no-accept, --backlog and --syn-queue are server options (not with --connect)");
@@ -242,8 +262,9 @@ int parse_options(int argc, char** argv, options& out) {
   if (const std::string e = dpdk_net::examples::resolve_workers(out.workers, false); !e.empty()) {
     return bad(e.c_str());
   }
-  if (out.workers.multi() && out.connect) {
-    return bad("--cores with several cores is a server option (fix: one core with --connect)");
+  if (out.workers.multi() && out.connect && !dpdk) {
+    return bad(
+        "--cores with several cores is a server option on tap (fix: one core with --connect)");
   }
   if (out.workers.multi() && out.faults.any()) {
     return bad(

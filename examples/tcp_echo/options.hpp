@@ -7,6 +7,7 @@
 #include <string>
 
 #include "cores.hpp"
+#include "dpdk_backend.hpp"
 #include "dpdk_net/stack/tcp.hpp"
 #include "dpdk_net/wire/ipv4_address.hpp"
 
@@ -25,8 +26,8 @@ struct fault_options {
 };
 
 struct options {
-  std::string backend;
-  std::string iface;
+  std::string backend;  ///< "tap" or "dpdk"
+  std::string iface;    ///< tap
   dpdk_net::wire::ipv4_address address{};
   std::uint8_t prefix = 0;
   std::optional<dpdk_net::wire::ipv4_address> kernel_ip;
@@ -50,6 +51,9 @@ struct options {
   /// --cores, --no-pin (resolved): several cores run the server on a multi_runtime, one worker
   /// (and one accept loop) per core.
   dpdk_net::examples::worker_options workers;
+  /// --backend dpdk: the port and the EAL (--vdev, --dpdk-port, ...). Several workers run a
+  /// client too (both ends of a memif need as many queues), connection i on worker i % workers.
+  dpdk_net::examples::dpdk_options dpdk;
 };
 
 /// Parses argv. Returns 0 with `out` filled, -1 if --help was printed (exit 0), or 2 after

@@ -1,8 +1,15 @@
-// udp_echo: our IPv4 stack on a TAP device, echoing UDP datagrams and answering pings: a
-// coroutine on dpdk_net::udp::socket, run by the one-worker runtime (which sleeps on the TAP
-// descriptor until a frame or the next timer). With --cores naming several cores: a multi_runtime
-// over a multi-queue TAP, a socket bound to the port on every worker (a datagram goes to the
-// worker its flow's hash picks; pings are answered where they land).
+// udp_echo: our IPv4 stack on a TAP device or a DPDK port (--backend dpdk), echoing UDP
+// datagrams and answering pings: a coroutine on dpdk_net::udp::socket, run by the one-worker
+// runtime (which sleeps on the TAP descriptor until a frame or the next timer). With --cores
+// naming several cores: a multi_runtime over a multi-queue TAP or DPDK port, a socket bound to
+// the port on every worker (a datagram goes to the worker its flow's hash picks; pings are
+// answered where they land).
+//
+// Client mode (--connect ADDR:PORT, what tests another udp_echo over a memif with): sends --count
+// datagrams of --size bytes, one at a time, each numbered and filled from its number, and checks
+// every echo byte for byte (a lost datagram or echo is sent again, up to 5 times, after 200 ms).
+// Several workers (dpdk): each sends its share from a socket of its own.
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -10,6 +17,8 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -21,7 +30,10 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "cores.hpp"
+#include "dpdk_backend.hpp"
+#include "dpdk_net/asio/steady_timer.hpp"
 #include "dpdk_net/asio/udp.hpp"
+#include "dpdk_net/os.hpp"
 #include "dpdk_net/runtime/multi_runtime.hpp"
 #include "dpdk_net/runtime/runtime.hpp"
 #include "dpdk_net/stack/stack.hpp"
@@ -52,16 +64,124 @@ net::awaitable<void> echo(udp::socket* socket) {
   }
 }
 
+/// What a client sent and got back.
+struct client_counters {
+  std::uint64_t sent = 0;     ///< datagrams sent (resends included)
+  std::uint64_t echoed = 0;   ///< datagrams whose echo came back intact
+  std::uint64_t lost = 0;     ///< datagrams whose echo never came (after every resend)
+  std::uint64_t resends = 0;  ///< datagrams sent again after 200 ms without their echo
+  std::uint64_t corrupt = 0;  ///< echoes that differ from what was sent
+  std::uint64_t stale = 0;    ///< late echoes of an earlier send (ignored)
+  /// The receive timeout's generation (here, not in the coroutine: a timeout handler already
+  /// queued when the coroutine ends still reads it).
+  std::uint64_t generation = 0;
+};
+
+/// Byte j of datagram k: its number in the first 8 bytes, then a pattern of both.
+void fill_datagram(std::uint64_t k, std::span<std::byte> out) {
+  for (std::size_t j = 0; j < out.size(); ++j) {
+    out[j] = j < 8 ? static_cast<std::byte>(k >> (8 * j))
+                   : static_cast<std::byte>((k * 131 + j * 7 + (j >> 8)) & 0xffU);
+  }
+}
+
+std::uint64_t datagram_number(std::span<const std::byte> in) {
+  std::uint64_t k = 0;
+  for (std::size_t j = 0; j < 8 && j < in.size(); ++j) {
+    k |= static_cast<std::uint64_t>(in[j]) << (8 * j);
+  }
+  return k;
+}
+
+/// The receive timeout: cancels the socket's receive unless a later wait replaced this one.
+struct receive_timeout {
+  udp::socket* socket;
+  const std::uint64_t* generation;
+  std::uint64_t mine;
+  void operator()(const boost::system::error_code& ec) const {
+    if (!ec && *generation == mine) {
+      socket->cancel();
+    }
+  }
+};
+
+/// One client socket: datagrams first .. first + count - 1, one at a time. At the end: `done`
+/// counts it (several workers) or `stop` stops its runtime (one).
+struct client_job {
+  udp::socket* socket;
+  udp::endpoint target;
+  std::uint64_t first;
+  std::uint64_t count;
+  std::size_t size;
+  client_counters* counters;
+  std::atomic<std::size_t>* done;
+  runtime* stop;
+};
+
+net::awaitable<void> run_client(client_job job) {
+  steady_timer timer(co_await net::this_coro::executor);
+  std::vector<std::byte> out(job.size);
+  std::vector<std::byte> in(65536);
+  client_counters& c = *job.counters;
+  std::uint64_t& generation = c.generation;
+  for (std::uint64_t k = job.first; k < job.first + job.count; ++k) {
+    fill_datagram(k, out);
+    bool intact = false;
+    for (int attempt = 0; attempt < 6 && !intact; ++attempt) {
+      c.resends += attempt == 0 ? 0 : 1;
+      ++c.sent;
+      co_await job.socket->async_send_to(net::buffer(out), job.target,
+                                         net::as_tuple(net::use_awaitable));
+      timer.expires_after(std::chrono::milliseconds(200));
+      timer.async_wait(receive_timeout{job.socket, &generation, ++generation});
+      for (;;) {
+        udp::endpoint from;
+        auto [ec, n] = co_await job.socket->async_receive_from(net::buffer(in), from,
+                                                               net::as_tuple(net::use_awaitable));
+        if (ec) {
+          break;  // the timeout: send again
+        }
+        const std::span<const std::byte> got(in.data(), n);
+        if (n >= 8 && datagram_number(got) < k) {
+          ++c.stale;  // the echo of a send we gave up waiting for
+          continue;
+        }
+        intact = n == out.size() && std::equal(out.begin(), out.end(), in.begin());
+        c.corrupt += intact ? 0 : 1;
+        break;
+      }
+      ++generation;  // a timeout still queued cancels nothing now
+      timer.cancel();
+    }
+    ++(intact ? c.echoed : c.lost);
+  }
+  job.socket->close();
+  if (job.done != nullptr) {
+    job.done->fetch_add(1, std::memory_order_release);
+  }
+  if (job.stop != nullptr) {
+    job.stop->stop();
+  }
+}
+
 void usage(std::FILE* to) {
   std::fprintf(to,
                "usage: udp_echo --backend tap --iface NAME --ip ADDR/PREFIX --port N\n"
                "                [--kernel-ip ADDR] [--seconds S] [--cores LIST] [--no-pin]\n"
-               "  Creates TAP interface NAME and runs our stack on it at ADDR, echoing UDP on\n"
-               "  port N and answering pings. --kernel-ip also configures the kernel's side of\n"
-               "  the interface (else configure it yourself). Stops after S seconds (default:\n"
-               "  on SIGINT/SIGTERM) and prints the stack's counters (several workers: summed).\n"
-               "%s",
-               dpdk_net::examples::cores_usage());
+               "       udp_echo --backend dpdk --vdev SPEC --ip ADDR/PREFIX --port N [options]\n"
+               "       udp_echo --backend tap|dpdk ... --connect ADDR:PORT [--count N] [--size B]\n"
+               "  Creates TAP interface NAME (dpdk: opens the DPDK port) and runs our stack on it\n"
+               "  at ADDR, echoing UDP on port N and answering pings. --kernel-ip also configures\n"
+               "  the kernel's side of the interface (else configure it yourself). Stops after S\n"
+               "  seconds (default: on SIGINT/SIGTERM) and prints the stack's counters (several\n"
+               "  workers: summed).\n"
+               "  Client mode (--connect): sends N datagrams (default 100) of B bytes (8..65507,\n"
+               "  default 512) to ADDR:PORT one at a time and checks each echo byte for byte\n"
+               "  (resent after 200 ms without it, up to 5 times); exits 0 only if every echo\n"
+               "  came back intact. dpdk: several workers also in client mode (each sends its\n"
+               "  share).\n"
+               "%s%s",
+               dpdk_net::examples::cores_usage(), dpdk_net::examples::dpdk_usage());
 }
 
 bool parse_cidr(std::string_view text, wire::ipv4_address& a, std::uint8_t& prefix) {
@@ -86,7 +206,8 @@ bool parse_cidr(std::string_view text, wire::ipv4_address& a, std::uint8_t& pref
 
 /// The stack's counters as one JSON line (what the tests read), malformed frames by reason;
 /// `workers` (several workers): a JSON array, one object per worker.
-void print_counters(const stack::stack_counters& c, const std::string& workers = {}) {
+void print_counters(const stack::stack_counters& c, const std::string& workers = {},
+                    const std::string& client = {}) {
   std::string json = "{";
   auto field = [&json](const char* name, std::uint64_t v) {
     json += "\"" + std::string(name) + "\": " + std::to_string(v) + ", ";
@@ -122,74 +243,157 @@ void print_counters(const stack::stack_counters& c, const std::string& workers =
   }
   field("malformed", total);
   json += "\"malformed_by_reason\": {" + by_reason + "}";
+  json += client.empty() ? "" : ", \"client\": " + client;
   json += workers.empty() ? "}" : ", \"workers\": " + workers + "}";
   std::printf("%s\n", json.c_str());
 }
 
-/// Several workers (--cores): a socket bound to the port on each, one echo coroutine each; the
-/// stacks' counters summed once the workers have stopped.
-int run_multi(tap::tap_device& dev, const stack::stack_config& sc, std::uint16_t port,
-              double seconds, const examples::worker_options& workers, const std::string& ip_text,
-              const std::string& iface) {
-  multi_runtime rt(dev, sc, examples::multi_options(workers));
+std::string client_json(const client_counters& c) {
+  const auto u = [](std::uint64_t v) { return std::to_string(v); };
+  return "{\"sent\": " + u(c.sent) + ", \"echoed\": " + u(c.echoed) + ", \"lost\": " + u(c.lost) +
+         ", \"resends\": " + u(c.resends) + ", \"corrupt\": " + u(c.corrupt) +
+         ", \"stale\": " + u(c.stale) + "}";
+}
+
+/// What main() parsed.
+struct echo_options {
+  std::string backend, iface, ip_text;
+  wire::ipv4_address address{};
+  std::uint8_t prefix = 0;
+  std::optional<wire::ipv4_address> kernel_ip;
+  std::uint16_t port = 0;  ///< server: the port; client: the local port (0: any)
+  double seconds = 0;
+  std::optional<udp::endpoint> connect;  ///< client mode
+  std::uint64_t count = 100;
+  std::size_t size = 512;
+  examples::worker_options workers;
+  examples::dpdk_options dpdk;
+};
+
+/// The client's end: one line on stderr, the counters JSON on stdout; 0 if every echo was intact.
+int finish_client(const echo_options& o, const client_counters& c, time_ns elapsed,
+                  const stack::stack_counters& stack, const std::string& workers = {}) {
+  const bool ok = c.echoed == o.count && c.corrupt == 0;
+  std::fprintf(stderr, "udp_echo: %llu of %llu datagrams of %zu bytes echoed intact in %.3f s%s\n",
+               static_cast<unsigned long long>(c.echoed), static_cast<unsigned long long>(o.count),
+               o.size, static_cast<double>(elapsed) / 1e9, ok ? "" : " (FAILED)");
+  print_counters(stack, workers, client_json(c));
+  return ok ? 0 : 1;
+}
+
+/// Several workers (--cores): a socket bound to the port on each, one echo coroutine each (or,
+/// client mode, each worker's share of the datagrams from a socket of its own); the stacks'
+/// counters summed once the workers have stopped.
+int run_multi(device& dev, const stack::stack_config& sc, const multi_runtime_options& mo,
+              const echo_options& o, const std::string& where) {
+  multi_runtime rt(dev, sc, mo);
+  const std::size_t n = rt.size();
   std::vector<std::unique_ptr<udp::socket>> sockets;
-  for (std::size_t i = 0; i < rt.size(); ++i) {
+  std::vector<client_counters> clients(n);
+  std::atomic<std::size_t> done{0};
+  for (std::size_t i = 0; i < n; ++i) {
     sockets.push_back(std::make_unique<udp::socket>(rt.get_executor(i)));
     boost::system::error_code ec;
-    sockets[i]->bind(udp::endpoint(net::ip::address_v4::any(), port), ec);
+    sockets[i]->bind(udp::endpoint(net::ip::address_v4::any(), o.connect ? 0 : o.port), ec);
     if (ec) {
-      std::fprintf(stderr, "udp_echo: bind %u (worker %zu): %s\n", port, i, ec.message().c_str());
+      std::fprintf(stderr, "udp_echo: bind %u (worker %zu): %s\n", o.port, i, ec.message().c_str());
       return 1;
     }
-    net::co_spawn(rt.get_executor(i), echo(sockets[i].get()), net::detached);
+    if (o.connect) {
+      const std::uint64_t first = o.count * i / n;
+      const std::uint64_t last = o.count * (i + 1) / n;
+      net::co_spawn(rt.get_executor(i),
+                    run_client(client_job{sockets[i].get(), *o.connect, first, last - first, o.size,
+                                          &clients[i], &done, nullptr}),
+                    net::detached);
+    } else {
+      net::co_spawn(rt.get_executor(i), echo(sockets[i].get()), net::detached);
+    }
   }
   std::signal(SIGINT, [](int) { g_signalled = true; });
   std::signal(SIGTERM, [](int) { g_signalled = true; });
+  const time_ns start = monotonic_now();
   rt.start();
   examples::announce_workers("udp_echo", rt);
-  std::printf("udp_echo: %s on %s (%s), echoing UDP port %u, %zu workers\n", ip_text.c_str(),
-              iface.c_str(), dev.info().mac.to_string().c_str(), port, rt.size());
-  std::fflush(stdout);
-  const auto end =
-      std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds > 0 ? seconds : 1e9);
-  while (!g_signalled && std::chrono::steady_clock::now() < end) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  if (!o.connect) {
+    std::printf("udp_echo: %s on %s (%s), echoing UDP port %u, %zu workers\n", o.ip_text.c_str(),
+                where.c_str(), dev.info().mac.to_string().c_str(), o.port, n);
+    std::fflush(stdout);
+  }
+  const auto end = std::chrono::steady_clock::now() +
+                   std::chrono::duration<double>(o.seconds > 0 ? o.seconds : 1e9);
+  while (!g_signalled && std::chrono::steady_clock::now() < end &&
+         !(o.connect && done.load(std::memory_order_acquire) == n)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   rt.stop();
   rt.join();
+  const time_ns elapsed = monotonic_now() - start;
   std::signal(SIGINT, SIG_DFL);
   std::signal(SIGTERM, SIG_DFL);
   stack::stack_counters sum{};
+  client_counters total;
   std::string per_worker;
   const std::vector<worker_stats> ws = rt.stats();
   const auto affinity = rt.worker_affinity();
-  for (std::size_t i = 0; i < rt.size(); ++i) {
+  for (std::size_t i = 0; i < n; ++i) {
     sockets[i]->close();
     const stack::stack_counters c = rt.worker(i).ip().counters();
     examples::add_counters(sum, c);
     per_worker += (i == 0 ? "[{" : ", {") + examples::worker_json(i, ws[i], affinity[i]) +
                   ",\"udp_delivered\":" + std::to_string(c.udp_delivered) +
-                  ",\"icmp_echo_replies\":" + std::to_string(c.icmp_echo_replies) + "}";
+                  ",\"icmp_echo_replies\":" + std::to_string(c.icmp_echo_replies) +
+                  ",\"echoed\":" + std::to_string(clients[i].echoed) + "}";
+    total.sent += clients[i].sent;
+    total.echoed += clients[i].echoed;
+    total.lost += clients[i].lost;
+    total.resends += clients[i].resends;
+    total.corrupt += clients[i].corrupt;
+    total.stale += clients[i].stale;
+  }
+  if (o.connect) {
+    return finish_client(o, total, elapsed, sum, per_worker + "]");
   }
   print_counters(sum, per_worker + "]");
   return 0;
 }
 
-}  // namespace
+bool parse_endpoint(std::string_view text, udp::endpoint& e) {
+  const std::size_t colon = text.rfind(':');
+  if (colon == std::string_view::npos) {
+    return false;
+  }
+  const auto ip = wire::ipv4_address::parse(text.substr(0, colon));
+  const std::string_view p = text.substr(colon + 1);
+  if (!ip || p.empty() || p.size() > 5 || p.find_first_not_of("0123456789") != p.npos) {
+    return false;
+  }
+  const long port = std::stol(std::string(p));
+  if (port < 1 || port > 65535) {
+    return false;
+  }
+  e = udp::endpoint(net::ip::address_v4(ip->value), static_cast<std::uint16_t>(port));
+  return true;
+}
 
-int main(int argc, char** argv) {
-  std::string backend, iface, ip_text, kernel_ip_text;
+/// Parses argv: 0, -1 (--help printed: exit 0) or 2 (one line printed: exit 2).
+int parse(int argc, char** argv, echo_options& o) {
   long port = -1;
-  double seconds = 0;
-  examples::worker_options workers;
+  std::string kernel_ip_text;
   for (int i = 1; i < argc; ++i) {
     const std::string_view a = argv[i];
     if (a == "--help" || a == "-h") {
       usage(stdout);
-      return 0;
+      return -1;
     }
     if (a == "--no-pin") {
-      workers.pin = false;
+      o.workers.pin = false;
+      continue;
+    }
+    if (const int r = examples::parse_dpdk_option("udp_echo", argc, argv, i, o.dpdk); r != 0) {
+      if (r == 2) {
+        return 2;
+      }
       continue;
     }
     if (i + 1 >= argc) {
@@ -198,11 +402,11 @@ int main(int argc, char** argv) {
     }
     const std::string v = argv[++i];
     if (a == "--backend") {
-      backend = v;
+      o.backend = v;
     } else if (a == "--iface") {
-      iface = v;
+      o.iface = v;
     } else if (a == "--ip") {
-      ip_text = v;
+      o.ip_text = v;
     } else if (a == "--kernel-ip") {
       kernel_ip_text = v;
     } else if (a == "--port") {
@@ -210,83 +414,164 @@ int main(int argc, char** argv) {
                  ? std::stol(v)
                  : -1;
     } else if (a == "--seconds") {
-      seconds = std::strtod(v.c_str(), nullptr);
+      o.seconds = std::strtod(v.c_str(), nullptr);
     } else if (a == "--cores") {
-      workers.text = v;
-      workers.given = true;
+      o.workers.text = v;
+      o.workers.given = true;
+    } else if (a == "--connect") {
+      udp::endpoint e;
+      if (!parse_endpoint(v, e)) {
+        std::fprintf(stderr, "udp_echo: --connect needs ADDR:PORT with a port 1..65535\n");
+        return 2;
+      }
+      o.connect = e;
+    } else if (a == "--count" || a == "--size") {
+      const bool digits =
+          !v.empty() && v.size() < 10 && v.find_first_not_of("0123456789") == std::string::npos;
+      const long n = digits ? std::stol(v) : -1;
+      if (a == "--count" ? n < 1 || n > 100000000 : n < 8 || n > 65507) {
+        std::fprintf(stderr, "udp_echo: %s\n",
+                     a == "--count" ? "--count needs 1..100000000 datagrams"
+                                    : "--size needs 8..65507 bytes");
+        return 2;
+      }
+      (a == "--count" ? o.count : o.size) = static_cast<std::size_t>(n);
     } else {
       std::fprintf(stderr, "udp_echo: unknown argument '%s' (try --help)\n", argv[i - 1]);
       return 2;
     }
   }
-  wire::ipv4_address address;
-  std::uint8_t prefix = 0;
-  if (backend != "tap") {
-    std::fprintf(stderr, "udp_echo: --backend must be tap (the only backend wired up so far)\n");
+  if (o.backend != "tap" && o.backend != "dpdk") {
+    std::fprintf(stderr, "udp_echo: --backend must be tap or dpdk\n");
     return 2;
   }
-  if (iface.empty() || !parse_cidr(ip_text, address, prefix) || port < 1 || port > 65535) {
-    std::fprintf(stderr,
-                 "udp_echo: need --iface NAME, --ip ADDR/PREFIX (0..32) and --port 1..65535\n");
-    return 2;
-  }
-  std::optional<wire::ipv4_address> kernel_ip;
-  if (!kernel_ip_text.empty() && !(kernel_ip = wire::ipv4_address::parse(kernel_ip_text))) {
-    std::fprintf(stderr, "udp_echo: --kernel-ip needs an IPv4 address\n");
-    return 2;
-  }
-  if (const std::string e = examples::resolve_workers(workers, false); !e.empty()) {
+  const bool dpdk = o.backend == "dpdk";
+  if (const std::string e = examples::finish_dpdk(o.dpdk, dpdk); !e.empty()) {
     std::fprintf(stderr, "udp_echo: %s (try --help)\n", e.c_str());
     return 2;
   }
-  if (!workers.multi() && !examples::pin_single_worker("udp_echo", workers)) {
-    return 1;
-  }
-
-  std::string error;
-  tap::tap_config tc;
-  tc.name = iface;
-  tc.queues = workers.workers;  // one per worker (several: IFF_MULTI_QUEUE)
-  auto dev = tap::tap_device::open(tc, error);
-  if (!dev) {
-    std::fprintf(stderr, "udp_echo: %s\n", error.c_str());
-    return 1;
-  }
-  if (kernel_ip && !dev->configure_kernel_side(tap::kernel_side{*kernel_ip, prefix, true}, error)) {
-    std::fprintf(stderr, "udp_echo: %s\n", error.c_str());
-    return 1;
-  }
-  stack::stack_config sc;
-  sc.mac = dev->info().mac;
-  sc.address = address;
-  sc.prefix_length = prefix;
-  if (const std::string bad = stack::validate(sc, dev->info().mtu); !bad.empty()) {
-    std::fprintf(stderr, "udp_echo: --ip %s: %s\n", ip_text.c_str(), bad.c_str());
+  if (dpdk && (!o.iface.empty() || !kernel_ip_text.empty())) {
+    std::fprintf(stderr, "udp_echo: --iface and --kernel-ip are options of --backend tap\n");
     return 2;
   }
-  if (workers.multi()) {
-    return run_multi(*dev, sc, static_cast<std::uint16_t>(port), seconds, workers, ip_text, iface);
+  if (o.connect && port == -1) {
+    port = 0;  // a client's local port: any
   }
-  runtime rt(*dev, sc);
+  if ((!dpdk && o.iface.empty()) || !parse_cidr(o.ip_text, o.address, o.prefix) ||
+      port < (o.connect ? 0 : 1) || port > 65535) {
+    std::fprintf(stderr, "udp_echo: need %s--ip ADDR/PREFIX (0..32) and --port 1..65535%s\n",
+                 dpdk ? "" : "--iface NAME, ", " (or --connect ADDR:PORT)");
+    return 2;
+  }
+  o.port = static_cast<std::uint16_t>(port);
+  if (!kernel_ip_text.empty() && !(o.kernel_ip = wire::ipv4_address::parse(kernel_ip_text))) {
+    std::fprintf(stderr, "udp_echo: --kernel-ip needs an IPv4 address\n");
+    return 2;
+  }
+  if (const std::string e = examples::resolve_workers(o.workers, false); !e.empty()) {
+    std::fprintf(stderr, "udp_echo: %s (try --help)\n", e.c_str());
+    return 2;
+  }
+  if (o.workers.multi() && o.connect && !dpdk) {
+    std::fprintf(stderr,
+                 "udp_echo: --cores with several cores is a server option on tap (fix: one "
+                 "core with --connect)\n");
+    return 2;
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  echo_options o;
+  if (const int r = parse(argc, argv, o); r != 0) {
+    return r < 0 ? 0 : r;
+  }
+  if (!o.workers.multi() && !examples::pin_single_worker("udp_echo", o.workers)) {
+    return 1;
+  }
+  // The device: a TAP interface, or a DPDK port (which lives until the runtime is gone: its
+  // destructor closes the port, then the EAL).
+  std::string error;
+  std::unique_ptr<tap::tap_device> tap_dev;
+  std::unique_ptr<examples::dpdk_port> port;
+  stack::stack_config sc;
+  if (o.backend == "dpdk") {
+    port = examples::dpdk_port::open("udp_echo", o.dpdk, o.workers,
+                                     examples::dpdk_stack_config(o.address, o.prefix, {}));
+    if (!port) {
+      return 1;
+    }
+    std::printf("udp_echo: %s\n", port->describe().c_str());
+    std::fflush(stdout);
+    sc = port->config();
+    if (o.connect && !port->wait_for_link("udp_echo", 10)) {
+      return 1;
+    }
+  } else {
+    tap::tap_config tc;
+    tc.name = o.iface;
+    tc.queues = o.workers.workers;  // one per worker (several: IFF_MULTI_QUEUE)
+    tap_dev = tap::tap_device::open(tc, error);
+    if (!tap_dev) {
+      std::fprintf(stderr, "udp_echo: %s\n", error.c_str());
+      return 1;
+    }
+    if (o.kernel_ip &&
+        !tap_dev->configure_kernel_side(tap::kernel_side{*o.kernel_ip, o.prefix, true}, error)) {
+      std::fprintf(stderr, "udp_echo: %s\n", error.c_str());
+      return 1;
+    }
+    sc.mac = tap_dev->info().mac;
+    sc.address = o.address;
+    sc.prefix_length = o.prefix;
+    if (const std::string bad = stack::validate(sc, tap_dev->info().mtu); !bad.empty()) {
+      std::fprintf(stderr, "udp_echo: --ip %s: %s\n", o.ip_text.c_str(), bad.c_str());
+      return 2;
+    }
+  }
+  device& dev = port ? port->dev() : *tap_dev;
+  const std::string where = port ? port->name() : o.iface;
+  if (o.workers.multi()) {
+    return run_multi(
+        dev, sc,
+        port ? examples::dpdk_port::multi_options(o.workers) : examples::multi_options(o.workers),
+        o, where);
+  }
+  runtime rt(dev, sc);
   udp::socket socket(rt.get_executor());
   boost::system::error_code ec;
-  socket.bind(udp::endpoint(net::ip::address_v4::any(), static_cast<std::uint16_t>(port)), ec);
+  socket.bind(udp::endpoint(net::ip::address_v4::any(), o.port), ec);
   if (ec) {
-    std::fprintf(stderr, "udp_echo: bind %ld: %s\n", port, ec.message().c_str());
+    std::fprintf(stderr, "udp_echo: bind %u: %s\n", o.port, ec.message().c_str());
     return 1;
   }
   g_runtime = &rt;
   std::signal(SIGINT, [](int) { g_runtime.load()->stop(); });
   std::signal(SIGTERM, [](int) { g_runtime.load()->stop(); });
-  std::printf("udp_echo: %s on %s (%s), echoing UDP port %ld\n", ip_text.c_str(), iface.c_str(),
-              dev->info().mac.to_string().c_str(), port);
-  std::fflush(stdout);
-  net::co_spawn(rt.get_executor(), echo(&socket), net::detached);
-  rt.run_for(seconds > 0 ? static_cast<time_ns>(seconds * 1e9) : UINT64_MAX);
+  client_counters client;
+  if (o.connect) {
+    net::co_spawn(
+        rt.get_executor(),
+        run_client(client_job{&socket, *o.connect, 0, o.count, o.size, &client, nullptr, &rt}),
+        net::detached);
+  } else {
+    std::printf("udp_echo: %s on %s (%s), echoing UDP port %u\n", o.ip_text.c_str(), where.c_str(),
+                dev.info().mac.to_string().c_str(), o.port);
+    std::fflush(stdout);
+    net::co_spawn(rt.get_executor(), echo(&socket), net::detached);
+  }
+  const time_ns start = monotonic_now();
+  rt.run_for(o.seconds > 0 ? static_cast<time_ns>(o.seconds * 1e9) : UINT64_MAX);
+  const time_ns elapsed = monotonic_now() - start;
   std::signal(SIGINT, SIG_DFL);
   std::signal(SIGTERM, SIG_DFL);
   g_runtime = nullptr;
   socket.close();
+  if (o.connect) {
+    return finish_client(o, client, elapsed, rt.ip().counters());
+  }
   print_counters(rt.ip().counters());
   return 0;
 }
