@@ -10,6 +10,7 @@
 // rather than detect_leaks=0, which would hide our own leaks too.
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -128,6 +129,15 @@ std::unique_ptr<dpdk_port> dpdk_port::open(const char* prog, const dpdk_options&
   std::string error;
   s->dev = dpdk::dpdk_device::open(pc, error);
   if (!s->dev) {
+    const bool ours = std::any_of(o.vdevs.begin(), o.vdevs.end(), [&](const std::string& v) {
+      return v.substr(0, v.find(',')) == o.port;
+    });
+    if (ours && error.starts_with("no DPDK port named")) {
+      // The EAL goes on when a vdev's driver refuses its arguments: the port is just missing.
+      error +=
+          " (its --vdev was refused by the driver: the EAL log above says why, e.g. a "
+          "memif socket another process uses)";
+    }
     std::fprintf(stderr, "%s: %s\n", prog, error.c_str());
     return nullptr;
   }
