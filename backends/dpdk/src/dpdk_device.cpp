@@ -16,6 +16,8 @@
 #include <algorithm>
 #include <bit>
 #include <cstring>
+#include <map>
+#include <mutex>
 
 #include "dpdk_net/rss.hpp"
 #include "mbuf_pool.hpp"
@@ -100,6 +102,17 @@ offload_set offloads_of(std::uint64_t flags, bool rx) noexcept {
   return s;
 }
 
+/// Memory registered by register_external_memory, with how many open ports registered it: one
+/// buffer sent through two ports stays registered until the last of them closes.
+struct extmem_registry {
+  std::mutex lock;
+  std::map<std::pair<void*, std::size_t>, unsigned> users;
+};
+extmem_registry& extmem() {
+  static extmem_registry registry;
+  return registry;
+}
+
 }  // namespace
 
 std::uint32_t mbufs_needed(const mbuf_budget& b) noexcept {
@@ -161,9 +174,16 @@ std::unique_ptr<dpdk_device> dpdk_device::open(const port_config& config, std::s
     rte_mempool* mp = rte_pktmbuf_pool_create(pool_name.c_str(), config.mbufs, config.mbuf_cache,
                                               detail::private_size(), config.data_room, numa);
     if (mp == nullptr) {
+      const int err = rte_errno;
+      const char* fix =
+          err == EINVAL
+              ? " (the per-lcore cache must be at most 512 and at most 2/3 of the pool: lower "
+                "port_config::mbuf_cache or raise port_config::mbufs)"
+          : err == EEXIST
+              ? " (the port is already open in this process: open it once)"
+              : " (reserve more hugepages, pass a larger -m, or lower port_config::mbufs)";
       error = "rte_pktmbuf_pool_create(" + std::to_string(config.mbufs) + " mbufs for queue " +
-              std::to_string(q) + " of " + config.name + "): " + rte_strerror(rte_errno) +
-              " (reserve more hugepages, pass a larger -m, or lower port_config::mbufs)";
+              std::to_string(q) + " of " + config.name + "): " + rte_strerror(err) + fix;
       return nullptr;
     }
     dev->mempools_.push_back(mp);
@@ -309,8 +329,13 @@ dpdk_device::~dpdk_device() {
     // Closing frees the mbufs still held in the driver's rings, before the pools go.
     rte_eth_dev_close(port_id_);
   }
-  for (auto& [address, length] : registered_) {
-    (void)rte_extmem_unregister(address, length);
+  for (auto& range : registered_) {
+    const std::lock_guard guard(extmem().lock);
+    auto it = extmem().users.find(range);
+    if (it != extmem().users.end() && --it->second == 0) {
+      (void)rte_extmem_unregister(range.first, range.second);
+      extmem().users.erase(it);
+    }
   }
   pools_.clear();  // their alloc() caches go back into the mempools...
   for (rte_mempool* mp : mempools_) {
@@ -393,11 +418,13 @@ std::vector<named_counter> dpdk_device::extended_stats() const {
   const int got_names = rte_eth_xstats_get_names(port_id_, names.data(), static_cast<unsigned>(n));
   const int got = rte_eth_xstats_get(port_id_, values.data(), static_cast<unsigned>(n));
   std::vector<named_counter> out;
-  if (got_names <= 0 || got <= 0) {
+  // A count above n means the array was too small and nothing was written (the set changed
+  // between the calls): report none rather than read past the arrays.
+  if (got_names <= 0 || got <= 0 || got_names > n || got > n) {
     return out;
   }
   out.reserve(static_cast<std::size_t>(got));
-  for (int i = 0; i < got && i <= n; ++i) {
+  for (int i = 0; i < got; ++i) {
     const std::uint64_t id = values[static_cast<std::size_t>(i)].id;
     if (id < static_cast<std::uint64_t>(got_names)) {
       out.push_back({names[id].name, values[static_cast<std::size_t>(i)].value});
@@ -482,10 +509,22 @@ std::string dpdk_device::register_external_memory(void* address, std::size_t len
     return "register_external_memory: the range must be page-aligned and a whole number of "
            "pages (allocate it with aligned_alloc or mmap)";
   }
-  if (rte_extmem_register(address, length, nullptr, 0, page) != 0 && rte_errno != EEXIST) {
-    return std::string("rte_extmem_register: ") + rte_strerror(rte_errno);
+  {
+    // Registered once per process however many ports send from it; memory the application
+    // registered itself (EEXIST on our first registration) stays the application's.
+    const std::lock_guard guard(extmem().lock);
+    const std::pair<void*, std::size_t> range(address, length);
+    auto it = extmem().users.find(range);
+    if (it != extmem().users.end()) {
+      ++it->second;
+      registered_.push_back(range);
+    } else if (rte_extmem_register(address, length, nullptr, 0, page) == 0) {
+      extmem().users.emplace(range, 1U);
+      registered_.push_back(range);
+    } else if (rte_errno != EEXIST) {
+      return std::string("rte_extmem_register: ") + rte_strerror(rte_errno);
+    }
   }
-  registered_.emplace_back(address, length);
   rte_eth_dev_info dev_info{};
   if (rte_eth_dev_info_get(port_id_, &dev_info) != 0 || dev_info.device == nullptr) {
     return {};

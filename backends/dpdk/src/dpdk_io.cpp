@@ -49,13 +49,19 @@ void mark_chain(rte_mbuf* m, segment::state status, std::uint64_t& visits) noexc
 /// (the packet layer drops that reference itself).
 void attach_external(segment* s, rte_mbuf* m, bool iova_as_va) noexcept {
   detail::mbuf_private* p = private_of(m);
+  std::byte* data = s->data();
+  const rte_iova_t iova =
+      iova_as_va ? static_cast<rte_iova_t>(reinterpret_cast<std::uintptr_t>(data)) : RTE_BAD_IOVA;
   if (!detail::has_our_extbuf(m)) {
     p->ext_info.free_cb = detail::release_external;
     rte_mbuf_ext_refcnt_set(&p->ext_info, 1);
-    std::byte* data = s->data();
-    const rte_iova_t iova =
-        iova_as_va ? static_cast<rte_iova_t>(reinterpret_cast<std::uintptr_t>(data)) : RTE_BAD_IOVA;
     rte_pktmbuf_attach_extbuf(m, data, iova, static_cast<std::uint16_t>(s->data_len), &p->ext_info);
+  } else {
+    // Still attached (a declined burst, or our own frame received back): the segment may have
+    // been trimmed since, so point the mbuf at what it holds now.
+    m->buf_addr = data;
+    rte_mbuf_iova_set(m, iova);
+    m->buf_len = static_cast<std::uint16_t>(s->data_len);
   }
   p->ext_info.fcb_opaque = s->ext;
   m->data_off = 0;
@@ -67,9 +73,9 @@ void attach_external(segment* s, rte_mbuf* m, bool iova_as_va) noexcept {
 /// lengths, chaining) and marks it handed over. Returns the head mbuf, or null if a segment is not
 /// one of this port's mbufs (another pool), or points into external memory on a port that
 /// cannot send chains: then nothing is marked and the caller copies the packet instead.
-rte_mbuf* dpdk_device::write_chain(segment* head, std::uint16_t queue,
-                                   std::uint64_t& visits) noexcept {
-  std::uint64_t external = 0;
+rte_mbuf* dpdk_device::write_chain(segment* head, std::uint16_t queue, std::uint64_t& visits,
+                                   std::uint64_t& external) noexcept {
+  std::uint64_t attached = 0;
   for (segment* s = head; s != nullptr; s = s->next) {
     ++visits;
     const bool ext_ok = s->ext == nullptr || (attach_external_ && s->data_len <= UINT16_MAX);
@@ -83,7 +89,7 @@ rte_mbuf* dpdk_device::write_chain(segment* head, std::uint16_t queue,
     rte_mbuf* m = mbuf_of(s);
     if (s->ext != nullptr) {
       attach_external(s, m, iova_as_va_);
-      ++external;
+      ++attached;
     } else {
       m->data_off = static_cast<std::uint16_t>(s->data_off);
     }
@@ -91,9 +97,7 @@ rte_mbuf* dpdk_device::write_chain(segment* head, std::uint16_t queue,
     m->next = s->next != nullptr ? mbuf_of(s->next) : nullptr;
     s->status = segment::state::free;
   }
-  if (external != 0) {
-    soft_.tx_external.fetch_add(external, std::memory_order_relaxed);
-  }
+  external += attached;
   rte_mbuf* m = mbuf_of(head);
   m->pkt_len = head->pkt_len;
   m->nb_segs = head->nb_segs;
@@ -112,19 +116,24 @@ std::size_t dpdk_device::tx_burst(std::uint16_t queue, std::span<packet> pkts) n
   std::uint16_t k = 0;
   bool any_offload = false;
   std::uint64_t visits = 0;  // segment visits, to prove each chain is walked once
+  // External segments attached: added to the shared counter once per burst, not per packet
+  // (every queue's thread writes that cache line).
+  std::uint64_t external = 0;
   for (std::size_t i = 0; i < count; ++i) {
     packet& p = pkts[i];
     if (!p) {
       continue;
     }
-    rte_mbuf* head = write_chain(p.head(), queue, visits);
+    rte_mbuf* head = write_chain(p.head(), queue, visits, external);
     if (head == nullptr) {
       // From another pool, or external memory on a port without chains: copy into one fresh
       // mbuf. Correct, not zero copy (counted, so a deployment can see it happen).
       packet copy = pools_[queue]->alloc();
       std::byte* d = copy ? copy.append(p.length()) : nullptr;
       if (d == nullptr) {
-        soft_.tx_too_big.fetch_add(1, std::memory_order_relaxed);
+        if (copy) {  // else the mempool was empty: counted in alloc_failures, not too big
+          soft_.tx_too_big.fetch_add(1, std::memory_order_relaxed);
+        }
         soft_.tx_dropped.fetch_add(1, std::memory_order_relaxed);
         p.reset();
         continue;
@@ -133,7 +142,7 @@ std::size_t dpdk_device::tx_burst(std::uint16_t queue, std::span<packet> pkts) n
       copy.meta() = p.meta();
       p = std::move(copy);
       soft_.tx_copied.fetch_add(1, std::memory_order_relaxed);
-      head = write_chain(p.head(), queue, visits);  // one segment
+      head = write_chain(p.head(), queue, visits, external);  // one segment
     }
     const tx_offload_request& tx = p.head()->meta.tx;
     // Only what the port was configured for; any L3/L4 offload needs TX_IPV4 (DPDK's rule).
@@ -187,6 +196,9 @@ std::size_t dpdk_device::tx_burst(std::uint16_t queue, std::span<packet> pkts) n
         }));
   }
   soft_.tx_segment_visits.fetch_add(visits, std::memory_order_relaxed);
+  if (external != 0) {
+    soft_.tx_external.fetch_add(external, std::memory_order_relaxed);
+  }
   const std::uint16_t sent = rte_eth_tx_burst(port_id_, queue, wire.data(), k);
   // The driver owns what it took (DPDK frees those mbufs after sending): drop our handles. Their
   // segments were marked free by write_chain, so no second walk.

@@ -89,8 +89,8 @@ std::string eal::init(const std::vector<std::string>& args) {
   if (::geteuid() != 0) {
     // Without root the EAL fails deep inside (hugepage files, /dev/vfio, /var/run/dpdk) with a
     // message that does not say why; say it first.
-    return "DPDK needs root here (hugepages, /var/run/dpdk, /dev/vfio): run as root, or with "
-           "CAP_SYS_ADMIN + CAP_NET_RAW + CAP_IPC_LOCK and --no-huge";
+    return "DPDK needs root here (hugepages, /var/run/dpdk, /dev/vfio): run it as root "
+           "(sudo)";
   }
   std::vector<std::string> copy = args;
   if (copy.empty()) {
@@ -160,9 +160,12 @@ std::string eal::register_thread() {
     return {};  // an EAL thread, or registered already
   }
   if (rte_thread_register() != 0) {
-    return std::string("rte_thread_register: ") + rte_strerror(rte_errno) +
-           " (no lcore id left: RTE_MAX_LCORE is " + std::to_string(RTE_MAX_LCORE) +
-           "; give -l fewer lcores)";
+    const int err = rte_errno;
+    return std::string("rte_thread_register: ") + rte_strerror(err) +
+           (err == ENOMEM ? " (no lcore id left: RTE_MAX_LCORE is " +
+                                std::to_string(RTE_MAX_LCORE) + "; give -l fewer lcores)"
+                          : std::string(" (multi-process is in use: a secondary process is "
+                                        "attached, and then threads cannot register)"));
   }
   return {};
 }

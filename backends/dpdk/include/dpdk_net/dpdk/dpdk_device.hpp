@@ -90,6 +90,10 @@ struct dpdk_port_counters {
 /// "net_ring_<a>" and "net_ring_<b>" (the ring PMD's prefix): what one sends on queue q, the
 /// other receives on queue q. For tests and demos in one process (two stacks over real ethdevs
 /// without a NIC). Open them with dpdk_device::open. Returns an empty string, or why not.
+/// The receiver gets the sender's mbufs themselves: a zero-copy frame's external_buffer reference
+/// is dropped where the receiver frees it, so drive both ports from one thread when sending
+/// external data (external_buffer counts are not atomic); frames left in the rings when the
+/// ports close are never freed.
 std::string create_ring_pair(const std::string& a, const std::string& b, std::uint16_t queues,
                              unsigned ring_size = 1024);
 
@@ -147,7 +151,8 @@ class dpdk_device final : public device {
   bool started_ = false;
   std::vector<std::pair<void*, std::size_t>> registered_;  // register_external_memory
   [[nodiscard]] bool ours(const segment* s, std::uint16_t queue) const noexcept;
-  rte_mbuf* write_chain(segment* head, std::uint16_t queue, std::uint64_t& visits) noexcept;
+  rte_mbuf* write_chain(segment* head, std::uint16_t queue, std::uint64_t& visits,
+                        std::uint64_t& external) noexcept;
 };
 
 }  // namespace dpdk_net::dpdk
