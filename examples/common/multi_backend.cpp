@@ -42,23 +42,40 @@ std::string stacks_counters_json(std::span<stack::stack* const> stacks) {
     add_counters(t, ip->tcp().counters());
     connections += ip->tcp().connections();
   }
-  char buf[640];
-  std::snprintf(buf, sizeof buf,
-                "\"stack\":{\"frames_in\":%llu,\"ip_in\":%llu},"
-                "\"tcp\":{\"segments_in\":%llu,\"segments_out\":%llu,\"retransmits\":%llu,"
-                "\"passive_opens\":%llu,\"active_opens\":%llu,\"established\":%llu,"
-                "\"resets_sent\":%llu,\"resets_received\":%llu,\"connections\":%llu}",
-                static_cast<unsigned long long>(s.frames_in),
-                static_cast<unsigned long long>(s.ip_in),
-                static_cast<unsigned long long>(t.segments_in),
-                static_cast<unsigned long long>(t.segments_out),
-                static_cast<unsigned long long>(t.retransmits),
-                static_cast<unsigned long long>(t.passive_opens),
-                static_cast<unsigned long long>(t.active_opens),
-                static_cast<unsigned long long>(t.established),
-                static_cast<unsigned long long>(t.resets_sent),
-                static_cast<unsigned long long>(t.resets_received),
-                static_cast<unsigned long long>(connections));
+  std::uint64_t malformed = 0;
+  for (const std::uint64_t m : s.malformed) {
+    malformed += m;
+  }
+  char buf[1024];
+  std::snprintf(
+      buf, sizeof buf,
+      "\"stack\":{\"frames_in\":%llu,\"ip_in\":%llu,\"frames_out\":%llu,"
+      "\"tx_queue_full\":%llu,\"no_buffer\":%llu,\"malformed\":%llu},"
+      "\"tcp_losses\":{\"rto_expirations\":%llu,\"fast_retransmits\":%llu,"
+      "\"out_of_order\":%llu,\"out_of_order_dropped\":%llu,\"no_buffer\":%llu,"
+      "\"bad_segments\":%llu,\"listen_overflow\":%llu},"
+      "\"tcp\":{\"segments_in\":%llu,\"segments_out\":%llu,\"retransmits\":%llu,"
+      "\"passive_opens\":%llu,\"active_opens\":%llu,\"established\":%llu,"
+      "\"resets_sent\":%llu,\"resets_received\":%llu,\"connections\":%llu}",
+      static_cast<unsigned long long>(s.frames_in), static_cast<unsigned long long>(s.ip_in),
+      static_cast<unsigned long long>(s.frames_out),
+      static_cast<unsigned long long>(s.tx_queue_full),
+      static_cast<unsigned long long>(s.no_buffer), static_cast<unsigned long long>(malformed),
+      static_cast<unsigned long long>(t.rto_expirations),
+      static_cast<unsigned long long>(t.fast_retransmits),
+      static_cast<unsigned long long>(t.out_of_order),
+      static_cast<unsigned long long>(t.out_of_order_dropped),
+      static_cast<unsigned long long>(t.no_buffer), static_cast<unsigned long long>(t.bad_segments),
+      static_cast<unsigned long long>(t.listen_overflow),
+      static_cast<unsigned long long>(t.segments_in),
+      static_cast<unsigned long long>(t.segments_out),
+      static_cast<unsigned long long>(t.retransmits),
+      static_cast<unsigned long long>(t.passive_opens),
+      static_cast<unsigned long long>(t.active_opens),
+      static_cast<unsigned long long>(t.established),
+      static_cast<unsigned long long>(t.resets_sent),
+      static_cast<unsigned long long>(t.resets_received),
+      static_cast<unsigned long long>(connections));
   return buf;
 }
 
