@@ -11,4 +11,10 @@ time_ns monotonic_now() noexcept {
   return static_cast<time_ns>(ts.tv_sec) * second + static_cast<time_ns>(ts.tv_nsec);
 }
 
+time_ns realtime_now() noexcept {
+  timespec ts{};
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<time_ns>(ts.tv_sec) * second + static_cast<time_ns>(ts.tv_nsec);
+}
+
 }  // namespace dpdk_net

@@ -21,4 +21,8 @@ std::error_code fill_random(std::span<std::byte> out) noexcept;
 /// Nanoseconds on CLOCK_MONOTONIC: never jumps with wall-clock changes; the epoch is arbitrary.
 [[nodiscard]] time_ns monotonic_now() noexcept;
 
+/// Nanoseconds since the Unix epoch on CLOCK_REALTIME: for capture timestamps (what Wireshark and
+/// tcpdump show), never for timers.
+[[nodiscard]] time_ns realtime_now() noexcept;
+
 }  // namespace dpdk_net
