@@ -96,6 +96,9 @@ class pcapng_writer {
   bool write_preamble();
   void write_statistics(std::uint64_t timestamp_ns) noexcept;
   bool rotate(std::uint64_t timestamp_ns);
+  bool write_block_start(std::uint32_t interface, std::uint64_t timestamp_ns,
+                         frame_direction direction, std::uint32_t captured, std::uint32_t original);
+  bool write_block_end(frame_direction direction, std::uint32_t captured, std::uint32_t interface);
   bool put(const void* data, std::size_t length);
   std::FILE* file_ = nullptr;
   std::string path_;
@@ -142,10 +145,18 @@ class capture_reader {
   [[nodiscard]] std::uint64_t interface_drops(std::uint32_t interface) const noexcept;
 
  private:
+  using option_visitor = bool (capture_reader::*)(std::uint16_t code, std::size_t at,
+                                                  std::uint16_t length);
   bool next_pcapng(capture_record& out);
   bool read_section_header();
+  bool read_options(std::size_t from, std::size_t end, option_visitor visit);
+  bool interface_option(std::uint16_t code, std::size_t at, std::uint16_t length);
+  bool packet_option(std::uint16_t code, std::size_t at, std::uint16_t length);
+  bool statistics_option(std::uint16_t code, std::size_t at, std::uint16_t length);
+  bool fail(const std::string& what);
   [[nodiscard]] std::uint16_t u16(std::size_t at) const noexcept;
   [[nodiscard]] std::uint32_t u32(std::size_t at) const noexcept;
+  [[nodiscard]] std::uint64_t u64(std::size_t at) const noexcept;
   std::span<const std::byte> file_;
   bool pcapng_ = false;
   pcap_reader classic_;
@@ -154,10 +165,12 @@ class capture_reader {
   bool swapped_ = false;
   struct reader_interface {
     std::uint64_t units_per_second = 1000000;  // if_tsresol (default: microseconds)
-    std::uint64_t drops = 0;
   };
   std::vector<reader_interface> reader_interfaces_;
   std::vector<capture_interface> interfaces_;
+  std::vector<std::uint64_t> drops_;  // isb_ifdrop summed per interface index, all sections
+  std::uint32_t option_flags_ = 0;    // scratch for the option visitors
+  std::uint64_t option_value_ = 0;
   std::string error_;
 };
 

@@ -62,12 +62,16 @@ class frame_capture {
 
   [[nodiscard]] capture_file_stats stats() const;
   [[nodiscard]] std::string error() const;
+  /// Bytes kept of each frame (capture_options::snaplen of the last open()).
+  [[nodiscard]] std::uint32_t snaplen() const noexcept { return snaplen_; }
 
  private:
+  friend class capture_device;  // writes a whole tx burst under one lock
   mutable std::mutex mutex_;
   pcapng_writer writer_;
   std::atomic<bool> enabled_{false};
   bool open_ = false;
+  std::uint32_t snaplen_ = 262144;
 };
 
 /// A device that forwards every call to `inner` and, while `sink` is enabled, records each frame
@@ -123,7 +127,6 @@ class capture_device final : public device {
   device& inner_;
   frame_capture& sink_;
   clock_function clock_;
-  std::uint32_t snaplen_ = 262144;
   std::vector<queue_staging> staging_;  // per tx queue
 };
 
