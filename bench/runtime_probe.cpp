@@ -5,19 +5,23 @@
 // and prints, as JSON, what happened: iterations, round trips, allocations, events, sockets
 // visited. The pytest runs it under strace and counts the syscalls between the markers.
 //
-//   runtime_probe [--iterations N] [--foreign-timer] [--workers N]
+//   runtime_probe [--iterations N] [--foreign-timer] [--workers N] [--capture-off|-on FILE]
 //     --foreign-timer  a plain boost::asio::steady_timer waits on the server (Asio's reactor
 //                      exists): its io_context is polled at most once per millisecond.
 //     --workers N      two multi_runtimes of N workers each over a ring_device pair that lands
 //                      every frame on queue 0 (software steering: most frames are handed to
 //                      their owner over the workers' rings); a client per client worker, an
 //                      accept loop per server worker; every worker stepped in turn.
+//     --capture-off FILE  both devices wrapped in a capture_device whose capture (FILE, opened)
+//                      is switched off: what a disabled capture costs per packet (nothing).
+//     --capture-on FILE   the same, switched on (the control: frames are written).
 #include <unistd.h>
 
 #include <array>
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,6 +34,7 @@
 
 #include "counting_allocator.hpp"
 #include "dpdk_net/asio/tcp.hpp"
+#include "dpdk_net/frame_capture.hpp"
 #include "dpdk_net/memory_device.hpp"
 #include "dpdk_net/os.hpp"
 #include "dpdk_net/ring_device.hpp"
@@ -143,6 +148,8 @@ int main(int argc, char** argv) {
   std::uint64_t iterations = 200000;
   bool foreign_timer = false;
   std::uint16_t workers = 1;
+  const char* capture_path = nullptr;
+  bool capture_on = false;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--iterations") == 0 && i + 1 < argc) {
       iterations = std::stoull(argv[++i]);
@@ -150,6 +157,11 @@ int main(int argc, char** argv) {
       foreign_timer = true;
     } else if (std::strcmp(argv[i], "--workers") == 0 && i + 1 < argc) {
       workers = static_cast<std::uint16_t>(std::stoul(argv[++i]));
+    } else if ((std::strcmp(argv[i], "--capture-off") == 0 ||
+                std::strcmp(argv[i], "--capture-on") == 0) &&
+               i + 1 < argc) {
+      capture_on = std::strcmp(argv[i], "--capture-on") == 0;
+      capture_path = argv[++i];
     } else {
       std::fprintf(stderr, "runtime_probe: unknown argument '%s' (see the top of the source)\n",
                    argv[i]);
@@ -160,9 +172,27 @@ int main(int argc, char** argv) {
     return run_multi(workers, iterations);
   }
   memory_link link;
+  device* dev_a = &link.a();
+  device* dev_b = &link.b();
+  frame_capture capture;
+  std::optional<capture_device> capture_a;
+  std::optional<capture_device> capture_b;
+  if (capture_path != nullptr) {
+    std::string error;
+    capture_options options;
+    options.path = capture_path;
+    options.enabled = capture_on;
+    if (!capture.open(options, capture_device::interfaces_for(dev_a->info(), options.snaplen),
+                      error)) {
+      std::fprintf(stderr, "runtime_probe: %s\n", error.c_str());
+      return 2;
+    }
+    dev_a = &capture_a.emplace(link.a(), capture);
+    dev_b = &capture_b.emplace(link.b(), capture);
+  }
   const stack::stack_secret secret{1, 2};
-  runtime server(link.a(), config(2), secret, {});
-  runtime client_rt(link.b(), config(1), stack::stack_secret{3, 4}, {});
+  runtime server(*dev_a, config(2), secret, {});
+  runtime client_rt(*dev_b, config(1), stack::stack_secret{3, 4}, {});
   tcp::acceptor acceptor(server.get_executor(), tcp::endpoint(net::ip::address_v4::any(), 7));
   net::co_spawn(server.get_executor(), serve(&acceptor), net::detached);
   std::uint64_t round_trips = 0;
@@ -195,7 +225,7 @@ int main(int argc, char** argv) {
   std::printf(
       "{\"iterations\": %llu, \"round_trips\": %llu, \"allocations\": %llu, \"seconds\": %.6f, "
       "\"events\": %llu, \"sockets_visited\": %llu, \"handlers_run\": %llu, "
-      "\"foreign_polls\": %llu, \"foreign_timer\": %s}\n",
+      "\"foreign_polls\": %llu, \"foreign_timer\": %s, \"captured_frames\": %llu}\n",
       static_cast<unsigned long long>(iterations),
       static_cast<unsigned long long>(round_trips - trips_before),
       static_cast<unsigned long long>(allocations), static_cast<double>(t1 - t0) / 1e9,
@@ -203,7 +233,8 @@ int main(int argc, char** argv) {
       static_cast<unsigned long long>(ctx_after.sockets_visited - ctx_before.sockets_visited),
       static_cast<unsigned long long>(ctx_after.handlers_run - ctx_before.handlers_run),
       static_cast<unsigned long long>(ctx_after.foreign_polls - ctx_before.foreign_polls),
-      foreign_timer ? "true" : "false");
+      foreign_timer ? "true" : "false",
+      static_cast<unsigned long long>(capture.stats().frames_written));
   if (plain) {
     plain->cancel();
   }

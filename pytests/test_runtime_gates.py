@@ -91,3 +91,28 @@ def test_multi_worker_hand_over_costs_no_syscall_and_no_allocation(tmp_path):
     assert figures["handed_over"] >= figures["round_trips"] // 2, figures  # the path is exercised
     assert calls == [], f"syscalls inside the loop window: {calls[:20]}"
     assert figures["allocations"] == 0, figures
+
+
+def test_disabled_capture_costs_no_syscall_and_no_allocation(tmp_path):
+    """Both devices wrapped in a capture_device whose capture is open but switched off (issue 15):
+    the loop window has no syscall, no allocation and writes no frame; the file holds only its
+    section and interface headers."""
+    path = tmp_path / "off.pcapng"
+    figures, calls = run_probe(tmp_path, "--capture-off", str(path))
+    print(figures)
+    assert figures["round_trips"] >= ITERATIONS // 2, figures
+    assert calls == [], f"syscalls inside the loop window: {calls[:20]}"
+    assert figures["allocations"] == 0, figures
+    assert figures["captured_frames"] == 0, figures
+    from scapy.utils import rdpcap
+    assert len(rdpcap(str(path))) == 0
+
+
+def test_enabled_capture_writes_every_frame_of_the_window(tmp_path):
+    """The control for the test above: switched on, the same wrapper writes the frames (each round
+    trip is at least two frames each way: request, response, and their ACKs may ride along)."""
+    path = tmp_path / "on.pcapng"
+    figures, calls = run_probe(tmp_path, "--capture-on", str(path))
+    print(figures, len(calls))
+    assert figures["captured_frames"] >= 2 * figures["round_trips"], figures
+    assert "write" in calls, sorted(set(calls))
