@@ -15,24 +15,25 @@ const char* common_usage() noexcept {
   static const std::string text =
       std::string(
           "backend options (the same in every Asio example):\n"
-          "  --backend sim|tap|dpdk|kernel  where the program runs (default sim):\n"
+          "  --backend sim|tap|dpdk|pcap|kernel  where the program runs (default sim):\n"
           "                        sim    the server and simulated clients in one process, on\n"
           "                               two simulated hosts (virtual time); prints a summary\n"
           "                        tap    our stack (dpdk_net::runtime) on a TAP interface\n"
           "                        dpdk   our stack on a DPDK ethdev (options below)\n"
+          "                        pcap   our stack on an existing interface (libpcap)\n"
           "                        kernel the identical code on boost::asio::ip::tcp (baseline)\n"
           "  --iface NAME          tap: the TAP interface, created if absent (alias --interface;\n"
-          "                        default dnhttp0)\n"
-          "  --ip ADDR/PREFIX      tap, dpdk: our stack's address (default 198.18.7.2/24);\n"
+          "                        default dnhttp0); pcap: the interface to open (required)\n"
+          "  --ip ADDR/PREFIX      tap, dpdk, pcap: our stack's address (default 198.18.7.2/24);\n"
           "                        kernel: the address to bind (default: any)\n"
           "  --kernel-ip ADDR      tap: the kernel side's address on the interface (default:\n"
           "                        host .1 of --ip's subnet, .2 if --ip is .1); keep to\n"
           "                        198.18.0.0/15\n"
-          "  --gateway ADDR        tap, dpdk: next hop for destinations off the subnet\n"
+          "  --gateway ADDR        tap, dpdk, pcap: next hop for destinations off the subnet\n"
           "  --port N              the TCP port (server: listen; default 8080)\n"
           "  --max-seconds S       stop after S seconds (default: at SIGINT/SIGTERM)\n"
           "  --seed N              sim: the simulation's seed (default 1)\n") +
-      cores_usage() + dpdk_usage() +
+      cores_usage() + dpdk_usage() + capture_usage() +
       "  --help                this text\n"
       "Bad arguments: one line on stderr, exit status 2.\n";
   return text.c_str();
@@ -78,6 +79,9 @@ int parse_common(const char* prog, int argc, char** argv, int& i, backend_option
   if (const int r = parse_dpdk_option(prog, argc, argv, i, out.dpdk); r != 0) {
     return r;
   }
+  if (const int r = parse_capture_option(prog, argc, argv, i, out.capture); r != 0) {
+    return r;
+  }
   const bool known = a == "--backend" || a == "--iface" || a == "--interface" || a == "--ip" ||
                      a == "--kernel-ip" || a == "--gateway" || a == "--port" ||
                      a == "--max-seconds" || a == "--seed" || a == "--cores";
@@ -98,8 +102,10 @@ int parse_common(const char* prog, int argc, char** argv, int& i, backend_option
       out.backend = backend_kind::kernel;
     } else if (v == "dpdk") {
       out.backend = backend_kind::dpdk;
+    } else if (v == "pcap") {
+      out.backend = backend_kind::pcap;
     } else {
-      return bad_argument(prog, "--backend needs sim, tap, dpdk or kernel, not '" + v + "'");
+      return bad_argument(prog, "--backend needs sim, tap, dpdk, pcap or kernel, not '" + v + "'");
     }
   } else if (a == "--iface" || a == "--interface") {
     if (v.empty() || v.size() > 15) {
@@ -155,6 +161,27 @@ int finish_common(const char* prog, backend_options& out, bool tap_multi) {
     return bad_argument(prog,
                         "--iface and --kernel-ip are options of --backend tap (dpdk: "
                         "--vdev or --dpdk-port names the port)");
+  }
+  if (const std::string bad = finish_capture(out.capture, out.backend == backend_kind::kernel);
+      !bad.empty()) {
+    return bad_argument(prog, bad);
+  }
+  if (out.backend == backend_kind::pcap) {
+    if (!out.have_iface) {
+      return bad_argument(prog, "--backend pcap needs --iface NAME (an existing interface)");
+    }
+    if (out.kernel_ip) {
+      return bad_argument(prog,
+                          "--kernel-ip is an option of --backend tap (pcap leaves the kernel's "
+                          "side of the link as it is configured)");
+    }
+    if (out.workers.multi()) {
+      return bad_argument(prog, "--cores " + out.workers.text +
+                                    ": the pcap backend runs one worker (fix: one core)");
+    }
+    if (!pcap_available()) {
+      return bad_argument(prog, no_pcap_message);
+    }
   }
   const bool refused =
       out.backend == backend_kind::kernel || (out.backend == backend_kind::tap && !tap_multi);

@@ -11,6 +11,8 @@
 //   dpdk:   the same as tap over a DPDK ethdev (dpdk_backend.hpp: a memif, a vdev, a NIC);
 //           --ip and --gateway as for tap, the MAC from the port; --cores with several cores:
 //           one queue per worker and a multi_runtime
+//   pcap:   our stack (one worker) over an existing interface through libpcap (pcap_backend.hpp);
+//           --iface is required, the kernel's side of the link is left as the user set it up
 //   sim:    the example's server and its simulated clients in one process (two sim hosts);
 //           --cores N: the server host runs N workers (sim_multi_runtime, an N-queue NIC)
 #pragma once
@@ -25,15 +27,16 @@
 #include "dpdk_net/stack/stack.hpp"
 #include "dpdk_net/tap/tap_device.hpp"
 #include "dpdk_net/wire/ipv4_address.hpp"
+#include "pcap_backend.hpp"
 
 namespace dpdk_net::examples {
 
-enum class backend_kind : std::uint8_t { sim, tap, kernel, dpdk };
+enum class backend_kind : std::uint8_t { sim, tap, kernel, dpdk, pcap };
 
 struct backend_options {
   backend_kind backend = backend_kind::sim;
   std::string iface = "dnhttp0";
-  bool have_iface = false;                                       ///< --iface given (tap only)
+  bool have_iface = false;                                       ///< --iface given (tap, pcap)
   wire::ipv4_address address = wire::ipv4_address{0xc6120702U};  // 198.18.7.2
   std::uint8_t prefix = 24;
   bool have_ip = false;  ///< --ip given (kernel backend: else bind to any address)
@@ -44,6 +47,7 @@ struct backend_options {
   std::uint64_t seed = 1;  ///< sim backend
   worker_options workers;  ///< --cores, --no-pin (resolved by finish_common)
   dpdk_options dpdk;       ///< --vdev, --dpdk-port, ... (finish_common fills in the port name)
+  capture_cli capture;     ///< --capture, --capture-limit, --capture-files
 };
 
 /// The help text of the common options (one paragraph per option).

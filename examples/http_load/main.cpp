@@ -8,6 +8,7 @@
 //   --backend dpdk    the client on our stack over a DPDK ethdev (e.g. a memif to our server);
 //                     --cores with several cores: a multi_runtime, connection i on worker
 //                     i % workers (each worker's connects pick ports that hash to itself)
+//   --backend pcap    the client on our stack on an existing interface (libpcap)
 //   --backend sim     our server (examples/common/http_app.hpp) and this client on two
 //                     simulated hosts, in simulated time (--cores N: the server host runs N
 //                     workers; the client always one)
@@ -197,15 +198,14 @@ int run_kernel(const load_options& o) {
   return report(o, "kernel", c, r);
 }
 
-int run_tap(const load_options& o) {
-  if (!pin_single_worker(prog, o.backend.workers)) {
+/// One worker of our stack on `inner` (tap, pcap), with --capture around it.
+int run_one(const load_options& o, device& inner, const stack::stack_config& config,
+            const char* name) {
+  device_capture capture;
+  if (!capture.open(prog, o.backend.capture, inner)) {
     return 1;
   }
-  auto tap = open_tap_backend(prog, o.backend);
-  if (!tap) {
-    return 1;
-  }
-  runtime rt(*tap->dev, tap->config);
+  runtime rt(capture.dev(), config);
   const tcp::endpoint target(net::ip::address_v4(o.target_ip.value), o.target_port);
   const http::load_config c = make_config(o, monotonic_now());
   http::load_results r;
@@ -214,7 +214,30 @@ int run_tap(const load_options& o) {
   }
   rt.run_for(c.duration + 5 * second);
   rt.graceful_stop(500 * millisecond);
-  return report(o, "tap", c, r);
+  return report(o, name, c, r);
+}
+
+int run_tap(const load_options& o) {
+  if (!pin_single_worker(prog, o.backend.workers)) {
+    return 1;
+  }
+  auto tap = open_tap_backend(prog, o.backend);
+  if (!tap) {
+    return 1;
+  }
+  return run_one(o, *tap->dev, tap->config, "tap");
+}
+
+int run_pcap(const load_options& o) {
+  if (!pin_single_worker(prog, o.backend.workers)) {
+    return 1;
+  }
+  const backend_options& b = o.backend;
+  auto pc = open_pcap_backend(prog, b.iface, b.address, b.prefix, b.gateway);
+  if (!pc) {
+    return 1;
+  }
+  return run_one(o, *pc->dev, pc->config, "pcap");
 }
 
 /// One connection of a multi-worker run, counted when it ends (the main thread waits for all).
@@ -227,8 +250,8 @@ net::awaitable<void> counted_connection(tcp::endpoint target, const http::load_c
 
 /// dpdk with several workers: connection i on worker i % workers, each worker with its own
 /// results (merged after the workers stopped).
-int run_dpdk_multi(const load_options& o, dpdk_port& port) {
-  multi_runtime rt(port.dev(), port.config(), dpdk_port::multi_options(o.backend.workers));
+int run_dpdk_multi(const load_options& o, device& dev, const dpdk_port& port) {
+  multi_runtime rt(dev, port.config(), dpdk_port::multi_options(o.backend.workers));
   const tcp::endpoint target(net::ip::address_v4(o.target_ip.value), o.target_port);
   rt.start();
   if (!o.json) {
@@ -289,10 +312,14 @@ int run_dpdk(const load_options& o) {
   if (!port->wait_for_link(prog, 10)) {
     return 1;
   }
-  if (w.multi()) {
-    return run_dpdk_multi(o, *port);
+  device_capture capture;  // --capture: every queue of the port
+  if (!capture.open(prog, o.backend.capture, port->dev())) {
+    return 1;
   }
-  runtime rt(port->dev(), port->config());
+  if (w.multi()) {
+    return run_dpdk_multi(o, capture.dev(), *port);
+  }
+  runtime rt(capture.dev(), port->config());
   const tcp::endpoint target(net::ip::address_v4(o.target_ip.value), o.target_port);
   const http::load_config c = make_config(o, monotonic_now());
   http::load_results r;
@@ -312,6 +339,14 @@ int run_sim(const load_options& o) {
   const std::uint16_t workers = o.backend.workers.workers;
   sim::sim_nic& sn = workers > 1 ? netw.add_nic(sh, sim_server_nic(workers)) : netw.add_nic(sh);
   netw.connect(cn, sn);
+  if (o.backend.capture.on()) {
+    std::string error;
+    if (!netw.capture(sn, o.backend.capture.path, error)) {
+      std::fprintf(stderr, "%s: --capture %s: %s\n", prog, o.backend.capture.path.c_str(),
+                   error.c_str());
+      return 1;
+    }
+  }
   sim::sim_runtime client(ch, cn, sim_host_config(1));
   sim_server server(sh, sn, sim_host_config(2), workers);
   const std::uint16_t port = o.have_target ? o.target_port : o.backend.port;
@@ -356,6 +391,8 @@ int main(int argc, char** argv) {
         return run_tap(o);
       case backend_kind::dpdk:
         return run_dpdk(o);
+      case backend_kind::pcap:
+        return run_pcap(o);
       case backend_kind::sim:
         return run_sim(o);
     }

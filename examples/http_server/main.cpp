@@ -7,6 +7,7 @@
 //                     /stats then shows each worker's requests and hand-over counters
 //   --backend dpdk    the same over a DPDK ethdev (--vdev net_memif0,..., dpdk_backend.hpp);
 //                     /stats adds the port's counters, DPDK's and the driver's xstats
+//   --backend pcap    the same (one worker) on an existing interface through libpcap
 //   --backend sim     the server and simulated clients in one process: the clients check every
 //                     route (keep-alive, pipelining, a 400), then run a short load; prints a
 //                     summary and exits 0 only if every check passed (--cores N: the server
@@ -165,10 +166,7 @@ int run_ours_multi(const backend_options& o, our_device& d) {
   return 0;
 }
 
-int run_ours(const backend_options& o, our_device& d) {
-  if (o.workers.multi()) {
-    return run_ours_multi(o, d);
-  }
+int run_ours_one(const backend_options& o, our_device& d) {
   runtime rt(*d.dev, d.config);
   tcp::acceptor acceptor(rt.get_executor());
   try {
@@ -194,6 +192,28 @@ int run_ours(const backend_options& o, our_device& d) {
   std::printf("%s\n", http::counters_json().c_str());
   http::set_stats_source(nullptr, nullptr);
   return 0;
+}
+
+/// --capture: the device (every queue) wrapped in a capture_device, closed after the runtime.
+int run_ours(const backend_options& o, our_device& d) {
+  device_capture capture;
+  if (!capture.open(prog, o.capture, *d.dev)) {
+    return 1;
+  }
+  d.dev = &capture.dev();
+  return o.workers.multi() ? run_ours_multi(o, d) : run_ours_one(o, d);
+}
+
+int run_pcap(const backend_options& o) {
+  if (!pin_single_worker(prog, o.workers)) {
+    return 1;
+  }
+  auto pc = open_pcap_backend(prog, o.iface, o.address, o.prefix, o.gateway);
+  if (!pc) {
+    return 1;
+  }
+  our_device d{pc->dev.get(), pc->config, o.iface, pc->describe(), nullptr, {}};
+  return run_ours(o, d);
 }
 
 int run_tap(const backend_options& o) {
@@ -325,6 +345,13 @@ int run_sim(const backend_options& o) {
   link.loss = 0.002;
   link.reorder = 0.002;
   netw.connect(cn, sn, link, link);
+  if (o.capture.on()) {
+    std::string error;
+    if (!netw.capture(sn, o.capture.path, error)) {
+      std::fprintf(stderr, "%s: --capture %s: %s\n", prog, o.capture.path.c_str(), error.c_str());
+      return 1;
+    }
+  }
   sim::sim_runtime client(ch, cn, sim_host_config(1));
   sim_server server(sh, sn, sim_host_config(2), o.workers.workers);
   const std::uint16_t port = o.port;
@@ -384,7 +411,7 @@ int run_sim(const backend_options& o) {
 
 void usage() {
   std::printf(
-      "usage: http_server [--backend sim|tap|dpdk|kernel] [--port N] [options]\n"
+      "usage: http_server [--backend sim|tap|dpdk|pcap|kernel] [--port N] [options]\n"
       "  An HTTP/1.1 server (Boost.Beast, C++20 coroutines; keep-alive and pipelining) with\n"
       "  routes /  /echo (POST: the body back)  /bytes/N (N <= 64 MiB bytes, else 400)\n"
       "  /stats (JSON counters). Stops gracefully at --max-seconds or SIGINT/SIGTERM and\n"
@@ -423,6 +450,8 @@ int main(int argc, char** argv) {
         return run_tap(o);
       case backend_kind::dpdk:
         return run_dpdk(o);
+      case backend_kind::pcap:
+        return run_pcap(o);
       case backend_kind::sim:
         return run_sim(o);
     }

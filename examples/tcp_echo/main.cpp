@@ -1,4 +1,5 @@
-// tcp_echo: our TCP on a TAP device or a DPDK port (--backend dpdk), as an echo server (--port)
+// tcp_echo: our TCP on a TAP device, a DPDK port (--backend dpdk) or an existing interface through
+// libpcap (--backend pcap; --capture FILE records every frame), as an echo server (--port)
 // or a client that streams seeded bytes and verifies their echo (--connect): coroutines on our
 // Asio sockets (echo_app.*), run by the one-worker runtime (which sleeps on the TAP descriptor
 // when idle: an idle echo server uses no CPU). A server with --cores naming several cores runs on
@@ -16,6 +17,7 @@
 #include <csignal>
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -218,8 +220,15 @@ int main(int argc, char** argv) {
   // destructor closes the port, then the EAL).
   std::unique_ptr<tap::tap_device> tap_dev;
   std::unique_ptr<examples::dpdk_port> port;
+  std::optional<examples::pcap_backend> pc;
   stack::stack_config sc;
-  if (opt.backend == "dpdk") {
+  if (opt.backend == "pcap") {
+    pc = examples::open_pcap_backend("tcp_echo", opt.iface, opt.address, opt.prefix, opt.gateway);
+    if (!pc) {
+      return 1;
+    }
+    sc = pc->config;
+  } else if (opt.backend == "dpdk") {
     port = examples::dpdk_port::open(
         "tcp_echo", opt.dpdk, opt.workers,
         examples::dpdk_stack_config(opt.address, opt.prefix, opt.gateway));
@@ -254,8 +263,13 @@ int main(int argc, char** argv) {
     sc.prefix_length = opt.prefix;
     sc.gateway = opt.gateway;
   }
-  device& base_dev = port ? port->dev() : *tap_dev;
+  device& inner = port ? port->dev() : pc ? *pc->dev : *tap_dev;
   const std::string where = port ? port->name() : opt.iface;
+  examples::device_capture capture;  // --capture: closed after the runtime is gone
+  if (!capture.open("tcp_echo", opt.capture, inner)) {
+    return 1;
+  }
+  device& base_dev = capture.dev();
   std::unique_ptr<sim::fault_device> faulty;
   if (opt.faults.any()) {
     const sim::link_config link = fault_link(opt.faults);

@@ -19,6 +19,7 @@ void usage(std::FILE* to) {
       "                [--bytes N] [--connections K] [options]\n"
       "       tcp_echo --backend dpdk --vdev SPEC --ip ADDR/PREFIX (--port N | --connect A:P)\n"
       "                [dpdk options] [options]\n"
+      "       tcp_echo --backend pcap --iface NAME --ip ADDR/PREFIX (--port N | --connect A:P)\n"
       "  Creates TAP interface NAME (dpdk: opens the DPDK port) and runs our stack on it\n"
       "  at ADDR. Server mode (--port): echoes every TCP connection on port N, many in\n"
       "  parallel, and closes its side once the peer has finished sending and everything\n"
@@ -47,8 +48,10 @@ void usage(std::FILE* to) {
       "  (dpdk: several workers also in client mode, connection i on worker i %% workers)\n"
       "%s"
       "  Prints the stack's and TCP's counters as one JSON line when it stops (several\n"
-      "  workers: summed, and per worker under \"workers\").\n",
-      dpdk_net::examples::cores_usage(), dpdk_net::examples::dpdk_usage());
+      "  workers: summed, and per worker under \"workers\").\n"
+      "%s",
+      dpdk_net::examples::cores_usage(), dpdk_net::examples::dpdk_usage(),
+      dpdk_net::examples::capture_usage());
 }
 
 bool parse_u64(std::string_view s, std::uint64_t& v) {
@@ -153,6 +156,14 @@ int parse_options(int argc, char** argv, options& out) {
       }
       continue;
     }
+    if (const int r =
+            dpdk_net::examples::parse_capture_option("tcp_echo", argc, argv, i, out.capture);
+        r != 0) {
+      if (r == 2) {
+        return 2;
+      }
+      continue;
+    }
     if (i + 1 >= argc) {
       std::fprintf(stderr, "tcp_echo: %s needs a value (try --help)\n", argv[i]);
       return 2;
@@ -240,8 +251,14 @@ int parse_options(int argc, char** argv, options& out) {
       return 2;
     }
   }
-  if (out.backend != "tap" && out.backend != "dpdk") {
-    return bad("--backend must be tap or dpdk");
+  if (out.backend != "tap" && out.backend != "dpdk" && out.backend != "pcap") {
+    return bad("--backend must be tap, dpdk or pcap");
+  }
+  if (const std::string e = dpdk_net::examples::finish_capture(out.capture, false); !e.empty()) {
+    return bad(e.c_str());
+  }
+  if (out.backend == "pcap" && out.kernel_ip) {
+    return bad("--kernel-ip is an option of --backend tap");
   }
   const bool dpdk = out.backend == "dpdk";
   if (const std::string e = dpdk_net::examples::finish_dpdk(out.dpdk, dpdk); !e.empty()) {
@@ -261,6 +278,9 @@ int parse_options(int argc, char** argv, options& out) {
   }
   if (const std::string e = dpdk_net::examples::resolve_workers(out.workers, false); !e.empty()) {
     return bad(e.c_str());
+  }
+  if (out.workers.multi() && out.backend == "pcap") {
+    return bad("--cores with several cores: the pcap backend runs one worker (fix: one core)");
   }
   if (out.workers.multi() && out.connect && !dpdk) {
     return bad(

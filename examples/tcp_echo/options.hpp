@@ -10,6 +10,7 @@
 #include "dpdk_backend.hpp"
 #include "dpdk_net/stack/tcp.hpp"
 #include "dpdk_net/wire/ipv4_address.hpp"
+#include "pcap_backend.hpp"
 
 namespace tcp_echo {
 
@@ -26,8 +27,8 @@ struct fault_options {
 };
 
 struct options {
-  std::string backend;  ///< "tap" or "dpdk"
-  std::string iface;    ///< tap
+  std::string backend;  ///< "tap", "dpdk" or "pcap"
+  std::string iface;    ///< tap, pcap
   dpdk_net::wire::ipv4_address address{};
   std::uint8_t prefix = 0;
   std::optional<dpdk_net::wire::ipv4_address> kernel_ip;
@@ -54,6 +55,8 @@ struct options {
   /// --backend dpdk: the port and the EAL (--vdev, --dpdk-port, ...). Several workers run a
   /// client too (both ends of a memif need as many queues), connection i on worker i % workers.
   dpdk_net::examples::dpdk_options dpdk;
+  /// --capture FILE, --capture-limit, --capture-files (pcap_backend.hpp).
+  dpdk_net::examples::capture_cli capture;
 };
 
 /// Parses argv. Returns 0 with `out` filled, -1 if --help was printed (exit 0), or 2 after

@@ -1,10 +1,12 @@
 // tls_echo: a TLS 1.3 echo server on our stack over a TAP device -- boost::asio::ssl::stream over
 // dpdk_net::tcp::socket, C++20 coroutines, run by the one-worker runtime. Each connection echoes
 // with a reader and a writer in flight at once on the one ssl::stream (full duplex). What
-// `openssl s_client` is tested against (pytests/test_http_tap.py).
+// `openssl s_client` is tested against (pytests/test_http_tap.py). --backend pcap runs it on an
+// existing interface through libpcap instead (no --kernel-ip); --capture FILE records every frame.
 //
-//   tls_echo --iface NAME --ip ADDR/PREFIX --kernel-ip ADDR --port N --cert PEM --key PEM
-//            [--seconds S]
+//   tls_echo [--backend tap] --iface NAME --ip ADDR/PREFIX --kernel-ip ADDR --port N --cert PEM
+//            --key PEM [--seconds S] [--capture FILE]
+//   tls_echo --backend pcap --iface NAME --ip ADDR/PREFIX --port N --cert PEM --key PEM ...
 #include <array>
 #include <atomic>
 #include <csignal>
@@ -27,6 +29,7 @@
 #include "dpdk_net/asio/tcp.hpp"
 #include "dpdk_net/runtime/runtime.hpp"
 #include "dpdk_net/tap/tap_device.hpp"
+#include "pcap_backend.hpp"
 
 namespace {
 
@@ -109,7 +112,8 @@ int usage_error(const char* what) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string iface, ip_text, kernel_ip_text, cert, key;
+  std::string backend = "tap", iface, ip_text, kernel_ip_text, cert, key;
+  examples::capture_cli capture_options;
   long port = -1;
   double seconds = 0;
   for (int i = 1; i < argc; ++i) {
@@ -120,14 +124,27 @@ int main(int argc, char** argv) {
           "--key PEM [--seconds S]\n"
           "  A TLS 1.3 echo server on our stack over TAP interface NAME (created), at ADDR; the\n"
           "  kernel's side gets --kernel-ip. --cert/--key: the server's certificate and key\n"
-          "  (PEM files). Stops after S seconds or on SIGINT/SIGTERM.\n");
+          "  (PEM files). Stops after S seconds or on SIGINT/SIGTERM.\n"
+          "  --backend tap|pcap    tap (default), or pcap: --iface is an existing interface\n"
+          "                        opened through libpcap, no --kernel-ip\n"
+          "%s",
+          examples::capture_usage());
       return 0;
+    }
+    if (const int r = examples::parse_capture_option("tls_echo", argc, argv, i, capture_options);
+        r != 0) {
+      if (r == 2) {
+        return 2;
+      }
+      continue;
     }
     if (i + 1 >= argc) {
       return usage_error("an option needs a value");
     }
     const std::string v = argv[++i];
-    if (a == "--iface" || a == "--interface") {
+    if (a == "--backend") {
+      backend = v;
+    } else if (a == "--iface" || a == "--interface") {
       iface = v;
     } else if (a == "--ip") {
       ip_text = v;
@@ -151,11 +168,21 @@ int main(int argc, char** argv) {
   const std::size_t slash = ip_text.find('/');
   const auto address = wire::ipv4_address::parse(ip_text.substr(0, slash));
   const auto kernel_ip = wire::ipv4_address::parse(kernel_ip_text);
-  if (iface.empty() || slash == std::string::npos || !address || !kernel_ip || port < 1 ||
-      port > 65535 || cert.empty() || key.empty()) {
+  const bool pcap = backend == "pcap";
+  if (backend != "tap" && !pcap) {
+    return usage_error("--backend must be tap or pcap");
+  }
+  if (pcap && !kernel_ip_text.empty()) {
+    return usage_error("--kernel-ip is an option of --backend tap");
+  }
+  if (const std::string e = examples::finish_capture(capture_options, false); !e.empty()) {
+    return usage_error(e.c_str());
+  }
+  if (iface.empty() || slash == std::string::npos || !address || (!pcap && !kernel_ip) ||
+      port < 1 || port > 65535 || cert.empty() || key.empty()) {
     return usage_error(
-        "need --iface NAME, --ip ADDR/PREFIX, --kernel-ip ADDR, --port 1..65535, --cert and "
-        "--key");
+        "need --iface NAME, --ip ADDR/PREFIX, --kernel-ip ADDR (tap), --port 1..65535, --cert "
+        "and --key");
   }
   const int prefix = std::atoi(ip_text.c_str() + slash + 1);
   ssl::context ctx(ssl::context::tls_server);
@@ -170,12 +197,27 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::string error;
-  tap::tap_config tc;
-  tc.name = iface;
-  auto dev = tap::tap_device::open(tc, error);
-  if (!dev || !dev->configure_kernel_side(
+  std::unique_ptr<device> dev;
+  if (pcap) {
+    auto pc = examples::open_pcap_backend("tls_echo", iface, *address,
+                                          static_cast<std::uint8_t>(prefix), std::nullopt);
+    if (!pc) {
+      return 1;
+    }
+    dev = std::move(pc->dev);
+  } else {
+    tap::tap_config tc;
+    tc.name = iface;
+    auto t = tap::tap_device::open(tc, error);
+    if (!t || !t->configure_kernel_side(
                   tap::kernel_side{*kernel_ip, static_cast<std::uint8_t>(prefix), true}, error)) {
-    std::fprintf(stderr, "tls_echo: %s\n", error.c_str());
+      std::fprintf(stderr, "tls_echo: %s\n", error.c_str());
+      return 1;
+    }
+    dev = std::move(t);
+  }
+  examples::device_capture capture;  // --capture: closed after the runtime is gone
+  if (!capture.open("tls_echo", capture_options, *dev)) {
     return 1;
   }
   stack::stack_config sc;
@@ -186,7 +228,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "tls_echo: %s\n", bad.c_str());
     return 2;
   }
-  runtime rt(*dev, sc);
+  runtime rt(capture.dev(), sc);
   tcp::acceptor acceptor(rt.get_executor(), tcp::endpoint(net::ip::address_v4::any(),
                                                           static_cast<std::uint16_t>(port)));
   g_runtime = &rt;

@@ -1,5 +1,6 @@
-// udp_echo: our IPv4 stack on a TAP device or a DPDK port (--backend dpdk), echoing UDP
-// datagrams and answering pings: a coroutine on dpdk_net::udp::socket, run by the one-worker
+// udp_echo: our IPv4 stack on a TAP device, a DPDK port (--backend dpdk) or an existing interface
+// through libpcap (--backend pcap), echoing UDP datagrams and answering pings (--capture FILE:
+// every frame as pcapng): a coroutine on dpdk_net::udp::socket, run by the one-worker
 // runtime (which sleeps on the TAP descriptor until a frame or the next timer). With --cores
 // naming several cores: a multi_runtime over a multi-queue TAP or DPDK port, a socket bound to
 // the port on every worker (a datagram goes to the worker its flow's hash picks; pings are
@@ -38,6 +39,7 @@
 #include "dpdk_net/runtime/runtime.hpp"
 #include "dpdk_net/stack/stack.hpp"
 #include "dpdk_net/tap/tap_device.hpp"
+#include "pcap_backend.hpp"
 
 namespace {
 
@@ -165,23 +167,26 @@ net::awaitable<void> run_client(client_job job) {
 }
 
 void usage(std::FILE* to) {
-  std::fprintf(to,
-               "usage: udp_echo --backend tap --iface NAME --ip ADDR/PREFIX --port N\n"
-               "                [--kernel-ip ADDR] [--seconds S] [--cores LIST] [--no-pin]\n"
-               "       udp_echo --backend dpdk --vdev SPEC --ip ADDR/PREFIX --port N [options]\n"
-               "       udp_echo --backend tap|dpdk ... --connect ADDR:PORT [--count N] [--size B]\n"
-               "  Creates TAP interface NAME (dpdk: opens the DPDK port) and runs our stack on it\n"
-               "  at ADDR, echoing UDP on port N and answering pings. --kernel-ip also configures\n"
-               "  the kernel's side of the interface (else configure it yourself). Stops after S\n"
-               "  seconds (default: on SIGINT/SIGTERM) and prints the stack's counters (several\n"
-               "  workers: summed).\n"
-               "  Client mode (--connect): sends N datagrams (default 100) of B bytes (8..65507,\n"
-               "  default 512) to ADDR:PORT one at a time and checks each echo byte for byte\n"
-               "  (resent after 200 ms without it, up to 5 times); exits 0 only if every echo\n"
-               "  came back intact. dpdk: several workers also in client mode (each sends its\n"
-               "  share).\n"
-               "%s%s",
-               dpdk_net::examples::cores_usage(), dpdk_net::examples::dpdk_usage());
+  std::fprintf(
+      to,
+      "usage: udp_echo --backend tap --iface NAME --ip ADDR/PREFIX --port N\n"
+      "                [--kernel-ip ADDR] [--seconds S] [--cores LIST] [--no-pin]\n"
+      "       udp_echo --backend dpdk --vdev SPEC --ip ADDR/PREFIX --port N [options]\n"
+      "       udp_echo --backend pcap --iface NAME --ip ADDR/PREFIX --port N [options]\n"
+      "       udp_echo --backend tap|dpdk|pcap ... --connect ADDR:PORT [--count N] [--size B]\n"
+      "  Creates TAP interface NAME (dpdk: opens the DPDK port) and runs our stack on it\n"
+      "  at ADDR, echoing UDP on port N and answering pings. --kernel-ip also configures\n"
+      "  the kernel's side of the interface (else configure it yourself). Stops after S\n"
+      "  seconds (default: on SIGINT/SIGTERM) and prints the stack's counters (several\n"
+      "  workers: summed).\n"
+      "  Client mode (--connect): sends N datagrams (default 100) of B bytes (8..65507,\n"
+      "  default 512) to ADDR:PORT one at a time and checks each echo byte for byte\n"
+      "  (resent after 200 ms without it, up to 5 times); exits 0 only if every echo\n"
+      "  came back intact. dpdk: several workers also in client mode (each sends its\n"
+      "  share).\n"
+      "%s%s%s",
+      dpdk_net::examples::cores_usage(), dpdk_net::examples::dpdk_usage(),
+      dpdk_net::examples::capture_usage());
 }
 
 bool parse_cidr(std::string_view text, wire::ipv4_address& a, std::uint8_t& prefix) {
@@ -268,6 +273,7 @@ struct echo_options {
   std::size_t size = 512;
   examples::worker_options workers;
   examples::dpdk_options dpdk;
+  examples::capture_cli capture;
 };
 
 /// The client's end: one line on stderr, the counters JSON on stdout; 0 if every echo was intact.
@@ -396,6 +402,13 @@ int parse(int argc, char** argv, echo_options& o) {
       }
       continue;
     }
+    if (const int r = examples::parse_capture_option("udp_echo", argc, argv, i, o.capture);
+        r != 0) {
+      if (r == 2) {
+        return 2;
+      }
+      continue;
+    }
     if (i + 1 >= argc) {
       std::fprintf(stderr, "udp_echo: %s needs a value (try --help)\n", argv[i]);
       return 2;
@@ -441,8 +454,16 @@ int parse(int argc, char** argv, echo_options& o) {
       return 2;
     }
   }
-  if (o.backend != "tap" && o.backend != "dpdk") {
-    std::fprintf(stderr, "udp_echo: --backend must be tap or dpdk\n");
+  if (o.backend != "tap" && o.backend != "dpdk" && o.backend != "pcap") {
+    std::fprintf(stderr, "udp_echo: --backend must be tap, dpdk or pcap\n");
+    return 2;
+  }
+  if (const std::string e = examples::finish_capture(o.capture, false); !e.empty()) {
+    std::fprintf(stderr, "udp_echo: %s (try --help)\n", e.c_str());
+    return 2;
+  }
+  if (o.backend == "pcap" && !kernel_ip_text.empty()) {
+    std::fprintf(stderr, "udp_echo: --kernel-ip is an option of --backend tap\n");
     return 2;
   }
   const bool dpdk = o.backend == "dpdk";
@@ -472,6 +493,11 @@ int parse(int argc, char** argv, echo_options& o) {
     std::fprintf(stderr, "udp_echo: %s (try --help)\n", e.c_str());
     return 2;
   }
+  if (o.workers.multi() && o.backend == "pcap") {
+    std::fprintf(stderr, "udp_echo: --cores %s: the pcap backend runs one worker (fix: one core)\n",
+                 o.workers.text.c_str());
+    return 2;
+  }
   if (o.workers.multi() && o.connect && !dpdk) {
     std::fprintf(stderr,
                  "udp_echo: --cores with several cores is a server option on tap (fix: one "
@@ -496,8 +522,15 @@ int main(int argc, char** argv) {
   std::string error;
   std::unique_ptr<tap::tap_device> tap_dev;
   std::unique_ptr<examples::dpdk_port> port;
+  std::optional<examples::pcap_backend> pc;
   stack::stack_config sc;
-  if (o.backend == "dpdk") {
+  if (o.backend == "pcap") {
+    pc = examples::open_pcap_backend("udp_echo", o.iface, o.address, o.prefix, {});
+    if (!pc) {
+      return 1;
+    }
+    sc = pc->config;
+  } else if (o.backend == "dpdk") {
     port = examples::dpdk_port::open("udp_echo", o.dpdk, o.workers,
                                      examples::dpdk_stack_config(o.address, o.prefix, {}));
     if (!port) {
@@ -531,8 +564,13 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  device& dev = port ? port->dev() : *tap_dev;
+  device& inner = port ? port->dev() : pc ? *pc->dev : *tap_dev;
   const std::string where = port ? port->name() : o.iface;
+  examples::device_capture capture;  // --capture: closed after the runtime is gone
+  if (!capture.open("udp_echo", o.capture, inner)) {
+    return 1;
+  }
+  device& dev = capture.dev();
   if (o.workers.multi()) {
     return run_multi(
         dev, sc,
