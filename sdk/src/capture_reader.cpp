@@ -197,9 +197,14 @@ bool capture_reader::next_pcapng(capture_record& out) {
       return fail("truncated at byte " + std::to_string(file_.size()) +
                   " (a block header is 12 bytes)");
     }
-    const std::uint32_t type = raw_le32(file_, offset_);
-    if (type == section_header && !read_section_header()) {
-      return false;
+    // A section header reads the same in both byte orders; it sets the order of what follows.
+    std::uint32_t type = raw_le32(file_, offset_);
+    if (type == section_header) {
+      if (!read_section_header()) {
+        return false;
+      }
+    } else {
+      type = u32(offset_);
     }
     if (type != section_header && block_index_ == 0) {
       return fail("not a pcapng file: it does not start with a section header");

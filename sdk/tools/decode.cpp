@@ -1,12 +1,13 @@
-// dpdk-net-decode FILE.pcap: one JSON object per frame, decoded by the wire library, with a
-// verdict ("accept" or "reject") and the reason for a rejected frame. Field names follow scapy's.
+// dpdk-net-decode FILE (pcap or pcapng): one JSON object per frame, decoded by the wire library,
+// with a verdict ("accept" or "reject") and the reason for a rejected frame. Field names follow
+// scapy's.
 #include <cstdio>
 #include <map>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include "dpdk_net/pcap_file.hpp"
+#include "dpdk_net/capture_file.hpp"
 #include "dpdk_net/wire/frame.hpp"
 
 namespace {
@@ -83,7 +84,7 @@ std::string tcp_options_json(const tcp_options& o) {
   return s;
 }
 
-void emit(std::size_t index, const pcap_record& rec, const decoded_frame& d) {
+void emit(std::size_t index, const capture_record& rec, const decoded_frame& d) {
   std::string s;
   {
     json_object j(s);
@@ -190,12 +191,14 @@ void emit(std::size_t index, const pcap_record& rec, const decoded_frame& d) {
 }
 
 void usage(std::FILE* to) {
-  std::fprintf(to,
-               "usage: dpdk-net-decode [--no-checksums] FILE.pcap\n"
-               "  Prints one JSON object per frame: the decoded Ethernet/ARP/IPv4/ICMP/UDP/TCP\n"
-               "  fields, a verdict (accept|reject) and the reason for a rejection. A summary\n"
-               "  goes to stderr. Exit 0 if the whole file was read, 1 if it is not a readable\n"
-               "  pcap file (the message says where), 2 for bad arguments.\n");
+  std::fprintf(
+      to,
+      "usage: dpdk-net-decode [--no-checksums] FILE.pcap|FILE.pcapng\n"
+      "  Prints one JSON object per frame: the decoded Ethernet/ARP/IPv4/ICMP/UDP/TCP\n"
+      "  fields, a verdict (accept|reject) and the reason for a rejection. A summary\n"
+      "  goes to stderr. Exit 0 if the whole file was read, 1 if it is not a readable\n"
+      "  pcap or pcapng file, or holds a non-Ethernet frame (the message says where), 2 for\n"
+      "  bad arguments.\n");
 }
 
 }  // namespace
@@ -232,20 +235,25 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "dpdk-net-decode: %s\n", error.c_str());
     return 1;
   }
-  pcap_reader reader(bytes);
+  capture_reader reader(bytes);
   if (!reader.ok()) {
     std::fprintf(stderr, "dpdk-net-decode: %s: %s\n", path.c_str(), reader.error().c_str());
     return 1;
   }
-  if (reader.linktype() != pcap_linktype_ethernet) {
+  if (!reader.interfaces().empty() && reader.interfaces()[0].linktype != pcap_linktype_ethernet) {
     std::fprintf(stderr, "dpdk-net-decode: %s: link type %u is not Ethernet (1)\n", path.c_str(),
-                 reader.linktype());
+                 reader.interfaces()[0].linktype);
     return 1;
   }
   std::size_t index = 0;
   std::map<std::string, std::size_t> reasons;
-  pcap_record rec;
+  capture_record rec;
   while (reader.next(rec)) {
+    if (rec.linktype != pcap_linktype_ethernet) {
+      std::fprintf(stderr, "dpdk-net-decode: %s: frame %zu: link type %u is not Ethernet (1)\n",
+                   path.c_str(), index, rec.linktype);
+      return 1;
+    }
     const decoded_frame d = decode_frame(rec.data, options);
     emit(index++, rec, d);
     ++reasons[to_string(d.error)];

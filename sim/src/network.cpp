@@ -37,6 +37,9 @@ network::network(std::uint64_t seed) : seed_(seed), case_(case_run::active()) {
 }
 
 network::~network() {
+  for (auto& n : nics_) {
+    end_capture(*n);  // statistics blocks at the current simulated time
+  }
   sched_.clear();  // frames in flight (and their copies) go back to their pools
   for (auto& n : nics_) {
     n->flush_rx();
@@ -324,7 +327,9 @@ void network::record_frame(const sim_nic& nic, bool outgoing, const packet& p) {
     }
   }
   if (auto it = captures_.find(nic.index()); it != captures_.end()) {
-    it->second->write(now(), p);
+    // rx: the queue the NIC steered it to; tx: the queue it was sent on (set by tx_burst).
+    it->second->record(p.meta().queue, now(),
+                       outgoing ? frame_direction::outbound : frame_direction::inbound, p);
   }
 }
 
@@ -345,13 +350,36 @@ std::uint64_t network::event_log_hash() const noexcept {
 }
 
 bool network::capture(sim_nic& nic, const std::string& path, std::string& error) {
-  auto w = std::make_unique<pcap_writer>();
-  if (!w->open(path)) {
-    error = w->error();
+  capture_options options;
+  options.path = path;
+  return capture(nic, options, error);
+}
+
+bool network::capture(sim_nic& nic, const capture_options& options, std::string& error) {
+  end_capture(nic);
+  auto c = std::make_unique<frame_capture>();
+  if (!c->open(options, capture_device::interfaces_for(nic.info(), options.snaplen), error)) {
     return false;
   }
-  captures_[nic.index()] = std::move(w);
+  captures_[nic.index()] = std::move(c);
   return true;
+}
+
+frame_capture* network::capture_of(const sim_nic& nic) noexcept {
+  const auto it = captures_.find(nic.index());
+  return it == captures_.end() ? nullptr : it->second.get();
+}
+
+void network::end_capture(sim_nic& nic) {
+  const auto it = captures_.find(nic.index());
+  if (it == captures_.end()) {
+    return;
+  }
+  const device_stats s = nic.stats();
+  const capture_file_stats c = it->second->stats();
+  it->second->set_drops(0, s.rx_dropped + s.tx_dropped, c.frames_over_cap + c.write_errors);
+  it->second->close(now());
+  captures_.erase(it);
 }
 
 link_model* network::direction(std::uint32_t id) const noexcept {

@@ -136,6 +136,7 @@ std::size_t sim_nic::tx_burst(std::uint16_t queue, std::span<packet> pkts) noexc
     }
     ++stats_.tx_packets;
     stats_.tx_bytes += p.length();
+    p.meta().queue = queue;  // a capture records the queue it was sent on
     if (line_rate_bps_ == 0) {
       put_on_link(std::move(p));
       continue;

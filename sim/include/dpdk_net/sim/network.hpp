@@ -14,6 +14,7 @@
 
 #include "dpdk_net/buffer_pool.hpp"
 #include "dpdk_net/device.hpp"
+#include "dpdk_net/frame_capture.hpp"
 #include "dpdk_net/pcap_file.hpp"
 #include "dpdk_net/sim/harness.hpp"
 #include "dpdk_net/sim/link_model.hpp"
@@ -246,8 +247,17 @@ class network {
   /// returns whether pred() held.
   bool run_until(const std::function<bool()>& pred, time_ns deadline);
 
-  /// Writes every frame the NIC sends or receives to a pcap (nanosecond timestamps).
+  /// Writes every frame the NIC sends or receives to a pcapng through a frame_capture: one
+  /// interface per queue ("h1.eth0/q0"), the direction of each frame, simulated time as the
+  /// (nanosecond) timestamps. The same seed gives the same bytes. The file is complete (interface
+  /// statistics written) when the network is destroyed or end_capture() is called.
   bool capture(sim_nic& nic, const std::string& path, std::string& error);
+  /// The same with limits (size cap, ring of files, snaplen, start disabled); path from options.
+  bool capture(sim_nic& nic, const capture_options& options, std::string& error);
+  /// The NIC's capture (to switch it on and off, read its stats); nullptr if none.
+  [[nodiscard]] frame_capture* capture_of(const sim_nic& nic) noexcept;
+  /// Writes the statistics blocks (with the NIC's drop counts) and closes the NIC's capture.
+  void end_capture(sim_nic& nic);
   /// Replays a schedule of random faults instead of drawing them (must outlive the run).
   void replay(const fault_schedule* schedule);
   /// Random faults applied so far, in the order they happened.
@@ -293,7 +303,7 @@ class network {
     bool healed = false;
   };
   std::vector<partition_state> partitions_;
-  std::map<std::uint32_t, std::unique_ptr<pcap_writer>> captures_;
+  std::map<std::uint32_t, std::unique_ptr<frame_capture>> captures_;
   std::vector<fault_decision> decisions_;
   std::vector<event_record> log_;
   std::uint64_t trace_hash_ = 0xcbf29ce484222325ULL;
