@@ -114,11 +114,11 @@ void emit_frame(engine::state& s, const engine::emit_function& emit) {
   emit(s.scratch);
 }
 
-void send_item(engine::state& s, replay_flow& f, const replay_item& item, time_ns now,
-               const engine::emit_function& emit) {
+void send_l4(engine::state& s, replay_flow& f, const replay_item& item,
+             std::span<const std::byte> recorded, time_ns now, const engine::emit_function& emit) {
   const wire::ipv4_address src = s.peer_address(f.peer_index);
-  std::span<std::byte> l4 = frame_around(s, item.l4.size(), f.protocol, src, &item);
-  std::copy(item.l4.begin(), item.l4.end(), l4.begin());
+  std::span<std::byte> l4 = frame_around(s, recorded.size(), f.protocol, src, &item);
+  std::copy(recorded.begin(), recorded.end(), l4.begin());
   if (f.protocol == wire::ip_protocol::tcp) {
     store16(l4.data(), f.peer_port_live);
     store16(l4.data() + 2, f.target_port_live);
@@ -148,6 +148,35 @@ void send_item(engine::state& s, replay_flow& f, const replay_item& item, time_n
   ++f.frames_sent;
   f.last_activity = now;
   emit_frame(s, emit);
+}
+
+/// Sends a recorded frame; a TCP segment larger than the MTU (a capture taken with TSO / GRO)
+/// is cut into segments that fit, FIN and PSH on the last.
+void send_item(engine::state& s, replay_flow& f, const replay_item& item, time_ns now,
+               const engine::emit_function& emit) {
+  const std::size_t room = std::max<std::size_t>(s.config.mtu, 576) - wire::ipv4_min_header_length;
+  if (f.protocol != wire::ip_protocol::tcp || item.l4.size() <= room ||
+      (std::to_integer<std::uint8_t>(item.l4[13]) & wire::tcp_flag::syn) != 0) {
+    send_l4(s, f, item, item.l4, now, emit);
+    return;
+  }
+  const std::size_t header = tcp_header_bytes(item.l4);
+  const std::size_t payload = item.l4.size() - header;
+  const std::size_t step = room > header + 8 ? room - header : 8;
+  const auto flags = std::to_integer<std::uint8_t>(item.l4[13]);
+  std::vector<std::byte> piece;
+  for (std::size_t off = 0; off < payload; off += step) {
+    const std::size_t n = std::min(step, payload - off);
+    piece.assign(item.l4.begin(), item.l4.begin() + static_cast<std::ptrdiff_t>(header));
+    piece.insert(piece.end(), item.l4.begin() + static_cast<std::ptrdiff_t>(header + off),
+                 item.l4.begin() + static_cast<std::ptrdiff_t>(header + off + n));
+    store32(piece.data() + 4, load32(item.l4.data() + 4) + static_cast<std::uint32_t>(off));
+    const bool last = off + n == payload;
+    const std::uint8_t keep =
+        last ? 0xffU : static_cast<std::uint8_t>(~(wire::tcp_flag::fin | wire::tcp_flag::psh));
+    piece[13] = std::byte{static_cast<std::uint8_t>(flags & keep)};
+    send_l4(s, f, item, piece, now, emit);
+  }
 }
 
 /// Our RST ending an aborted flow (seq: the next byte we would have sent).
@@ -266,6 +295,18 @@ engine& engine::operator=(engine&&) noexcept = default;
 
 const replay_config& engine::config() const noexcept {
   return s_->config;
+}
+
+std::vector<std::uint16_t> engine::live_ports() const {
+  std::vector<std::uint16_t> ports;
+  for (const replay_flow& f : s_->flows) {
+    if (f.protocol == wire::ip_protocol::tcp && f.skip_reason.empty() && f.target_port_known) {
+      ports.push_back(f.target_port_live);
+    }
+  }
+  std::sort(ports.begin(), ports.end());
+  ports.erase(std::unique(ports.begin(), ports.end()), ports.end());
+  return ports;
 }
 
 bool engine::load(std::span<const capture_record> records, std::string& error) {

@@ -273,6 +273,38 @@ TEST(ReplayEngine, UdpAndIcmpAsRecordedCountedLoosely) {
   EXPECT_FALSE(h.e.report().diverged()) << h.e.report().json();
 }
 
+TEST(ReplayEngine, CutsSegmentsLargerThanTheMtu) {
+  // A capture taken with TSO/GRO on: one 4000-byte segment from the client.
+  recording r = http_like();
+  using namespace wire::tcp_flag;
+  const std::string big(4000, 'b');
+  r.frames[3] = tcp_frame(rec_client, rec_server, client_isn + 1, server_isn + 1,
+                          ack | psh | wire::tcp_flag::fin, ts(5003, 900), big);
+  r.records[3].data = r.frames[3];
+  r.records[3].original_length = static_cast<std::uint32_t>(r.frames[3].size());
+  r.records.resize(4);
+  harness h(config_for(true));
+  std::string error;
+  ASSERT_TRUE(h.e.load(r.records, error)) << error;
+  h.start(0);
+  h.poll(0);
+  const std::uint32_t our = isn_for(7, 0);
+  h.e.on_frame(0, tcp_frame(live, us, live_isn, our + 1, wire::tcp_flag::syn | ack, ts(1, 1)));
+  h.poll(0);
+  ASSERT_EQ(h.sent.size(), 5U);  // SYN, ACK, 3 pieces of at most 1500 - 20 - 32 bytes
+  std::size_t total = 0;
+  for (std::size_t i = 2; i < 5; ++i) {
+    const auto d = wire::decode_frame(h.sent[i]);
+    ASSERT_TRUE(d.tcp) << wire::to_string(d.error);
+    EXPECT_LE(h.sent[i].size(), 1514U);
+    EXPECT_EQ(d.tcp->seq, our + 1 + total);
+    EXPECT_EQ(d.tcp->has(wire::tcp_flag::fin), i == 4);
+    EXPECT_EQ(d.tcp->has(psh), i == 4);
+    total += d.payload.size();
+  }
+  EXPECT_EQ(total, big.size());
+}
+
 TEST(ReplayEngine, AnswersArpForItsAddressesAndCountsStrangers) {
   recording r = http_like();
   harness h(config_for());

@@ -67,6 +67,7 @@ struct replay_config {
   std::uint16_t peer_port_offset = 0;               ///< added to the peers' ports (mod 65536)
   bool fast = false;                                ///< no recorded gaps, only the wait rule
   time_ns response_timeout = 2 * second;
+  std::uint16_t mtu = 1500;  ///< larger recorded TCP segments (TSO / GRO captures) are cut
   time_ns arp_retry = 500 * millisecond;
   std::uint64_t seed = 1;                       ///< our ISNs: a hash of (seed, flow index)
   std::uint64_t max_live_bytes = 64ULL << 20U;  ///< live bytes kept per flow for comparison
@@ -143,6 +144,9 @@ class engine {
   [[nodiscard]] const replay_report& report() const;
 
   [[nodiscard]] const replay_config& config() const noexcept;
+  /// After load: the live stack's TCP ports the replay connects to (client role; sorted), so
+  /// the live application can listen on them.
+  [[nodiscard]] std::vector<std::uint16_t> live_ports() const;
 
   struct state;  // replay_engine.cpp
 

@@ -1,0 +1,140 @@
+// pcap_replay: replays a recorded conversation against our stack in the simulator (the
+// replay engine: sdk/include/dpdk_net/replay/replay.hpp; its sim driver: sim::replay_host).
+//
+//   host "replayer" (198.18.0.10...)  <-- clean sim link -->  host "live" (198.18.0.2, our stack
+//   driven by sim::replay_host             running the examples' HTTP server or echo server)
+//
+// The live application listens on every port the replay connects to (after --port-map). The
+// summary line goes to stdout, with the JSON report if --json (or to --report FILE); --out FILE
+// gets everything the replayer sent and received. Exit: 0 no divergence, 1 divergences, 2 bad
+// arguments or a bad capture.
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+
+#include "backend.hpp"
+#include "dpdk_net/capture_file.hpp"
+#include "dpdk_net/replay/replay.hpp"
+#include "dpdk_net/sim/network.hpp"
+#include "dpdk_net/sim/replay_host.hpp"
+#include "dpdk_net/sim/sim_runtime.hpp"
+#include "echo_app.hpp"
+#include "http_app.hpp"
+#include "options.hpp"
+
+namespace {
+
+namespace net = boost::asio;
+using namespace dpdk_net;
+constexpr const char* prog = "pcap_replay";
+
+std::string live_stack_stats(void* runtime) {
+  return examples::stack_counters_json(static_cast<sim::sim_runtime*>(runtime)->ip());
+}
+
+bool write_text(const std::string& path, const std::string& text) {
+  std::FILE* f = std::fopen(path.c_str(), "wb");
+  if (f == nullptr) {
+    return false;
+  }
+  const bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
+  return std::fclose(f) == 0 && ok;
+}
+
+int run(const pcap_replay::options& o) {
+  std::vector<std::byte> storage;
+  std::vector<capture_record> records;
+  std::string error;
+  if (!read_capture(o.capture, storage, records, error)) {
+    std::fprintf(stderr, "%s: %s\n", prog, error.c_str());
+    return 2;
+  }
+  sim::network netw(o.replay.seed);
+  sim::host& rh = netw.add_host("replayer");
+  sim::host& lh = netw.add_host("live");
+  sim::sim_nic& rn = netw.add_nic(rh);
+  sim::sim_nic& ln = netw.add_nic(lh);
+  netw.connect(rn, ln);
+  replay::replay_config cfg = o.replay;
+  cfg.mac = rn.info().mac;
+  replay::engine engine(cfg);
+  if (!engine.load(records, error)) {
+    std::fprintf(stderr, "%s: %s: %s\n", prog, o.capture.c_str(), error.c_str());
+    return 2;
+  }
+  stack::stack_config live_config = examples::sim_host_config(2);
+  live_config.address = cfg.live_address;
+  sim::sim_runtime live(lh, ln, live_config);
+  std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
+  std::vector<std::unique_ptr<tcp_echo::echo_server>> echo_servers;
+  const std::vector<std::uint16_t> ports = engine.live_ports();
+  examples::http::set_stats_source(&live_stack_stats, &live);
+  for (const std::uint16_t port : ports) {
+    if (o.app == pcap_replay::app_kind::http) {
+      acceptors.push_back(std::make_unique<tcp::acceptor>(
+          live.get_executor(), tcp::endpoint(net::ip::address_v4::any(), port)));
+      net::co_spawn(live.get_executor(), examples::http::serve<tcp>(*acceptors.back()),
+                    net::detached);
+    } else {
+      echo_servers.push_back(
+          std::make_unique<tcp_echo::echo_server>(live.get_executor(), port, true));
+      if (const std::error_code ec = echo_servers.back()->start(); ec) {
+        std::fprintf(stderr, "%s: echo server on port %u: %s\n", prog, port, ec.message().c_str());
+        return 2;
+      }
+    }
+  }
+  live.pump();
+  sim::replay_host driver(rh, rn, engine);
+  if (!o.out.empty() && !driver.open_output(o.out, error)) {
+    std::fprintf(stderr, "%s: --out %s: %s\n", prog, o.out.c_str(), error.c_str());
+    return 2;
+  }
+  const auto wall_start = std::chrono::steady_clock::now();
+  driver.start();
+  const bool finished =
+      netw.run_until([&] { return driver.done(); }, static_cast<time_ns>(o.max_seconds * 1e9));
+  const double wall =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
+  driver.close_output();
+  replay::replay_report report = engine.report();
+  if (!finished) {
+    report.divergences.push_back("the replay did not finish in " + std::to_string(o.max_seconds) +
+                                 " simulated seconds");
+  }
+  std::printf("%s: %s (%.3f simulated s, %.2f wall s)\n", prog, report.summary().c_str(),
+              static_cast<double>(netw.now()) / 1e9, wall);
+  for (const std::string& d : report.divergences) {
+    std::printf("  DIVERGENCE: %s\n", d.c_str());
+  }
+  const std::string json = report.json();
+  if (o.json) {
+    std::printf("%s\n", json.c_str());
+  }
+  examples::http::set_stats_source(nullptr, nullptr);
+  if (!o.report.empty() && !write_text(o.report, json + "\n")) {
+    std::fprintf(stderr, "%s: --report %s: cannot write\n", prog, o.report.c_str());
+    return 2;
+  }
+  return report.diverged() ? 1 : 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  pcap_replay::options o;
+  if (const int r = pcap_replay::parse(argc, argv, o); r >= 0) {
+    return r;
+  }
+  try {
+    return run(o);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s: %s\n", prog, e.what());
+    return 2;
+  }
+}
