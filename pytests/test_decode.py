@@ -296,7 +296,7 @@ def test_decoder_refuses_non_pcap_input_clearly(build_dir, tmp_path):
     junk.write_bytes(b"this is not a capture file at all")
     r = subprocess.run([str(build_dir / "bin" / "dpdk-net-decode"), str(junk)],
                        capture_output=True, text=True, timeout=30)
-    assert r.returncode == 1 and "not a pcap file" in r.stderr
+    assert r.returncode == 1 and "not a pcap or pcapng file" in r.stderr
     r = subprocess.run([str(build_dir / "bin" / "dpdk-net-decode"), str(tmp_path / "missing")],
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 1 and "cannot open" in r.stderr

@@ -1,7 +1,9 @@
 #include "options.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <iterator>
 #include <string>
 
 namespace pcap_replay {
@@ -82,6 +84,13 @@ int parse(int argc, char** argv, options& out) {
       }
       out.capture = a;
       continue;
+    }
+    static constexpr const char* with_value[] = {"--target",  "--port-map",    "--peer-port-offset",
+                                                 "--as",      "--app",         "--seed",
+                                                 "--timeout", "--max-seconds", "--out",
+                                                 "--report",  "--backend"};
+    if (std::find(std::begin(with_value), std::end(with_value), a) == std::end(with_value)) {
+      return bad("unknown argument '" + a + "'");
     }
     if (i + 1 >= argc) {
       return bad(a + " needs a value");

@@ -461,8 +461,9 @@ time_ns engine::next_wakeup() const noexcept {
       w = std::min(w, planned > s.last_now || !blocked(f, item)
                           ? planned
                           : planned + s.config.response_timeout);
-    } else if (f.started && !f.aborted && !f.live_rst && !f.responses_complete()) {
-      const time_ns grace = f.last_activity + s.config.response_timeout;
+    } else if (f.started && !f.aborted && !f.live_rst) {
+      const time_ns grace = f.last_activity + (f.responses_complete() ? s.config.settle_time
+                                                                      : s.config.response_timeout);
       if (grace > s.last_now) {
         w = std::min(w, grace);
       }
@@ -483,8 +484,10 @@ bool engine::done() const noexcept {
     return false;
   }
   return std::all_of(s.flows.begin(), s.flows.end(), [&](const replay_flow& f) {
-    return !f.pending() && (!f.started || f.aborted || f.live_rst || f.responses_complete() ||
-                            s.last_now >= f.last_activity + s.config.response_timeout);
+    const time_ns quiet = s.last_now - std::min(s.last_now, f.last_activity);
+    return !f.pending() && (!f.started || f.aborted || f.live_rst ||
+                            (f.responses_complete() && quiet >= s.config.settle_time) ||
+                            quiet >= s.config.response_timeout);
   });
 }
 

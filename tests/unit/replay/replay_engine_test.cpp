@@ -154,6 +154,9 @@ TEST(ReplayEngine, RewritesEveryFieldAgainstTheLiveIsn) {
   EXPECT_EQ(d.tcp->options.sack[0].left, live_isn + 3);
   EXPECT_EQ(d.tcp->options.sack[0].right, live_isn + 10);
   EXPECT_EQ(d.tcp->options.timestamps->echo_reply, 780U);
+  EXPECT_FALSE(h.e.done());  // all came: done after the settle time without traffic
+  EXPECT_EQ(h.e.next_wakeup(), 2 * second + 100 * millisecond);
+  h.poll(2 * second + 100 * millisecond);
   EXPECT_TRUE(h.e.done());
   const replay_report& rep = h.e.report();
   EXPECT_FALSE(rep.diverged()) << rep.json();
@@ -269,6 +272,7 @@ TEST(ReplayEngine, UdpAndIcmpAsRecordedCountedLoosely) {
   uu.port = 5453;
   h.e.on_frame(11 * millisecond, udp_frame(lu, uu, "answer"));
   h.e.on_frame(11 * millisecond, echo_frame(live, us, wire::icmp_type::echo_reply, 77, 1));
+  h.poll(111 * millisecond);
   EXPECT_TRUE(h.e.done());
   EXPECT_FALSE(h.e.report().diverged()) << h.e.report().json();
 }

@@ -69,6 +69,9 @@ struct replay_config {
   time_ns response_timeout = 2 * second;
   std::uint16_t mtu = 1500;  ///< larger recorded TCP segments (TSO / GRO captures) are cut
   time_ns arp_retry = 500 * millisecond;
+  /// A flow whose recorded responses all came is finished after this long without traffic (so
+  /// a live side sending more than recorded is seen).
+  time_ns settle_time = 100 * millisecond;
   std::uint64_t seed = 1;                       ///< our ISNs: a hash of (seed, flow index)
   std::uint64_t max_live_bytes = 64ULL << 20U;  ///< live bytes kept per flow for comparison
 };
