@@ -94,13 +94,22 @@ def test_divergences_exit_1(bin_dir, http_capture, tmp_path):
     (["x.pcap", "--port-map", "80"], "--port-map"),
     (["x.pcap", "--as", "middle"], "--as"),
     (["x.pcap", "--frobnicate"], "unknown argument"),
-    (["x.pcap", "--backend", "tap"], "not implemented"),
+    (["x.pcap", "--backend", "tap"], "replay runs on sim or pcap"),
+    (["x.pcap", "--backend", "pcap"], "needs --iface NAME and --live ADDR"),
+    (["x.pcap", "--backend", "pcap", "--iface", "lo", "--live", "198.18.0.300"], "--live"),
+    (["x.pcap", "--live", "198.18.0.3"], "are for --backend pcap"),
     (["x.pcap", "--timeout", "-1"], "--timeout"),
 ])
 def test_bad_arguments_exit_2(bin_dir, args, message):
     r = run(bin_dir, *args)
     assert r.returncode == 2
     assert message in r.stderr
+
+
+def test_live_replay_on_a_missing_interface_names_it(bin_dir, http_capture):
+    r = run(bin_dir, http_capture, "--backend", "pcap", "--iface", "dnp_no_such_if", "--live",
+            "198.18.0.3")
+    assert r.returncode == 2 and "dnp_no_such_if" in r.stderr, r.stderr
 
 
 def classic_pcap(linktype, frames):

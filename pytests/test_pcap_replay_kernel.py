@@ -3,8 +3,9 @@ on kernel sockets (http_server --backend kernel: the same Beast application code
 pair between two namespaces, tcpdump records it with every offload off (so the file holds the
 frames as they were on the wire: no TSO super-frames, no partial checksums), and pcap_replay
 replays curl's side -- Linux's ISNs, timestamps, window scaling, SACK-permitted -- against the
-same application on our stack in the simulator. The responses in the replay's output pcap must be
-the ones curl got: same status, same body."""
+same application on our stack in the simulator, then live (pcap_replay --backend pcap on one end
+of the veth, http_server --backend pcap on the other). The responses in the replay's output pcap
+must be the ones curl got: same status, same body."""
 import os
 import re
 import signal
@@ -73,10 +74,11 @@ def server_streams(path, server_port):
     return streams
 
 
-@pytest.fixture()
-def recorded(bin_dir, tmp_path):
+@pytest.fixture(scope="module")
+def recorded(bin_dir, tmp_path_factory):
     """A capture of three curl connections (GET /, GET /bytes/N + GET / kept alive, POST /echo)
     to http_server --backend kernel, and what curl received."""
+    tmp_path = tmp_path_factory.mktemp("kernel_replay")
     dpdkutil.remove_stale()
     link = KernelPeerLink(dpdkutil.free_third_octet(160, 200))
     link.create()
@@ -128,7 +130,7 @@ def recorded(bin_dir, tmp_path):
         _, err = tcpdump.communicate(timeout=10)
         m = re.search(r"(\d+) packets captured", err)
         assert m and int(m.group(1)) > 0, err
-        yield {"capture": capture, "server_ip": link.our_ip, "expected": expected}
+        yield {"capture": capture, "server_ip": link.our_ip, "expected": expected, "link": link}
     finally:
         for p in (server, tcpdump):
             if p is not None and p.poll() is None:
@@ -161,3 +163,39 @@ def test_linux_capture_replays_to_the_same_http_responses(bin_dir, recorded, tmp
     assert [s for s, _ in replayed] == [s for s, _ in flat_expected]
     assert [b for _, b in replayed] == [b for _, b in flat_expected]
     assert len(flat_expected[1][1]) == BYTES and flat_expected[-1][1] == ECHO
+
+
+def test_linux_capture_replays_live_over_pcap(bin_dir, recorded, tmp_path):
+    """The same capture replayed live: the replayer on the peer's end of the veth (libpcap), our
+    stack with the HTTP example on the other (libpcap too); neither kernel holds an address, so
+    only the two user-space stacks talk."""
+    link = recorded["link"]
+    flat_expected = [resp for run in recorded["expected"] for resp in run]
+    sh(*in_ns(link.ours, "ip", "addr", "flush", "dev", link.ours_if))
+    sh(*in_ns(link.peer, "ip", "addr", "flush", "dev", link.peer_if))
+    server = subprocess.Popen(
+        in_ns(link.ours, bin_dir / "http_server", "--backend", "pcap", "--iface", link.ours_if,
+              "--ip", f"{link.our_ip}/24", "--port", PORT, "--max-seconds", 30),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = server.stdout.readline()
+        assert "serving" in line, line + server.stderr.read()
+        out = tmp_path / "live.pcapng"
+        r = subprocess.run(
+            in_ns(link.peer, bin_dir / "pcap_replay", str(recorded["capture"]), "--backend", "pcap",
+                  "--iface", link.peer_if, "--ip", link.peer_ip, "--live", link.our_ip,
+                  "--target", recorded["server_ip"], "--out", str(out), "--fast",
+                  "--max-seconds", 20),
+            capture_output=True, text=True, timeout=60)
+        print(r.stdout, r.stderr)
+        assert r.returncode == 0, f"pcap_replay exit {r.returncode}: {r.stdout}{r.stderr}"
+        assert "0 divergences" in r.stdout
+        replayed = [x for s in server_streams(out, PORT) for x in http_responses(s)]
+        assert replayed == flat_expected
+    finally:
+        server.send_signal(signal.SIGINT)
+        try:
+            server.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(timeout=5)

@@ -1,5 +1,7 @@
 // pcap_replay: replays a recorded conversation against our stack in the simulator (the
-// replay engine: sdk/include/dpdk_net/replay/replay.hpp; its sim driver: sim::replay_host).
+// replay engine: sdk/include/dpdk_net/replay/replay.hpp; its sim driver: sim::replay_host), or
+// live over an interface (--backend pcap: replay::run_on_device over a pcap_device) against
+// whatever stack answers --live on that link.
 //
 //   host "replayer" (198.18.0.10...)  <-- clean sim link -->  host "live" (198.18.0.2, our stack
 //   driven by sim::replay_host             running the examples' HTTP server or echo server)
@@ -8,9 +10,13 @@
 // summary line goes to stdout, with the JSON report if --json (or to --report FILE); --out FILE
 // gets everything the replayer sent and received. Exit: 0 no divergence, 1 divergences, 2 bad
 // arguments or a bad capture.
+#include <atomic>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <memory>
+#include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -19,6 +25,8 @@
 
 #include "backend.hpp"
 #include "dpdk_net/capture_file.hpp"
+#include "dpdk_net/os.hpp"
+#include "dpdk_net/replay/device_replay.hpp"
 #include "dpdk_net/replay/replay.hpp"
 #include "dpdk_net/sim/network.hpp"
 #include "dpdk_net/sim/replay_host.hpp"
@@ -26,6 +34,7 @@
 #include "echo_app.hpp"
 #include "http_app.hpp"
 #include "options.hpp"
+#include "pcap_backend.hpp"
 
 namespace {
 
@@ -46,14 +55,30 @@ bool write_text(const std::string& path, const std::string& text) {
   return std::fclose(f) == 0 && ok;
 }
 
-int run(const pcap_replay::options& o) {
-  std::vector<std::byte> storage;
-  std::vector<capture_record> records;
-  std::string error;
-  if (!read_capture(o.capture, storage, records, error)) {
-    std::fprintf(stderr, "%s: %s\n", prog, error.c_str());
+/// Prints the summary and divergences, writes the report; the exit status.
+int finish(const pcap_replay::options& o, replay::replay_report report, bool finished,
+           const char* clock, const char* when) {
+  if (!finished) {
+    report.divergences.push_back("the replay did not finish in " + std::to_string(o.max_seconds) +
+                                 " " + clock + "seconds");
+  }
+  std::printf("%s: %s (%s)\n", prog, report.summary().c_str(), when);
+  for (const std::string& d : report.divergences) {
+    std::printf("  DIVERGENCE: %s\n", d.c_str());
+  }
+  const std::string json = report.json();
+  if (o.json) {
+    std::printf("%s\n", json.c_str());
+  }
+  if (!o.report.empty() && !write_text(o.report, json + "\n")) {
+    std::fprintf(stderr, "%s: --report %s: cannot write\n", prog, o.report.c_str());
     return 2;
   }
+  return report.diverged() ? 1 : 0;
+}
+
+int run_sim(const pcap_replay::options& o, std::span<const capture_record> records) {
+  std::string error;
   sim::network netw(o.replay.seed);
   sim::host& rh = netw.add_host("replayer");
   sim::host& lh = netw.add_host("live");
@@ -102,26 +127,63 @@ int run(const pcap_replay::options& o) {
   const double wall =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
   driver.close_output();
-  replay::replay_report report = engine.report();
-  if (!finished) {
-    report.divergences.push_back("the replay did not finish in " + std::to_string(o.max_seconds) +
-                                 " simulated seconds");
-  }
-  std::printf("%s: %s (%.3f simulated s, %.2f wall s)\n", prog, report.summary().c_str(),
-              static_cast<double>(netw.now()) / 1e9, wall);
-  for (const std::string& d : report.divergences) {
-    std::printf("  DIVERGENCE: %s\n", d.c_str());
-  }
-  const std::string json = report.json();
-  if (o.json) {
-    std::printf("%s\n", json.c_str());
-  }
+  char when[96];
+  std::snprintf(when, sizeof when, "%.3f simulated s, %.2f wall s",
+                static_cast<double>(netw.now()) / 1e9, wall);
   examples::http::set_stats_source(nullptr, nullptr);
-  if (!o.report.empty() && !write_text(o.report, json + "\n")) {
-    std::fprintf(stderr, "%s: --report %s: cannot write\n", prog, o.report.c_str());
+  return finish(o, engine.report(), finished, "simulated ", when);
+}
+
+std::atomic<bool> stop_requested{false};
+
+extern "C" void on_stop_signal(int /*sig*/) {
+  stop_requested.store(true, std::memory_order_relaxed);
+}
+
+int run_live(const pcap_replay::options& o, std::span<const capture_record> records) {
+  std::optional<examples::pcap_backend> b =
+      examples::open_pcap_backend(prog, o.iface, o.replay.address, 32, std::nullopt, 4096);
+  if (!b) {
     return 2;
   }
-  return report.diverged() ? 1 : 0;
+  replay::replay_config cfg = o.replay;
+  cfg.mac = b->dev->info().mac;
+  cfg.mtu = b->dev->info().mtu;
+  replay::engine engine(cfg);
+  std::string error;
+  if (!engine.load(records, error)) {
+    std::fprintf(stderr, "%s: %s: %s\n", prog, o.capture.c_str(), error.c_str());
+    return 2;
+  }
+  pcapng_writer out;
+  if (!o.out.empty()) {
+    capture_interface iface;
+    iface.name = b->dev->info().name + "/replay";
+    iface.description = "pcap_replay: frames the replayer sent and received";
+    if (!out.open(o.out, {iface})) {
+      std::fprintf(stderr, "%s: --out %s: %s\n", prog, o.out.c_str(), out.error().c_str());
+      return 2;
+    }
+  }
+  std::printf("%s: replaying %s on %s against %s\n", prog, o.capture.c_str(), b->describe().c_str(),
+              o.replay.live_address.to_string().c_str());
+  std::fflush(stdout);
+  std::signal(SIGINT, on_stop_signal);
+  std::signal(SIGTERM, on_stop_signal);
+  replay::device_replay_options dro;
+  dro.out = out.is_open() ? &out : nullptr;
+  dro.max_duration = static_cast<time_ns>(o.max_seconds * 1e9);
+  dro.stop = &stop_requested;
+  const replay::device_replay_result r = replay::run_on_device(engine, *b->dev, dro);
+  out.close(realtime_now());
+  char when[96];
+  std::snprintf(when, sizeof when, "%.3f s live, %llu frames dropped on transmit",
+                static_cast<double>(r.elapsed) / 1e9,
+                static_cast<unsigned long long>(r.tx_dropped));
+  if (r.stopped) {
+    std::fprintf(stderr, "%s: stopped by a signal\n", prog);
+  }
+  return finish(o, engine.report(), r.finished, "", when);
 }
 
 }  // namespace
@@ -132,7 +194,15 @@ int main(int argc, char** argv) {
     return r;
   }
   try {
-    return run(o);
+    std::vector<std::byte> storage;
+    std::vector<capture_record> records;
+    std::string error;
+    if (!read_capture(o.capture, storage, records, error)) {
+      std::fprintf(stderr, "%s: %s\n", prog, error.c_str());
+      return 2;
+    }
+    return o.backend == pcap_replay::replay_backend::pcap ? run_live(o, records)
+                                                          : run_sim(o, records);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s: %s\n", prog, e.what());
     return 2;

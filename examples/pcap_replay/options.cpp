@@ -15,27 +15,36 @@ constexpr const char* prog = "pcap_replay";
 void usage() {
   std::printf(
       "usage: pcap_replay CAPTURE [options]\n"
-      "  Replays a recorded conversation (pcap or pcapng, Ethernet) against our stack running\n"
-      "  an example application in the simulator, and reports where the live responses diverge\n"
-      "  from the recorded ones. The live stack takes the role of the target T (198.18.0.2);\n"
-      "  frames sent to T are replayed from 198.18.0.10 (the i-th distinct peer of T from\n"
-      "  198.18.0.10 + i), frames sent by T are the expected responses.\n"
+      "  Replays a recorded conversation (pcap or pcapng, Ethernet) against a live stack that\n"
+      "  plays the recorded target T, and reports where its responses diverge from the recorded\n"
+      "  ones. Frames sent to T are replayed from --ip (the i-th distinct peer of T from --ip + "
+      "i),\n"
+      "  frames sent by T are the expected responses.\n"
+      "  --backend sim      (default) the live stack is ours, in the simulator, running --app at\n"
+      "                     198.18.0.2: deterministic (the same capture and seed, the same --out)\n"
+      "  --backend pcap     live: the replayer sends and receives on --iface NAME through\n"
+      "                     libpcap; the live stack is whatever answers --live ADDR on that link\n"
+      "                     (our http_server --backend pcap on the other end of a veth, the Linux\n"
+      "                     kernel, ...); give the interface no kernel address of its own\n"
+      "  --iface NAME       the interface (pcap)\n"
+      "  --ip ADDR          pcap: the replayer's first address (sim: 198.18.0.10)\n"
+      "  --live ADDR        the live stack's address (sim: 198.18.0.2; pcap: required)\n"
       "  --target ADDR      the recorded address the live stack plays (default: the first SYN's\n"
-      "                     destination; with --as server its source)\n"
+      "                     destination)\n"
       "  --port-map A:B     T's recorded port A is port B on the live stack (repeatable)\n"
       "  --peer-port-offset N  added to the replayed side's ports (default 0)\n"
-      "  --as client|server which recorded side we play (default client: the live app serves)\n"
-      "  --app http|echo    the live application: the examples' Beast HTTP server (default) or\n"
-      "                     tcp_echo's echo server; it listens on every replayed port\n"
+      "  --as client        which recorded side we play (client, the default: the live app\n"
+      "                     serves; --as server is not supported yet)\n"
+      "  --app http|echo    sim: the live application, the examples' Beast HTTP server (default)\n"
+      "                     or tcp_echo's echo server; it listens on every replayed port\n"
       "  --fast             no recorded gaps: each frame as soon as the wait rule allows\n"
       "  --seed N           the simulation's seed and our ISNs (default 1)\n"
       "  --timeout SECONDS  how long a frame waits for the live response it acknowledges\n"
       "                     (default 2); then the divergence is reported and the flow reset\n"
-      "  --max-seconds S    simulated seconds before giving up (default 60)\n"
-      "  --out FILE         everything the replayer sent and received, as pcapng (simulated\n"
-      "                     time stamps: the same capture and seed give the same file)\n"
+      "  --max-seconds S    seconds (sim: simulated) before giving up (default 60)\n"
+      "  --out FILE         everything the replayer sent and received, as pcapng (sim: simulated\n"
+      "                     time stamps, so the same capture and seed give the same file)\n"
       "  --report FILE      the report as JSON;  --json: the JSON on stdout\n"
-      "  --backend sim      the only backend so far (live replay over tap/pcap/dpdk: not yet)\n"
       "Exit status: 0 no divergence, 1 divergences, 2 bad arguments or a bad capture.\n");
 }
 
@@ -64,6 +73,7 @@ bool seconds(const std::string& text, double& v) {
 int parse(int argc, char** argv, options& out) {
   out.replay.address = dpdk_net::wire::ipv4_address::from_octets(198, 18, 0, 10);
   out.replay.live_address = dpdk_net::wire::ipv4_address::from_octets(198, 18, 0, 2);
+  bool have_ip = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--help" || a == "-h") {
@@ -88,7 +98,8 @@ int parse(int argc, char** argv, options& out) {
     static constexpr const char* with_value[] = {"--target",  "--port-map",    "--peer-port-offset",
                                                  "--as",      "--app",         "--seed",
                                                  "--timeout", "--max-seconds", "--out",
-                                                 "--report",  "--backend"};
+                                                 "--report",  "--backend",     "--iface",
+                                                 "--ip",      "--live"};
     if (std::find(std::begin(with_value), std::end(with_value), a) == std::end(with_value)) {
       return bad("unknown argument '" + a + "'");
     }
@@ -147,10 +158,22 @@ int parse(int argc, char** argv, options& out) {
     } else if (a == "--report") {
       out.report = v;
     } else if (a == "--backend") {
-      if (v != "sim") {
-        return bad("--backend " + v +
-                   ": live replay is not implemented yet (only --backend sim replays)");
+      if (v == "sim") {
+        out.backend = replay_backend::sim;
+      } else if (v == "pcap") {
+        out.backend = replay_backend::pcap;
+      } else {
+        return bad("--backend " + v + ": replay runs on sim or pcap (tap, dpdk: not yet)");
       }
+    } else if (a == "--iface") {
+      out.iface = v;
+    } else if (a == "--ip" || a == "--live") {
+      const auto addr = dpdk_net::wire::ipv4_address::parse(v);
+      if (!addr) {
+        return bad(a + ": '" + v + "' is not an IPv4 address");
+      }
+      (a == "--ip" ? out.replay.address : out.replay.live_address) = *addr;
+      (a == "--ip" ? have_ip : out.have_live) = true;
     } else {
       return bad("unknown argument '" + a + "'");
     }
@@ -159,7 +182,15 @@ int parse(int argc, char** argv, options& out) {
     return bad("no capture given");
   }
   if (out.replay.play == dpdk_net::replay::play_role::server) {
-    return bad("--as server needs a live client application; the simulator has none yet");
+    return bad("--as server is not supported yet (the replayer plays the recorded client)");
+  }
+  if (out.backend == replay_backend::pcap && (out.iface.empty() || !out.have_live)) {
+    return bad("--backend pcap needs --iface NAME and --live ADDR (the address that answers)");
+  }
+  if (out.backend == replay_backend::sim && (!out.iface.empty() || out.have_live || have_ip)) {
+    return bad(
+        "--iface, --ip and --live are for --backend pcap (the simulator's live stack is "
+        "198.18.0.2)");
   }
   return -1;
 }

@@ -10,6 +10,7 @@
 namespace pcap_replay {
 
 enum class app_kind : std::uint8_t { http, echo };
+enum class replay_backend : std::uint8_t { sim, pcap };
 
 struct options {
   std::string capture;  ///< the pcap / pcapng to replay
@@ -18,7 +19,10 @@ struct options {
   std::string out;          ///< --out: the conversation as pcapng
   std::string report;       ///< --report: the JSON report
   bool json = false;        ///< --json: the JSON report on stdout
-  double max_seconds = 60;  ///< simulated seconds before giving up
+  double max_seconds = 60;  ///< simulated (live: wall) seconds before giving up
+  replay_backend backend = replay_backend::sim;
+  std::string iface;       ///< --iface (pcap)
+  bool have_live = false;  ///< --live given
 };
 
 /// Parses argv. Returns -1 to go on, else the exit status (0 after --help, 2 on a bad argument,
