@@ -354,6 +354,32 @@ def test_capture_equals_tcpdump(link, start):
                 os.unlink(f)
 
 
+def test_capture_switched_at_run_time(link, start, tmp_path):
+    """--capture-paused opens the file empty; SIGUSR1 switches the capture on, then off again:
+    the file holds the one connection made while it was on, whole."""
+    from scapy.all import TCP, rdpcap
+    path = tmp_path / "switched.pcapng"
+    p = start("http_server", ["--ip", f"{link['our_ip']}/24", "--port", "8080", "--capture",
+                              path, "--capture-paused"], "serving http")
+    body = tmp_path / "body"
+    assert curl(link, "/", body)[0] == 200  # paused: not recorded
+    p.proc.send_signal(signal.SIGUSR1)
+    time.sleep(0.2)
+    assert curl(link, "/bytes/5000", body)[0] == 200  # on: recorded
+    time.sleep(0.2)  # the last ACK is in before the switch
+    p.proc.send_signal(signal.SIGUSR1)
+    time.sleep(0.2)
+    assert curl(link, "/", body)[0] == 200  # off again
+    status, _, err = p.stop()
+    assert status == 0, err
+    frames = [f for f in rdpcap(str(path)) if TCP in f]
+    clients = {f[TCP].dport if f[TCP].sport == 8080 else f[TCP].sport for f in frames}
+    assert len(clients) == 1, clients
+    assert frames[0][TCP].flags == "S"  # from the SYN...
+    assert any(f[TCP].flags.F for f in frames)  # ...to the FINs
+    assert b"GET /bytes/5000" in b"".join(bytes(f[TCP].payload) for f in frames)
+
+
 def run_fail(bin_dir, *args):
     r = subprocess.run([str(bin_dir / a) if i == 0 else str(a) for i, a in enumerate(args)],
                        capture_output=True, text=True, timeout=20)

@@ -166,6 +166,11 @@ int finish_common(const char* prog, backend_options& out, bool tap_multi) {
       !bad.empty()) {
     return bad_argument(prog, bad);
   }
+  if (out.capture.paused && out.backend == backend_kind::sim) {
+    return bad_argument(prog,
+                        "--capture-paused is for live backends (a simulated run is short "
+                        "and reproducible: capture all of it)");
+  }
   if (out.backend == backend_kind::pcap) {
     if (!out.have_iface) {
       return bad_argument(prog, "--backend pcap needs --iface NAME (an existing interface)");

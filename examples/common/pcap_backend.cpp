@@ -1,5 +1,7 @@
 #include "pcap_backend.hpp"
 
+#include <atomic>
+#include <csignal>
 #include <cstdio>
 #include <string_view>
 
@@ -64,11 +66,31 @@ const char* capture_usage() noexcept {
          "                        (pcapng, one interface per queue; sim: the server's NIC);\n"
          "                        not with --backend kernel\n"
          "  --capture-limit BYTES no capture file grows past BYTES (>= 4096)\n"
-         "  --capture-files N     with --capture-limit: a ring of N files (FILE, FILE.1, ...)\n";
+         "  --capture-files N     with --capture-limit: a ring of N files (FILE, FILE.1, ...)\n"
+         "  --capture-paused      open FILE but write nothing until SIGUSR1; each SIGUSR1\n"
+         "                        switches the capture on or off (tap, pcap, dpdk backends)\n";
 }
+
+namespace {
+
+/// The capture SIGUSR1 switches (the last one opened: the examples open one). The handler only
+/// loads this pointer and flips an atomic flag: async-signal-safe.
+std::atomic<frame_capture*> toggled_capture{nullptr};
+
+extern "C" void toggle_capture(int /*sig*/) {
+  if (frame_capture* c = toggled_capture.load(std::memory_order_acquire); c != nullptr) {
+    c->enable(!c->enabled());
+  }
+}
+
+}  // namespace
 
 int parse_capture_option(const char* prog, int argc, char** argv, int& i, capture_cli& out) {
   const std::string_view a = argv[i];
+  if (a == "--capture-paused") {
+    out.paused = true;
+    return 1;
+  }
   if (a != "--capture" && a != "--capture-limit" && a != "--capture-files") {
     return 0;
   }
@@ -108,8 +130,8 @@ int parse_capture_option(const char* prog, int argc, char** argv, int& i, captur
 }
 
 std::string finish_capture(const capture_cli& c, bool kernel_backend) {
-  if (!c.on() && (c.limit_given || c.files_given)) {
-    return "--capture-limit and --capture-files need --capture FILE";
+  if (!c.on() && (c.limit_given || c.files_given || c.paused)) {
+    return "--capture-limit, --capture-files and --capture-paused need --capture FILE";
   }
   if (c.files_given && c.files > 1 && !c.limit_given) {
     return "--capture-files N needs --capture-limit BYTES (when a file is full, the next opens)";
@@ -132,6 +154,7 @@ bool device_capture::open(const char* prog, const capture_cli& c, device& inner)
   co.path = c.path;
   co.limits.max_file_bytes = c.limit;
   co.limits.max_files = c.files;
+  co.enabled = !c.paused;
   sink_ = std::make_unique<frame_capture>();
   std::string error;
   if (!sink_->open(co, capture_device::interfaces_for(inner.info(), co.snaplen), error)) {
@@ -140,6 +163,8 @@ bool device_capture::open(const char* prog, const capture_cli& c, device& inner)
     return false;
   }
   wrapper_ = std::make_unique<capture_device>(inner, *sink_);
+  toggled_capture.store(sink_.get(), std::memory_order_release);
+  std::signal(SIGUSR1, toggle_capture);
   return true;
 }
 
@@ -147,6 +172,8 @@ void device_capture::close() noexcept {
   if (!sink_) {
     return;
   }
+  frame_capture* expected = sink_.get();
+  toggled_capture.compare_exchange_strong(expected, nullptr, std::memory_order_acq_rel);
   if (wrapper_) {
     wrapper_->publish_drops();
   }

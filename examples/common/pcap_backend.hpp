@@ -10,6 +10,8 @@
 //                                 sim::network::capture); the kernel backend has none
 //   --capture-limit BYTES         no file grows past BYTES (>= 4096; default unbounded)
 //   --capture-files N             with --capture-limit: a ring of N files (FILE, FILE.1, ...)
+//   --capture-paused              the file opens empty; SIGUSR1 switches the capture on and off
+//                                 (frame_capture::enable: run time, any thread)
 #pragma once
 
 #include <cstdint>
@@ -51,6 +53,7 @@ struct capture_cli {
   std::uint32_t files = 1;  ///< --capture-files
   bool limit_given = false;
   bool files_given = false;
+  bool paused = false;  ///< --capture-paused: SIGUSR1 switches it on (and off again)
   [[nodiscard]] bool on() const noexcept { return !path.empty(); }
 };
 
