@@ -95,7 +95,10 @@ def test_divergences_exit_1(bin_dir, http_capture, tmp_path):
     (["x.pcap", "--as", "middle"], "--as"),
     (["x.pcap", "--frobnicate"], "unknown argument"),
     (["x.pcap", "--backend", "tap"], "replay runs on sim or pcap"),
-    (["x.pcap", "--backend", "pcap"], "needs --iface NAME and --live ADDR"),
+    (["x.pcap", "--backend", "pcap"], "needs --iface NAME, --live ADDR"),
+    (["x.pcap", "--backend", "pcap", "--iface", "lo", "--live", "198.18.0.3"], "and --ip ADDR"),
+    (["x.pcap", "--backend", "pcap", "--iface", "lo", "--live", "198.18.0.3", "--ip",
+      "198.18.0.4", "--app", "echo"], "--app chooses the simulator"),
     (["x.pcap", "--backend", "pcap", "--iface", "lo", "--live", "198.18.0.300"], "--live"),
     (["x.pcap", "--live", "198.18.0.3"], "are for --backend pcap"),
     (["x.pcap", "--timeout", "-1"], "--timeout"),
@@ -108,7 +111,7 @@ def test_bad_arguments_exit_2(bin_dir, args, message):
 
 def test_live_replay_on_a_missing_interface_names_it(bin_dir, http_capture):
     r = run(bin_dir, http_capture, "--backend", "pcap", "--iface", "dnp_no_such_if", "--live",
-            "198.18.0.3")
+            "198.18.0.3", "--ip", "198.18.0.4")
     assert r.returncode == 2 and "dnp_no_such_if" in r.stderr, r.stderr
 
 
@@ -141,6 +144,16 @@ def test_bad_captures_exit_2_with_a_clear_message(bin_dir, http_capture, tmp_pat
     short.write_bytes(data)
     r = run(bin_dir, short)
     assert r.returncode == 2 and "snap length" in r.stderr, r.stderr
+    # A capture that starts mid-connection: no SYN, so nothing can be replayed (not exit 0).
+    mid = tmp_path / "mid.pcap"
+    mid.write_bytes(classic_pcap(1, [
+        bytes(Ether() / IP(src="10.0.0.1", dst="10.0.0.2") /
+              TCP(sport=40000, dport=80, flags="PA", seq=5, ack=9) / b"GET /"),
+        bytes(Ether() / IP(src="10.0.0.2", dst="10.0.0.1") /
+              TCP(sport=80, dport=40000, flags="PA", seq=9, ack=10) / b"200")]))
+    r = run(bin_dir, mid, "--target", "10.0.0.2")
+    assert r.returncode == 2 and "nothing to replay" in r.stderr and "mid-flow" in r.stderr, \
+        r.stderr
 
 
 class LinuxClient:

@@ -75,12 +75,20 @@ namespace {
 
 /// The capture SIGUSR1 switches (the last one opened: the examples open one). The handler only
 /// loads this pointer and flips an atomic flag: async-signal-safe.
+// SIGUSR1 switches this capture. The handler only touches lock-free atomics (async-signal-safe).
+// close() clears the pointer, then waits until no handler (on any thread) is still inside, so the
+// capture is never used after it is freed.
 std::atomic<frame_capture*> toggled_capture{nullptr};
+std::atomic<int> toggles_running{0};
+static_assert(std::atomic<frame_capture*>::is_always_lock_free &&
+              std::atomic<int>::is_always_lock_free);
 
 extern "C" void toggle_capture(int /*sig*/) {
-  if (frame_capture* c = toggled_capture.load(std::memory_order_acquire); c != nullptr) {
+  toggles_running.fetch_add(1);
+  if (frame_capture* c = toggled_capture.load(); c != nullptr) {
     c->enable(!c->enabled());
   }
+  toggles_running.fetch_sub(1);
 }
 
 }  // namespace
@@ -140,6 +148,9 @@ std::string finish_capture(const capture_cli& c, bool kernel_backend) {
     return "--capture is not available with --backend kernel (the kernel's sockets have no "
            "device of ours: capture with tcpdump -i IFACE -w FILE instead)";
   }
+  if (c.on()) {
+    arm_capture_switch();  // from the end of parsing on, SIGUSR1 cannot kill the process
+  }
   return {};
 }
 
@@ -150,11 +161,7 @@ bool device_capture::open(const char* prog, const capture_cli& c, device& inner)
   }
   prog_ = prog;
   path_ = c.path;
-  capture_options co;
-  co.path = c.path;
-  co.limits.max_file_bytes = c.limit;
-  co.limits.max_files = c.files;
-  co.enabled = !c.paused;
+  const capture_options co = c.options();
   sink_ = std::make_unique<frame_capture>();
   std::string error;
   if (!sink_->open(co, capture_device::interfaces_for(inner.info(), co.snaplen), error)) {
@@ -163,9 +170,22 @@ bool device_capture::open(const char* prog, const capture_cli& c, device& inner)
     return false;
   }
   wrapper_ = std::make_unique<capture_device>(inner, *sink_);
-  toggled_capture.store(sink_.get(), std::memory_order_release);
-  std::signal(SIGUSR1, toggle_capture);
+  arm_capture_switch();
+  toggled_capture.store(sink_.get());
   return true;
+}
+
+void arm_capture_switch() noexcept {
+  std::signal(SIGUSR1, toggle_capture);
+}
+
+capture_options capture_cli::options() const {
+  capture_options co;
+  co.path = path;
+  co.limits.max_file_bytes = limit;
+  co.limits.max_files = files;
+  co.enabled = !paused;
+  return co;
 }
 
 void device_capture::close() noexcept {
@@ -173,7 +193,10 @@ void device_capture::close() noexcept {
     return;
   }
   frame_capture* expected = sink_.get();
-  toggled_capture.compare_exchange_strong(expected, nullptr, std::memory_order_acq_rel);
+  toggled_capture.compare_exchange_strong(expected, nullptr);
+  while (toggles_running.load() != 0) {
+    // a handler on another thread is switching it: a few instructions
+  }
   if (wrapper_) {
     wrapper_->publish_drops();
   }

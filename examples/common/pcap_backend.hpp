@@ -55,7 +55,13 @@ struct capture_cli {
   bool files_given = false;
   bool paused = false;  ///< --capture-paused: SIGUSR1 switches it on (and off again)
   [[nodiscard]] bool on() const noexcept { return !path.empty(); }
+  /// The frame_capture options these flags ask for (path, cap, ring, paused).
+  [[nodiscard]] capture_options options() const;
 };
+
+/// Installs the SIGUSR1 capture switch (a no-op until a device_capture is open), so a signal
+/// sent during start-up is ignored rather than killing the process.
+void arm_capture_switch() noexcept;
 
 /// The help paragraph of the pcap backend's --iface and the capture options.
 [[nodiscard]] const char* capture_usage() noexcept;
@@ -65,7 +71,7 @@ struct capture_cli {
 int parse_capture_option(const char* prog, int argc, char** argv, int& i, capture_cli& out);
 
 /// After the last argument: "" or what is wrong (limits without --capture, a limit below 4096,
-/// the kernel backend, which has no device to capture).
+/// the kernel backend, which has no device to capture). With --capture, arms the SIGUSR1 switch.
 [[nodiscard]] std::string finish_capture(const capture_cli& c, bool kernel_backend);
 
 /// The capture of one device: open() wraps it in a capture_device writing to --capture; dev() is

@@ -341,7 +341,7 @@ int run_sim(const load_options& o) {
   netw.connect(cn, sn);
   if (o.backend.capture.on()) {
     std::string error;
-    if (!netw.capture(sn, o.backend.capture.path, error)) {
+    if (!netw.capture(sn, o.backend.capture.options(), error)) {
       std::fprintf(stderr, "%s: --capture %s: %s\n", prog, o.backend.capture.path.c_str(),
                    error.c_str());
       return 1;

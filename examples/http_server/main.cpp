@@ -347,7 +347,7 @@ int run_sim(const backend_options& o) {
   netw.connect(cn, sn, link, link);
   if (o.capture.on()) {
     std::string error;
-    if (!netw.capture(sn, o.capture.path, error)) {
+    if (!netw.capture(sn, o.capture.options(), error)) {
       std::fprintf(stderr, "%s: --capture %s: %s\n", prog, o.capture.path.c_str(), error.c_str());
       return 1;
     }

@@ -56,9 +56,11 @@ bool write_text(const std::string& path, const std::string& text) {
 }
 
 /// Prints the summary and divergences, writes the report; the exit status.
-int finish(const pcap_replay::options& o, replay::replay_report report, bool finished,
+int finish(const pcap_replay::options& o, replay::replay_report report, bool finished, bool stopped,
            const char* clock, const char* when) {
-  if (!finished) {
+  if (stopped) {
+    report.divergences.push_back("the replay was stopped by a signal before it finished");
+  } else if (!finished) {
     report.divergences.push_back("the replay did not finish in " + std::to_string(o.max_seconds) +
                                  " " + clock + "seconds");
   }
@@ -131,7 +133,7 @@ int run_sim(const pcap_replay::options& o, std::span<const capture_record> recor
   std::snprintf(when, sizeof when, "%.3f simulated s, %.2f wall s",
                 static_cast<double>(netw.now()) / 1e9, wall);
   examples::http::set_stats_source(nullptr, nullptr);
-  return finish(o, engine.report(), finished, "simulated ", when);
+  return finish(o, engine.report(), finished, false, "simulated ", when);
 }
 
 std::atomic<bool> stop_requested{false};
@@ -180,10 +182,7 @@ int run_live(const pcap_replay::options& o, std::span<const capture_record> reco
   std::snprintf(when, sizeof when, "%.3f s live, %llu frames dropped on transmit",
                 static_cast<double>(r.elapsed) / 1e9,
                 static_cast<unsigned long long>(r.tx_dropped));
-  if (r.stopped) {
-    std::fprintf(stderr, "%s: stopped by a signal\n", prog);
-  }
-  return finish(o, engine.report(), r.finished, "", when);
+  return finish(o, engine.report(), r.finished, r.stopped, "", when);
 }
 
 }  // namespace

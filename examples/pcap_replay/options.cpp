@@ -27,7 +27,7 @@ void usage() {
       "                     (our http_server --backend pcap on the other end of a veth, the Linux\n"
       "                     kernel, ...); give the interface no kernel address of its own\n"
       "  --iface NAME       the interface (pcap)\n"
-      "  --ip ADDR          pcap: the replayer's first address (sim: 198.18.0.10)\n"
+      "  --ip ADDR          the replayer's first address (sim: 198.18.0.10; pcap: required)\n"
       "  --live ADDR        the live stack's address (sim: 198.18.0.2; pcap: required)\n"
       "  --target ADDR      the recorded address the live stack plays (default: the first SYN's\n"
       "                     destination)\n"
@@ -74,6 +74,7 @@ int parse(int argc, char** argv, options& out) {
   out.replay.address = dpdk_net::wire::ipv4_address::from_octets(198, 18, 0, 10);
   out.replay.live_address = dpdk_net::wire::ipv4_address::from_octets(198, 18, 0, 2);
   bool have_ip = false;
+  bool have_app = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--help" || a == "-h") {
@@ -138,6 +139,7 @@ int parse(int argc, char** argv, options& out) {
         return bad("--app: '" + v + "' is not http or echo");
       }
       out.app = v == "http" ? app_kind::http : app_kind::echo;
+      have_app = true;
     } else if (a == "--seed") {
       if (!number(v, n)) {
         return bad("--seed: '" + v + "' is not a number");
@@ -184,8 +186,15 @@ int parse(int argc, char** argv, options& out) {
   if (out.replay.play == dpdk_net::replay::play_role::server) {
     return bad("--as server is not supported yet (the replayer plays the recorded client)");
   }
-  if (out.backend == replay_backend::pcap && (out.iface.empty() || !out.have_live)) {
-    return bad("--backend pcap needs --iface NAME and --live ADDR (the address that answers)");
+  if (out.backend == replay_backend::pcap && (out.iface.empty() || !out.have_live || !have_ip)) {
+    return bad(
+        "--backend pcap needs --iface NAME, --live ADDR (the address that answers) and --ip ADDR "
+        "(the replayer's own, unused on that link)");
+  }
+  if (out.backend == replay_backend::pcap && have_app) {
+    return bad(
+        "--app chooses the simulator's live application; with --backend pcap the live stack is "
+        "whatever answers --live");
   }
   if (out.backend == replay_backend::sim && (!out.iface.empty() || out.have_live || have_ip)) {
     return bad(

@@ -82,7 +82,8 @@ std::uint64_t capture_reader::u64(std::size_t at) const noexcept {
 }
 
 std::uint64_t capture_reader::interface_drops(std::uint32_t interface) const noexcept {
-  return interface < drops_.size() ? drops_[interface] : 0;
+  return (interface < drops_.size() ? drops_[interface] : 0) +
+         (interface < section_drops_.size() ? section_drops_[interface] : 0);
 }
 
 bool capture_reader::fail(const std::string& what) {
@@ -234,6 +235,15 @@ bool capture_reader::next_pcapng(capture_record& out) {
       }
       interfaces_.clear();
       reader_interfaces_.clear();
+      // isb_ifdrop counts from the start of its interface's capture, so a section's latest value
+      // is its total: fold it into the earlier sections' sum.
+      for (std::size_t i = 0; i < section_drops_.size(); ++i) {
+        if (drops_.size() <= i) {
+          drops_.resize(i + 1);
+        }
+        drops_[i] += section_drops_[i];
+      }
+      section_drops_.clear();
     } else if (type == interface_description) {
       if (length < 20) {
         return fail("interface description shorter than 20 bytes");
@@ -302,10 +312,10 @@ bool capture_reader::next_pcapng(capture_record& out) {
         return false;
       }
       if (option_flags_ != 0 && interface < interfaces_.size()) {
-        if (drops_.size() <= interface) {
-          drops_.resize(std::size_t{interface} + 1);
+        if (section_drops_.size() <= interface) {
+          section_drops_.resize(std::size_t{interface} + 1);
         }
-        drops_[interface] += option_value_;
+        section_drops_[interface] = option_value_;  // cumulative: the latest replaces
       }
     }  // any other block type: skipped
     offset_ += length;

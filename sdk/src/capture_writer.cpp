@@ -38,6 +38,11 @@ constexpr std::size_t epb_trailer_length(frame_direction d) noexcept {
 constexpr std::size_t isb_length = 64;
 }  // namespace pcapng
 
+/// Bytes of a frame an interface keeps (snaplen 0: all of it, as pcapng defines).
+std::uint32_t kept_bytes(const capture_interface& i) noexcept {
+  return i.snaplen == 0 ? UINT32_MAX : i.snaplen;
+}
+
 constexpr std::size_t pad4(std::size_t n) noexcept {
   return (n + 3U) & ~std::size_t{3};
 }
@@ -203,6 +208,7 @@ bool pcapng_writer::write_preamble() {
     const std::vector<std::byte> idb = interface_block(s.description);
     ok = ok && put(idb.data(), idb.size());
   }
+  preamble_bytes_ = file_bytes_;
   if (!ok) {
     std::fclose(file_);
     file_ = nullptr;
@@ -278,7 +284,7 @@ bool pcapng_writer::write(std::uint32_t interface, std::uint64_t timestamp_ns,
   const std::uint32_t length =
       original_length != 0 ? original_length : static_cast<std::uint32_t>(data.size());
   const auto captured = static_cast<std::uint32_t>(
-      std::min<std::size_t>(data.size(), interfaces_[interface].description.snaplen));
+      std::min<std::size_t>(data.size(), kept_bytes(interfaces_[interface].description)));
   if (!write_block_start(interface, timestamp_ns, direction, captured, length)) {
     return false;
   }
@@ -298,7 +304,7 @@ bool pcapng_writer::write(std::uint32_t interface, std::uint64_t timestamp_ns,
     return false;
   }
   const auto captured = static_cast<std::uint32_t>(
-      std::min<std::size_t>(p.length(), interfaces_[interface].description.snaplen));
+      std::min<std::size_t>(p.length(), kept_bytes(interfaces_[interface].description)));
   if (!write_block_start(interface, timestamp_ns, direction, captured,
                          static_cast<std::uint32_t>(p.length()))) {
     return false;
@@ -323,7 +329,10 @@ bool pcapng_writer::write_block_start(std::uint32_t interface, std::uint64_t tim
   if (limits_.max_file_bytes != 0) {
     const std::size_t closing = interfaces_.size() * pcapng::isb_length;
     if (file_bytes_ + block + closing > limits_.max_file_bytes) {
-      if (limits_.max_files == 1 || !rotate(timestamp_ns) ||
+      // A frame that cannot fit even in a fresh file is counted, without rotating: rotating
+      // would truncate the oldest file of the ring for nothing.
+      const bool never_fits = preamble_bytes_ + block + closing > limits_.max_file_bytes;
+      if (never_fits || limits_.max_files == 1 || !rotate(timestamp_ns) ||
           file_bytes_ + block + closing > limits_.max_file_bytes) {
         if (file_ == nullptr) {
           ++stats_.write_errors;

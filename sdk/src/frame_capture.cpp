@@ -13,15 +13,18 @@ bool frame_capture::open(const capture_options& options, std::vector<capture_int
   const std::lock_guard lock(mutex_);
   enabled_.store(false, std::memory_order_relaxed);
   open_ = false;
+  // A snaplen of 0 means "no limit", as in pcapng's interface description.
   for (capture_interface& i : interfaces) {
-    i.snaplen = std::min(i.snaplen, options.snaplen);
+    if (options.snaplen != 0) {
+      i.snaplen = i.snaplen == 0 ? options.snaplen : std::min(i.snaplen, options.snaplen);
+    }
   }
   if (!writer_.open(options.path, std::move(interfaces), options.limits)) {
     error = writer_.error();
     return false;
   }
   open_ = true;
-  snaplen_ = options.snaplen;
+  snaplen_ = options.snaplen == 0 ? UINT32_MAX : options.snaplen;
   enabled_.store(options.enabled, std::memory_order_relaxed);
   return true;
 }

@@ -10,6 +10,7 @@
 #include <span>
 #include <vector>
 
+#include "dpdk_net/capture_file.hpp"
 #include "dpdk_net/pcap_file.hpp"
 #include "dpdk_net/stack/stack.hpp"
 #include "dpdk_net/wire/bytes.hpp"
@@ -199,6 +200,25 @@ bool split_pseudo(std::span<const std::byte> in, pseudo_header& ph,
     ++n;
   }
   FUZZ_CHECK(n <= in.size() / 16);
+
+  // The same bytes through the pcap + pcapng reader (what the replay tool and dpdk-net-decode
+  // read). Properties: every frame lies inside the input and belongs to a described interface;
+  // a stop is either the clean end of the file or an error message; no block is counted twice.
+  capture_reader c(in);
+  capture_record cr;
+  std::size_t frames = 0;
+  while (c.next(cr)) {
+    FUZZ_CHECK(inside(cr.data, in));
+    FUZZ_CHECK(cr.data.size() <= in.size());
+    FUZZ_CHECK(cr.interface < c.interfaces().size());
+    FUZZ_CHECK(cr.linktype == c.interfaces()[cr.interface].linktype);
+    (void)decode_frame(cr.data);
+    ++frames;
+  }
+  // The smallest frame record is a 16-byte classic record or a 16-byte simple packet block.
+  FUZZ_CHECK(frames <= in.size() / 16);
+  FUZZ_CHECK(c.interfaces().size() <= in.size() / 20 + 1);
+  FUZZ_CHECK(!c.next(cr));  // stays stopped
 }
 
 /// Arbitrary bytes as a sequence of frames into a live stack (with a UDP socket bound and an

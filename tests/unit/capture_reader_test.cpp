@@ -194,6 +194,7 @@ spec_file two_sections(bool big_endian) {
   f.unknown();
   f.enhanced(0, 3 * 1024 + 512, "inbound-frame", 1);  // 3.5 s
   f.simple("simple-frame");
+  f.statistics(0, 4);  // isb_ifdrop is a running count: the later 12 replaces it
   f.statistics(0, 12);
   f.section();
   f.interface(1, "q0", 3);     // milliseconds

@@ -211,6 +211,60 @@ TEST(CaptureWriter, RotationKeepsARingOfCompleteFiles) {
   EXPECT_EQ(newest.records.back().timestamp_ns, std::uint64_t(frames - 1));
 }
 
+TEST(CaptureWriter, AFrameTooBigForAnyFileIsCountedWithoutRotating) {
+  // Rotating for a frame that can never fit would truncate a good file of the ring each time.
+  const std::string path = temp_path("oversized.pcapng");
+  for (const char* suffix : {"", ".1", ".2"}) {
+    std::filesystem::remove(path + suffix);
+  }
+  pcapng_writer w;
+  capture_limits limits;
+  limits.max_file_bytes = 4096;
+  limits.max_files = 3;
+  ASSERT_TRUE(w.open(path, two_interfaces(), limits)) << w.error();
+  ASSERT_TRUE(w.write(0, 1, frame_direction::inbound, frame_bytes(60, 1))) << w.error();
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_FALSE(w.write(0, 2 + i, frame_direction::outbound, frame_bytes(5000, 2)));
+  }
+  w.close(10);
+  EXPECT_EQ(w.stats().files_opened, 1U);
+  EXPECT_EQ(w.stats().frames_written, 1U);
+  EXPECT_EQ(w.stats().frames_over_cap, 3U);
+  EXPECT_FALSE(std::filesystem::exists(path + ".1"));
+  auto r = read_back(path);
+  ASSERT_TRUE(r.ok) << r.error;
+  ASSERT_EQ(r.records.size(), 1U);
+  EXPECT_EQ(r.records[0].data.size(), 60U);
+}
+
+TEST(CaptureWriter, SnaplenZeroKeepsWholeFrames) {
+  // pcapng: an interface snaplen of 0 means no limit (not "keep nothing").
+  const std::string path = temp_path("snaplen0.pcapng");
+  pcapng_writer w;
+  ASSERT_TRUE(w.open(path, two_interfaces(0))) << w.error();
+  ASSERT_TRUE(w.write(1, 1, frame_direction::inbound, frame_bytes(1514, 3))) << w.error();
+  w.close(2);
+  auto r = read_back(path);
+  ASSERT_TRUE(r.ok) << r.error;
+  ASSERT_EQ(r.records.size(), 1U);
+  EXPECT_EQ(r.records[0].data.size(), 1514U);
+  EXPECT_EQ(r.records[0].data[1513], frame_bytes(1514, 3)[1513]);
+  // The same through frame_capture's options.
+  packet_pool pool(packet_pool_config{});
+  frame_capture c;
+  capture_options o;
+  o.path = temp_path("snaplen0_fc.pcapng");
+  o.snaplen = 0;
+  std::string error;
+  ASSERT_TRUE(c.open(o, two_interfaces(), error)) << error;
+  c.record(0, 5, frame_direction::outbound, make_packet(pool, 1000, 4));
+  c.close(6);
+  r = read_back(o.path);
+  ASSERT_TRUE(r.ok) << r.error;
+  ASSERT_EQ(r.records.size(), 1U);
+  EXPECT_EQ(r.records[0].data.size(), 1000U);
+}
+
 TEST(CaptureWriter, OpenRefusesWhatCannotWork) {
   pcapng_writer w;
   EXPECT_FALSE(w.open(temp_path("none.pcapng"), {}));

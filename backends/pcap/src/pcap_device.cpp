@@ -78,7 +78,7 @@ struct pcap_device::state {
   std::vector<std::byte> scratch;  // a chained packet's frame, linearised (allocated once)
   std::uint32_t calls = 0;
   queue_counter rx_packets, rx_bytes, rx_dropped, tx_packets, tx_bytes, tx_dropped, tx_busy;
-  queue_counter rx_truncated, rx_no_buffer, tx_errors, tx_linearised;
+  queue_counter rx_truncated, rx_no_buffer, tx_errors, tx_linearised, rx_errors;
   queue_counter ps_recv, ps_drop, ps_ifdrop;
   std::atomic<std::uint64_t> bad_queue{0};
 
@@ -221,7 +221,11 @@ std::size_t pcap_device::rx_burst(std::uint16_t queue, std::span<packet> out) no
   while (n < out.size()) {
     pcap_pkthdr* hdr = nullptr;
     const u_char* data = nullptr;
-    if (pcap_next_ex(s.handle, &hdr, &data) != 1) {
+    const int got = pcap_next_ex(s.handle, &hdr, &data);
+    if (got != 1) {
+      if (got < 0) {
+        s.rx_errors.add(1);  // counted, not silent (extended_stats, /stats)
+      }
       break;  // 0: nothing more now; an error also ends the burst
     }
     if (hdr->len > hdr->caplen || hdr->caplen > max_frame) {
@@ -340,7 +344,8 @@ device_stats pcap_device::stats() const noexcept {
 
 pcap_counters pcap_device::counters() const noexcept {
   const state& s = *s_;
-  return {s.rx_truncated.get(), s.rx_no_buffer.get(), s.tx_errors.get(), s.tx_linearised.get()};
+  return {s.rx_truncated.get(), s.rx_no_buffer.get(), s.tx_errors.get(), s.tx_linearised.get(),
+          s.rx_errors.get()};
 }
 
 std::vector<named_counter> pcap_device::extended_stats() const {
@@ -348,7 +353,7 @@ std::vector<named_counter> pcap_device::extended_stats() const {
   return {{"pcap_ps_recv", s_->ps_recv.get()},     {"pcap_ps_drop", s_->ps_drop.get()},
           {"pcap_ps_ifdrop", s_->ps_ifdrop.get()}, {"rx_truncated", c.rx_truncated},
           {"rx_no_buffer", c.rx_no_buffer},        {"tx_errors", c.tx_errors},
-          {"tx_linearised", c.tx_linearised}};
+          {"tx_linearised", c.tx_linearised},      {"rx_errors", c.rx_errors}};
 }
 
 int pcap_device::fd() const noexcept {

@@ -33,7 +33,7 @@ struct capture_interface {
   std::string name;         ///< if_name, e.g. "tap0/q0"
   std::string description;  ///< if_description (may be empty)
   std::uint32_t linktype = pcap_linktype_ethernet;
-  std::uint32_t snaplen = 262144;  ///< frames longer are truncated (original length kept)
+  std::uint32_t snaplen = 262144;  ///< frames longer are truncated (original length kept); 0: none
 };
 
 struct capture_limits {
@@ -44,9 +44,10 @@ struct capture_limits {
 /// What a writer did (all counts since open()).
 struct capture_file_stats {
   std::uint64_t frames_written = 0;
-  std::uint64_t bytes_written = 0;    ///< file bytes, all files
-  std::uint64_t frames_over_cap = 0;  ///< not written: the cap was reached (max_files == 1)
-  std::uint64_t write_errors = 0;     ///< not written: the file system refused (error() says)
+  std::uint64_t bytes_written = 0;  ///< file bytes, all files
+  std::uint64_t frames_over_cap =
+      0;  ///< not written: past the cap (max_files == 1), or too big for any file
+  std::uint64_t write_errors = 0;  ///< not written: the file system refused (error() says)
   std::uint32_t files_opened = 0;
 };
 
@@ -106,6 +107,7 @@ class pcapng_writer {
   std::vector<interface_state> interfaces_;
   capture_limits limits_;
   std::uint64_t file_bytes_ = 0;
+  std::uint64_t preamble_bytes_ = 0;  // a fresh file's header blocks
   std::uint32_t file_index_ = 0;
   capture_file_stats stats_;
   std::string error_;
@@ -141,7 +143,8 @@ class capture_reader {
   [[nodiscard]] const std::vector<capture_interface>& interfaces() const noexcept {
     return interfaces_;
   }
-  /// Drop counts from interface statistics blocks seen so far (summed per interface index).
+  /// Drops of interface index i from the statistics blocks seen so far: isb_ifdrop is a running
+  /// count, so each section's latest value, summed over the sections.
   [[nodiscard]] std::uint64_t interface_drops(std::uint32_t interface) const noexcept;
 
  private:
@@ -168,8 +171,9 @@ class capture_reader {
   };
   std::vector<reader_interface> reader_interfaces_;
   std::vector<capture_interface> interfaces_;
-  std::vector<std::uint64_t> drops_;  // isb_ifdrop summed per interface index, all sections
-  std::uint32_t option_flags_ = 0;    // scratch for the option visitors
+  std::vector<std::uint64_t> drops_;          // per interface index: earlier sections' sum
+  std::vector<std::uint64_t> section_drops_;  // per interface index: this section's latest
+  std::uint32_t option_flags_ = 0;            // scratch for the option visitors
   std::uint64_t option_value_ = 0;
   std::string error_;
 };

@@ -26,7 +26,7 @@ namespace dpdk_net {
 struct capture_options {
   std::string path;                ///< the pcapng file (rotation adds .1, .2, ...)
   capture_limits limits{};         ///< size cap / ring of files
-  std::uint32_t snaplen = 262144;  ///< bytes kept of each frame
+  std::uint32_t snaplen = 262144;  ///< bytes kept of each frame (0: all, as in pcapng)
   bool enabled = true;             ///< write from the start (else from enable(true))
 };
 
@@ -43,7 +43,9 @@ class frame_capture {
   bool open(const capture_options& options, std::vector<capture_interface> interfaces,
             std::string& error);
 
-  void enable(bool on) noexcept { enabled_.store(on && open_, std::memory_order_relaxed); }
+  void enable(bool on) noexcept {
+    enabled_.store(on && open_.load(std::memory_order_relaxed), std::memory_order_relaxed);
+  }
   [[nodiscard]] bool enabled() const noexcept { return enabled_.load(std::memory_order_relaxed); }
 
   /// Writes frames (all on one interface, one timestamp) if enabled. One lock per call.
@@ -70,7 +72,7 @@ class frame_capture {
   mutable std::mutex mutex_;
   pcapng_writer writer_;
   std::atomic<bool> enabled_{false};
-  bool open_ = false;
+  std::atomic<bool> open_{false};  // read by enable() without the lock (e.g. a signal handler)
   std::uint32_t snaplen_ = 262144;
 };
 

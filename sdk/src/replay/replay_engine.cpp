@@ -218,6 +218,13 @@ time_ns planned_at(const engine::state& s, const replay_flow& f, const replay_it
   return s.config.fast ? s.replay_start : s.replay_start + item.recorded_at + f.shift;
 }
 
+/// When a held item becomes a missing response: response_timeout after it was due and after the
+/// flow's last frame either way, so a long response still arriving, or a --fast replay (where
+/// every item is due at the start), is not cut off while the live side is busy.
+time_ns wait_deadline(const engine::state& s, const replay_flow& f, time_ns planned) {
+  return std::max(planned, f.last_activity) + s.config.response_timeout;
+}
+
 bool blocked(const replay_flow& f, const replay_item& item) {
   if (f.protocol != wire::ip_protocol::tcp) {
     return false;
@@ -253,6 +260,12 @@ void on_live_tcp(engine::state& s, replay_flow& f, const wire::tcp_header& h,
     f.live_isn = h.seq;
   }
   if (!f.live_isn) {
+    // A refusal: RST|ACK acknowledging our SYN (RFC 9293 3.10.7.3, SYN-SENT) before any SYN-ACK.
+    if (h.has(wire::tcp_flag::rst) && h.has(wire::tcp_flag::ack) && f.started &&
+        h.ack == f.our_isn + 1) {
+      f.live_rst = true;
+      return;
+    }
     ++s.report.frames_unexpected;
     return;
   }
@@ -414,7 +427,7 @@ void engine::poll(time_ns now, const emit_function& emit) {
         continue;
       }
       if (blocked(f, item)) {
-        if (now >= planned + s.config.response_timeout) {
+        if (now >= wait_deadline(s, f, planned)) {
           ++f.missing_responses;
           s.divergences.push_back("missing response: flow " + s.flow_name(f, true) +
                                   " waited for byte " + std::to_string(item.ack_rel) +
@@ -458,9 +471,8 @@ time_ns engine::next_wakeup() const noexcept {
     if (f.pending()) {
       const replay_item& item = s.items[f.items[f.next]];
       const time_ns planned = planned_at(s, f, item);
-      w = std::min(w, planned > s.last_now || !blocked(f, item)
-                          ? planned
-                          : planned + s.config.response_timeout);
+      w = std::min(
+          w, planned > s.last_now || !blocked(f, item) ? planned : wait_deadline(s, f, planned));
     } else if (f.started && !f.aborted && !f.live_rst) {
       const time_ns grace = f.last_activity + (f.responses_complete() ? s.config.settle_time
                                                                       : s.config.response_timeout);

@@ -199,19 +199,26 @@ bool load_records(engine::state& s, std::span<const capture_record> records, std
   }
   for (const recorded_segment& seg : from_target) {
     replay_flow& f = s.flows[seg.flow];
-    if (!f.rec_isn_live || !f.skip_reason.empty()) {
+    if (!f.skip_reason.empty()) {
       continue;
     }
-    const std::uint64_t rel = static_cast<std::uint32_t>(seg.seq - *f.rec_isn_live);
+    if ((seg.flags & wire::tcp_flag::rst) != 0) {
+      f.rec_rst = true;  // also a refusal (RST|ACK to our SYN), before T's ISN is known
+      continue;
+    }
+    if (!f.rec_isn_live) {
+      continue;
+    }
+    const std::uint32_t rel = seg.seq - *f.rec_isn_live;
+    if (rel >= 0x80000000U) {
+      continue;  // before T's ISN (a stale segment, or a reused 4-tuple): not part of the stream
+    }
     const bool syn = (seg.flags & wire::tcp_flag::syn) != 0;
     const bool fin = (seg.flags & wire::tcp_flag::fin) != 0;
-    if ((seg.flags & wire::tcp_flag::rst) != 0) {
-      f.rec_rst = true;
-      continue;
-    }
-    const std::uint64_t data_at = rel + (syn ? 1 : 0);
+    const std::uint64_t data_at = std::uint64_t{rel} + (syn ? 1 : 0);
     if (data_at >= 1 && !seg.payload.empty()) {
-      f.rec_stream.put(data_at - 1, seg.payload, UINT64_MAX);
+      // Bounded like the live stream: a bogus sequence number must not allocate gigabytes.
+      f.rec_stream.put(data_at - 1, seg.payload, s.config.max_live_bytes);
     }
     f.rec_fin = f.rec_fin || fin;
     f.rec_end_rel = std::max(f.rec_end_rel, data_at + seg.payload.size() + (fin ? 1 : 0));
@@ -219,6 +226,19 @@ bool load_records(engine::state& s, std::span<const capture_record> records, std
   if (s.items.empty()) {
     error =
         "nothing to replay: no frame in the capture is sent to the target " + s.target.to_string();
+    return false;
+  }
+  const auto replayable = [](const replay_flow& f) {
+    return f.skip_reason.empty() && !f.items.empty();
+  };
+  if (std::none_of(s.flows.begin(), s.flows.end(), replayable)) {
+    error = "nothing to replay: every flow to " + s.target.to_string() + " is skipped";
+    for (const replay_flow& f : s.flows) {
+      if (!f.skip_reason.empty()) {
+        error += "; " + s.flow_name(f, false) + ": " + f.skip_reason;
+        break;  // one reason is enough to say why; the report lists them all
+      }
+    }
     return false;
   }
   return true;

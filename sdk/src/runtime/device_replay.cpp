@@ -35,8 +35,9 @@ class driver {
       const time_ns now = monotonic_now();
       const bool received = receive(now);
       const std::uint64_t sent_before = sent_;
-      e_.poll(now, [this, now](std::span<const std::byte> frame) { transmit(now, frame); });
-      if (e_.done()) {
+      flush();  // frames the device declined earlier go first, in order
+      e_.poll(now, [this](std::span<const std::byte> frame) { transmit(frame); });
+      if (e_.done() && head_ == pending_.size()) {  // and the last frames are out
         r.finished = true;
         break;
       }
@@ -49,6 +50,12 @@ class driver {
       }
       if (received || sent_ != sent_before) {
         backoff = 0;
+        continue;
+      }
+      if (head_ != pending_.size()) {
+        // The device is full: retry soon (a queue drains in microseconds), without spinning.
+        const timespec ts = to_timespec(std::min<time_ns>(50 * microsecond, o_.max_idle_wait));
+        (void)::nanosleep(&ts, nullptr);
         continue;
       }
       // Idle: sleep until the engine's next wakeup, a frame (fd devices), or max_idle_wait.
@@ -65,16 +72,27 @@ class driver {
         (void)::nanosleep(&ts, nullptr);
       }
     }
+    tx_dropped_ += pending_.size() - head_;  // declined to the end: freed here
+    pending_.clear();
     r.tx_dropped = tx_dropped_;
     r.elapsed = monotonic_now() - start;
     return r;
   }
 
  private:
+  /// Bursts read per loop turn at most: a link that never goes quiet (a busy bridge port, a NIC
+  /// in promiscuous mode) must not starve the engine, the deadline and the stop flag.
+  static constexpr int max_bursts_per_turn = 16;
+  /// Declined frames kept for a retry at most; past it the device is not draining (link down).
+  static constexpr std::size_t max_pending = 4096;
+
   bool receive(time_ns now) {
     bool any = false;
-    std::size_t n = 0;
-    while ((n = dev_.rx_burst(o_.queue, rx_)) != 0) {
+    for (int b = 0; b < max_bursts_per_turn; ++b) {
+      const std::size_t n = dev_.rx_burst(o_.queue, rx_);
+      if (n == 0) {
+        break;
+      }
       any = true;
       for (std::size_t i = 0; i < n; ++i) {
         bytes_.resize(rx_[i].length());
@@ -89,20 +107,35 @@ class driver {
     return any;
   }
 
-  void transmit(time_ns /*now*/, std::span<const std::byte> frame) {
-    ++sent_;
-    if (o_.out != nullptr) {
-      o_.out->write(0, realtime_now(), frame_direction::outbound, frame);
-    }
+  void transmit(std::span<const std::byte> frame) {
     packet p = dev_.tx_pool(o_.queue).alloc();
     std::byte* dst = p ? p.append(frame.size()) : nullptr;
-    if (dst == nullptr) {
+    if (dst == nullptr || pending_.size() - head_ >= max_pending) {
       ++tx_dropped_;
       return;
     }
     std::memcpy(dst, frame.data(), frame.size());
-    if (dev_.tx_burst(o_.queue, std::span(&p, 1)) != 1) {
-      ++tx_dropped_;  // the packet we still hold is freed here
+    if (o_.out != nullptr) {
+      o_.out->write(0, realtime_now(), frame_direction::outbound, frame);  // when emitted
+    }
+    pending_.push_back(std::move(p));
+    flush();
+  }
+
+  /// Offers the pending frames in order; what the device declines stays for the next turn
+  /// (tx_burst leaves it with us: a full queue is not a loss).
+  void flush() {
+    while (head_ != pending_.size()) {
+      const std::size_t n = dev_.tx_burst(o_.queue, std::span(pending_).subspan(head_));
+      sent_ += n;
+      head_ += n;
+      if (n == 0) {
+        break;
+      }
+    }
+    if (head_ == pending_.size()) {
+      pending_.clear();
+      head_ = 0;
     }
   }
 
@@ -111,7 +144,9 @@ class driver {
   const device_replay_options& o_;
   std::array<packet, 32> rx_{};
   std::vector<std::byte> bytes_;
-  std::uint64_t sent_ = 0;
+  std::vector<packet> pending_;  // emitted, not yet taken by the device: [head_, size)
+  std::size_t head_ = 0;
+  std::uint64_t sent_ = 0;  // frames the device took
   std::uint64_t tx_dropped_ = 0;
 };
 

@@ -349,13 +349,146 @@ TEST(ReplayEngine, BadCapturesAreRefusedInPlainWords) {
   r.add(0, arp_frame(rec_client, wire::arp_op::request, rec_server));
   EXPECT_FALSE(engine(config_for()).load(r.records, error));
   EXPECT_NE(error.find("no IPv4 frame"), std::string::npos) << error;
-  // A flow without its SYN (the capture started mid-flow) is skipped, not replayed.
+  // A flow without its SYN (the capture started mid-flow) is skipped, not replayed; with no
+  // other flow there is nothing to replay, which is an error, not an empty success.
   r = http_like();
   r.records.erase(r.records.begin(), r.records.begin() + 2);
+  EXPECT_FALSE(engine(config_for()).load(r.records, error));
+  EXPECT_NE(error.find("nothing to replay: every flow to 10.0.0.2 is skipped; tcp 10.0.0.1:40000 > "
+                       "10.0.0.2:80: the capture has no SYN from the replayed side"),
+            std::string::npos)
+      << error;
+  endpoint4 c = rec_client;
+  c.port = 5353;
+  endpoint4 srv = rec_server;
+  srv.port = 53;
+  r.add(9 * millisecond, udp_frame(c, srv, "query"));
   engine e(config_for());
   ASSERT_TRUE(e.load(r.records, error)) << error;
-  ASSERT_EQ(e.report().flows.size(), 1U);
+  ASSERT_EQ(e.report().flows.size(), 2U);
   EXPECT_TRUE(e.report().flows[0].skipped);
+  EXPECT_FALSE(e.report().flows[1].skipped);
+}
+
+/// Two request/response exchanges on one connection: "GET1" -> "R1", "GET2" -> "R2".
+recording two_requests() {
+  recording r;
+  using namespace wire::tcp_flag;
+  const wire::tcp_options none;
+  r.add(0, tcp_frame(rec_client, rec_server, client_isn, 0, wire::tcp_flag::syn, none));
+  r.add(1 * millisecond, tcp_frame(rec_server, rec_client, server_isn, client_isn + 1,
+                                   wire::tcp_flag::syn | ack, none));
+  r.add(2 * millisecond,
+        tcp_frame(rec_client, rec_server, client_isn + 1, server_isn + 1, ack, none, "GET1"));
+  r.add(3 * millisecond,
+        tcp_frame(rec_server, rec_client, server_isn + 1, client_isn + 5, ack, none, "R1"));
+  r.add(4 * millisecond,
+        tcp_frame(rec_client, rec_server, client_isn + 5, server_isn + 3, ack, none, "GET2"));
+  r.add(5 * millisecond,
+        tcp_frame(rec_server, rec_client, server_isn + 3, client_isn + 9, ack, none, "R2"));
+  r.add(6 * millisecond,
+        tcp_frame(rec_client, rec_server, client_isn + 9, server_isn + 5, ack, none));
+  return r;
+}
+
+TEST(ReplayEngine, FastReplayWaitsFromTheLastFrameNotFromTheStart) {
+  // --fast plans every frame at the start; a session longer than the response timeout (2 s)
+  // whose responses keep coming must not be cut off as "missing response".
+  recording r = two_requests();
+  harness h(config_for(true));
+  std::string error;
+  ASSERT_TRUE(h.e.load(r.records, error)) << error;
+  h.start(0);
+  h.poll(0);
+  const std::uint32_t our = isn_for(7, 0);
+  using namespace wire::tcp_flag;
+  const wire::tcp_options none;
+  h.e.on_frame(1 * millisecond,
+               tcp_frame(live, us, live_isn, our + 1, wire::tcp_flag::syn | ack, none));
+  h.poll(1 * millisecond);  // ACK + GET1
+  ASSERT_EQ(h.sent.size(), 2U);
+  h.poll(1900 * millisecond);
+  h.e.on_frame(1900 * millisecond, tcp_frame(live, us, live_isn + 1, our + 5, ack, none, "R1"));
+  h.poll(1900 * millisecond);  // GET2
+  ASSERT_EQ(h.sent.size(), 3U);
+  EXPECT_EQ(h.e.next_wakeup(), 3900 * millisecond);  // 2 s after GET2 went out
+  h.poll(2100 * millisecond);  // past start + 2 s: still waiting, not "missing"
+  EXPECT_EQ(h.e.report().flows[0].missing_responses, 0U) << h.e.report().json();
+  EXPECT_FALSE(h.e.report().flows[0].aborted);
+  h.e.on_frame(2200 * millisecond, tcp_frame(live, us, live_isn + 3, our + 9, ack, none, "R2"));
+  h.poll(2200 * millisecond);  // the last ACK
+  ASSERT_EQ(h.sent.size(), 4U);
+  h.poll(2300 * millisecond);
+  EXPECT_TRUE(h.e.done());
+  EXPECT_FALSE(h.e.report().diverged()) << h.e.report().json();
+  // And a response that never comes is still reported, 2 s after the request.
+  harness m(config_for(true));
+  ASSERT_TRUE(m.e.load(r.records, error)) << error;
+  m.start(0);
+  m.poll(0);
+  m.e.on_frame(1 * millisecond,
+               tcp_frame(live, us, live_isn, our + 1, wire::tcp_flag::syn | ack, none));
+  m.poll(1 * millisecond);
+  m.poll(2000 * millisecond);
+  EXPECT_EQ(m.e.report().flows[0].missing_responses, 0U);
+  m.poll(2001 * millisecond);
+  EXPECT_EQ(m.e.report().flows[0].missing_responses, 1U);
+  ASSERT_TRUE(m.e.report().diverged());
+  EXPECT_NE(m.e.report().divergences[0].find("waited for byte 3, live sent 1"), std::string::npos)
+      << m.e.report().divergences[0];
+}
+
+TEST(ReplayEngine, RefusedConnectionsAreComparedOnBothSides) {
+  recording r;
+  using namespace wire::tcp_flag;
+  const wire::tcp_options none;
+  r.add(0, tcp_frame(rec_client, rec_server, client_isn, 0, wire::tcp_flag::syn, none));
+  r.add(1 * millisecond,
+        tcp_frame(rec_server, rec_client, 0, client_isn + 1, wire::tcp_flag::rst | ack, none));
+  const std::uint32_t our = isn_for(7, 0);
+  for (const bool live_refuses : {true, false}) {
+    harness h(config_for(true));
+    std::string error;
+    ASSERT_TRUE(h.e.load(r.records, error)) << error;
+    h.start(0);
+    h.poll(0);
+    ASSERT_EQ(h.sent.size(), 1U);
+    if (live_refuses) {
+      h.e.on_frame(1 * millisecond,
+                   tcp_frame(live, us, 0, our + 1, wire::tcp_flag::rst | ack, none));
+    } else {
+      h.e.on_frame(1 * millisecond,
+                   tcp_frame(live, us, live_isn, our + 1, wire::tcp_flag::syn | ack, none));
+    }
+    h.poll(200 * millisecond);
+    EXPECT_TRUE(h.e.done()) << live_refuses;
+    const replay_report& rep = h.e.report();
+    ASSERT_EQ(rep.flows.size(), 1U);
+    EXPECT_TRUE(rep.flows[0].recorded_rst);
+    EXPECT_EQ(rep.flows[0].live_rst, live_refuses);
+    EXPECT_EQ(rep.frames_unexpected, 0U);
+    EXPECT_EQ(rep.diverged(), !live_refuses) << rep.json();
+    if (!live_refuses) {
+      EXPECT_NE(rep.json().find("the recorded reset was not sent"), std::string::npos);
+    }
+  }
+}
+
+TEST(ReplayEngine, BogusRecordedSequenceNumbersStayBounded) {
+  // T's segments far past its ISN, or before it: the recorded stream must not grow to gigabytes.
+  recording r = http_like();
+  using namespace wire::tcp_flag;
+  r.add(6 * millisecond, tcp_frame(rec_server, rec_client, server_isn + 1 + 0x10000000U,
+                                   client_isn + 4, ack, ts(902, 5005), "far"));
+  r.add(7 * millisecond, tcp_frame(rec_server, rec_client, server_isn - 100, client_isn + 4, ack,
+                                   ts(903, 5005), "before"));
+  replay_config cfg = config_for();
+  cfg.max_live_bytes = 1 << 20;
+  engine e(cfg);
+  std::string error;
+  ASSERT_TRUE(e.load(r.records, error)) << error;
+  ASSERT_EQ(e.report().flows.size(), 1U);
+  EXPECT_EQ(e.report().flows[0].recorded_bytes, 2U);  // "OK" only
 }
 
 }  // namespace replay_engine_test

@@ -34,7 +34,8 @@ struct device_replay_options {
 struct device_replay_result {
   bool finished = false;         ///< engine.done() before max_duration (and no stop)
   bool stopped = false;          ///< *stop was set
-  std::uint64_t tx_dropped = 0;  ///< frames the pool could not hold or the device refused
+  std::uint64_t tx_dropped = 0;  ///< not sent: no pool buffer, or still declined by the device
+                                 ///< at the end (a declined frame is retried, in order)
   time_ns elapsed = 0;           ///< wall time from the first poll
 };
 

@@ -21,10 +21,11 @@
 //   TSecr = the latest TSval the live stack sent on the flow (0 before it sent any)
 //   window and the other options as recorded (options patched in place: layout kept).
 // The wait rule: a replayed segment acknowledging relative live byte R (SYN and FIN count 1) is
-// held until the live stack has sent at least R. Held longer than response_timeout past its
-// planned time, it is reported ("missing response: flow F waited for byte R, live sent S") and
-// the flow is aborted with a RST (its remaining frames are dropped).
-// Pacing, per flow: a frame is planned at start + (its recorded time - the first recorded time)
+// held until the live stack has sent at least R. Held longer than response_timeout past both its
+// planned time and the flow's last frame (sent or received), it is reported ("missing response:
+// flow F waited for byte R, live sent S") and the flow is aborted with a RST (its remaining frames
+// are dropped). Pacing, per flow: a frame is planned at start + (its recorded time - the first
+// recorded time)
 // + the delay its flow accumulated by waiting; fast: as soon as the wait rule allows. Flows are
 // independent: one flow's wait does not hold another.
 // Live segments beyond the recording (retransmissions, extra data) are stored and counted; the
@@ -73,7 +74,7 @@ struct replay_config {
   /// a live side sending more than recorded is seen).
   time_ns settle_time = 100 * millisecond;
   std::uint64_t seed = 1;                       ///< our ISNs: a hash of (seed, flow index)
-  std::uint64_t max_live_bytes = 64ULL << 20U;  ///< live bytes kept per flow for comparison
+  std::uint64_t max_live_bytes = 64ULL << 20U;  ///< bytes kept per flow and side for comparison
 };
 
 /// One TCP flow's comparison (the live side's stream against the recording's).

@@ -41,6 +41,7 @@ struct pcap_counters {
   std::uint64_t rx_no_buffer = 0;   ///< frames dropped because the pool was empty
   std::uint64_t tx_errors = 0;      ///< frames the kernel refused (other than "try again")
   std::uint64_t tx_linearised = 0;  ///< chained packets copied into the scratch buffer to send
+  std::uint64_t rx_errors = 0;      ///< pcap_next_ex failures (the interface went away, ...)
 };
 
 class pcap_device final : public device {
