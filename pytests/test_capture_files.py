@@ -110,6 +110,30 @@ def test_same_seed_same_trace_bytes(bin_dir, tmp_path):
     assert a == b
 
 
+def test_sim_examples_honour_the_capture_cap_and_ring(bin_dir, tmp_path):
+    """--capture-limit / --capture-files with --backend sim: the same bounds as on a live device
+    (the simulator's capture path takes the whole capture_options, not just the file name)."""
+    def serve(*extra):
+        r = subprocess.run([str(bin_dir / "http_server"), "--backend", "sim", "--seed", "3",
+                            "--max-seconds", "0.05", *extra], capture_output=True, text=True,
+                           timeout=120)
+        assert r.returncode == 0, r.stdout + r.stderr
+    whole = tmp_path / "whole.pcapng"
+    serve("--capture", str(whole))
+    assert whole.stat().st_size > 3 * 65536, "the session must outgrow the cap for this test"
+    capped = tmp_path / "capped.pcapng"
+    serve("--capture", str(capped), "--capture-limit", "65536")
+    assert 60000 < capped.stat().st_size <= 65536
+    assert decoded(bin_dir, capped), "the capped file is a complete pcapng"
+    ring = tmp_path / "ring.pcapng"
+    serve("--capture", str(ring), "--capture-limit", "65536", "--capture-files", "3")
+    files = [ring, tmp_path / "ring.pcapng.1", tmp_path / "ring.pcapng.2"]
+    assert all(f.exists() and f.stat().st_size <= 65536 for f in files)
+    assert not (tmp_path / "ring.pcapng.3").exists()
+    for f in files:
+        assert decoded(bin_dir, f), f
+
+
 def golden_frames():
     from scapy.all import IP, UDP, Ether
     return [Ether(dst="02:00:00:00:00:02", src="02:00:00:00:00:01") /
