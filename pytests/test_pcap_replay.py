@@ -93,6 +93,7 @@ def test_divergences_exit_1(bin_dir, http_capture, tmp_path):
     ([], "no capture given"),
     (["x.pcap", "--port-map", "80"], "--port-map"),
     (["x.pcap", "--as", "middle"], "--as"),
+    (["x.pcap", "--as", "server"], "--as server needs a live client"),
     (["x.pcap", "--frobnicate"], "unknown argument"),
     (["x.pcap", "--backend", "tap"], "replay runs on sim or pcap"),
     (["x.pcap", "--backend", "pcap"], "needs --iface NAME, --live ADDR"),

@@ -74,6 +74,31 @@ def server_streams(path, server_port):
     return streams
 
 
+def run_curls(link, out_dir, timeout=20):
+    """The three curl runs from the peer's namespace to http://OUR_IP:PORT (GET /, GET /bytes/N
+    + GET / kept alive, POST /echo); [(status, body)] per run, in order."""
+    base = f"http://{link.our_ip}:{PORT}"
+    body_file = out_dir / "echo.bin"
+    body_file.write_bytes(ECHO)
+    runs = [
+        ["curl", "-s", "--http1.1", base + "/"],
+        ["curl", "-s", "--http1.1", f"{base}/bytes/{BYTES}", base + "/"],
+        ["curl", "-s", "--http1.1", "--data-binary", f"@{body_file}", base + "/echo"],
+    ]
+    got = []
+    for args in runs:
+        urls = [a for a in args if a.startswith("http://")]
+        outs = [out_dir / f"out{len(got)}_{i}" for i in range(len(urls))]
+        cmd = list(args)
+        for o in outs:
+            cmd += ["-o", str(o)]
+        cmd += ["-w", "%{http_code}\\n"]
+        r = link.peer_run(*cmd, timeout=timeout)
+        codes = [int(c) for c in r.stdout.split()]
+        got.append([(c, o.read_bytes() if o.exists() else b"") for c, o in zip(codes, outs)])
+    return got
+
+
 @pytest.fixture(scope="module")
 def recorded(bin_dir, tmp_path_factory):
     """A capture of three curl connections (GET /, GET /bytes/N + GET / kept alive, POST /echo)
@@ -106,25 +131,7 @@ def recorded(bin_dir, tmp_path_factory):
                   capture, "tcp", "port", PORT), stderr=subprocess.PIPE, text=True)
         line = tcpdump.stderr.readline()  # "listening on ...": the capture runs
         assert "listening on" in line, line
-        base = f"http://{link.our_ip}:{PORT}"
-        body_file = tmp_path / "echo.bin"
-        body_file.write_bytes(ECHO)
-        expected = []
-        runs = [
-            ["curl", "-s", "--http1.1", base + "/"],
-            ["curl", "-s", "--http1.1", f"{base}/bytes/{BYTES}", base + "/"],
-            ["curl", "-s", "--http1.1", "--data-binary", f"@{body_file}", base + "/echo"],
-        ]
-        for args in runs:
-            urls = [a for a in args if a.startswith("http://")]
-            outs = [tmp_path / f"out{len(expected)}_{i}" for i in range(len(urls))]
-            cmd = list(args)
-            for o in outs:
-                cmd += ["-o", str(o)]
-            cmd += ["-w", "%{http_code}\\n"]
-            r = link.peer_run(*cmd, timeout=20)
-            codes = [int(c) for c in r.stdout.split()]
-            expected.append([(c, o.read_bytes()) for c, o in zip(codes, outs)])
+        expected = run_curls(link, tmp_path)
         time.sleep(0.3)  # the last FIN/ACKs reach tcpdump
         tcpdump.send_signal(signal.SIGINT)
         _, err = tcpdump.communicate(timeout=10)
@@ -199,3 +206,34 @@ def test_linux_capture_replays_live_over_pcap(bin_dir, recorded, tmp_path):
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait(timeout=5)
+
+
+def test_linux_capture_server_side_answers_live_curl(bin_dir, recorded, tmp_path):
+    """--as server: the replayer plays the recorded server (the Beast app on kernel sockets) on
+    our end of the veth, at the recorded server's address, and the Linux kernel's curl on the
+    other end -- its own ISNs, ports and timestamps -- connects to it: curl must get the recorded
+    responses, and curl's requests must match the recorded ones byte for byte."""
+    link = recorded["link"]
+    sh(*in_ns(link.ours, "ip", "addr", "flush", "dev", link.ours_if))
+    sh(*in_ns(link.peer, "ip", "addr", "flush", "dev", link.peer_if))
+    sh(*in_ns(link.peer, "ip", "addr", "add", f"{link.peer_ip}/24", "dev", link.peer_if))
+    out = tmp_path / "server_side.pcapng"
+    replayer = subprocess.Popen(
+        in_ns(link.ours, bin_dir / "pcap_replay", str(recorded["capture"]), "--backend", "pcap",
+              "--iface", link.ours_if, "--ip", link.our_ip, "--live", link.peer_ip, "--as",
+              "server", "--fast", "--out", str(out), "--max-seconds", 30),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = replayer.stdout.readline()
+        assert "replaying" in line, line + replayer.stderr.read()
+        got = run_curls(link, tmp_path)
+        stdout, stderr = replayer.communicate(timeout=30)
+        print(line, stdout, stderr)
+        assert got == recorded["expected"]
+        assert replayer.returncode == 0, stdout + stderr
+        assert "3 flows (0 skipped)" in stdout and "0 divergences" in stdout, stdout
+    finally:
+        if replayer.poll() is None:
+            replayer.kill()
+            replayer.wait(timeout=5)
+        sh(*in_ns(link.peer, "ip", "addr", "flush", "dev", link.peer_if))

@@ -30,11 +30,12 @@ void usage() {
       "  --ip ADDR          the replayer's first address (sim: 198.18.0.10; pcap: required)\n"
       "  --live ADDR        the live stack's address (sim: 198.18.0.2; pcap: required)\n"
       "  --target ADDR      the recorded address the live stack plays (default: the first SYN's\n"
-      "                     destination)\n"
+      "                     destination; --as server: its source)\n"
       "  --port-map A:B     T's recorded port A is port B on the live stack (repeatable)\n"
       "  --peer-port-offset N  added to the replayed side's ports (default 0)\n"
-      "  --as client        which recorded side we play (client, the default: the live app\n"
-      "                     serves; --as server is not supported yet)\n"
+      "  --as client|server which recorded side we play: client (default; the live app serves)\n"
+      "                     or server (pcap only: a live client connects to --ip at the recorded\n"
+      "                     server port, whenever it will, and gets the recorded responses)\n"
       "  --app http|echo    sim: the live application, the examples' Beast HTTP server (default)\n"
       "                     or tcp_echo's echo server; it listens on every replayed port\n"
       "  --fast             no recorded gaps: each frame as soon as the wait rule allows\n"
@@ -183,8 +184,12 @@ int parse(int argc, char** argv, options& out) {
   if (out.capture.empty()) {
     return bad("no capture given");
   }
-  if (out.replay.play == dpdk_net::replay::play_role::server) {
-    return bad("--as server is not supported yet (the replayer plays the recorded client)");
+  if (out.replay.play == dpdk_net::replay::play_role::server &&
+      out.backend == replay_backend::sim) {
+    return bad(
+        "--as server needs a live client, and the simulator's live apps are servers: use "
+        "--backend pcap with the client on that link, or replay::engine with your client in the "
+        "simulator (docs/pcap.md)");
   }
   if (out.backend == replay_backend::pcap && (out.iface.empty() || !out.have_live || !have_ip)) {
     return bad(

@@ -427,6 +427,9 @@ void engine::poll(time_ns now, const emit_function& emit) {
         continue;
       }
       if (blocked(f, item)) {
+        if (!f.target_port_known) {
+          continue;  // server role: the live client connects when it will (no response timeout)
+        }
         if (now >= wait_deadline(s, f, planned)) {
           ++f.missing_responses;
           s.divergences.push_back("missing response: flow " + s.flow_name(f, true) +
@@ -469,6 +472,9 @@ time_ns engine::next_wakeup() const noexcept {
   time_ns w = UINT64_MAX;
   for (const replay_flow& f : s.flows) {
     if (f.pending()) {
+      if (!f.target_port_known) {
+        continue;  // waits for a live SYN: its arrival is the wakeup
+      }
       const replay_item& item = s.items[f.items[f.next]];
       const time_ns planned = planned_at(s, f, item);
       w = std::min(

@@ -106,9 +106,13 @@ bool load_records(engine::state& s, std::span<const capture_record> records, std
     const flow_key key{d.ipv4->protocol, peer.value, peer_port, target_port};
     auto it = by_key.find(key);
     const bool our_syn = to_target && d.tcp && d.tcp->has(wire::tcp_flag::syn);
-    if (it != by_key.end() && our_syn) {
+    // T's own SYN (no ACK): in the server role it comes first on a reused 4-tuple.
+    const bool their_syn =
+        !to_target && d.tcp && d.tcp->has(wire::tcp_flag::syn) && !d.tcp->has(wire::tcp_flag::ack);
+    if (it != by_key.end() && (our_syn || their_syn)) {
       const replay_flow& old = s.flows[it->second];
-      if (old.rec_isn_ours && *old.rec_isn_ours != d.tcp->seq) {
+      const auto& old_isn = our_syn ? old.rec_isn_ours : old.rec_isn_live;
+      if (old_isn && *old_isn != d.tcp->seq) {
         it = by_key.end();  // the 4-tuple reused by a new connection
       }
     }

@@ -166,19 +166,27 @@ void build_report(const engine::state& s, replay_report& out) {
       r.our_isn = f.our_isn;
       r.live_isn = f.live_isn.value_or(0);
       const std::string& n = r.name;
-      if (r.first_difference) {
-        out.divergences.push_back(
-            "flow " + n + ": the live stream differs from the recording at offset " +
-            std::to_string(*r.first_difference) + " (recorded " + std::to_string(r.recorded_bytes) +
-            " bytes, live " + std::to_string(r.live_bytes) + ")");
-      }
-      if (r.live_rst && !r.recorded_rst) {
-        out.divergences.push_back("flow " + n + ": the live stack reset the connection");
-      } else if (r.recorded_rst && !r.live_rst) {
-        out.divergences.push_back("flow " + n + ": the recorded reset was not sent");
-      }
-      if (r.recorded_fin && !r.live_fin && !r.aborted && !r.live_rst) {
-        out.divergences.push_back("flow " + n + ": no FIN from the live stack");
+      if (!f.target_port_known) {
+        // Server role, never connected: one line says it (the stream comparisons would only
+        // repeat it).
+        out.divergences.push_back("flow " + r.recorded_name +
+                                  ": no live client connected for it (server role)");
+      } else {
+        if (r.first_difference) {
+          out.divergences.push_back("flow " + n +
+                                    ": the live stream differs from the recording at offset " +
+                                    std::to_string(*r.first_difference) + " (recorded " +
+                                    std::to_string(r.recorded_bytes) + " bytes, live " +
+                                    std::to_string(r.live_bytes) + ")");
+        }
+        if (r.live_rst && !r.recorded_rst) {
+          out.divergences.push_back("flow " + n + ": the live stack reset the connection");
+        } else if (r.recorded_rst && !r.live_rst) {
+          out.divergences.push_back("flow " + n + ": the recorded reset was not sent");
+        }
+        if (r.recorded_fin && !r.live_fin && !r.aborted && !r.live_rst) {
+          out.divergences.push_back("flow " + n + ": no FIN from the live stack");
+        }
       }
     } else if (!r.skipped && r.frames_received != r.frames_expected) {
       out.divergences.push_back("flow " + r.name + ": " + std::to_string(r.frames_received) +

@@ -233,6 +233,92 @@ TEST(ReplayEngine, DetectsDifferentBytesShorterResponsesAndResets) {
   EXPECT_FALSE(rep.diverged()) << rep.json();
 }
 
+TEST(ReplayEngine, PlaysTheRecordedServerAgainstALiveClient) {
+  // --as server: T is the recorded client; the live client connects to the replayer (at the
+  // recorded server's port), and each recorded server frame waits for the client bytes it
+  // acknowledges. Its port is learned from the live SYN.
+  recording r = http_like();
+  replay_config cfg = config_for(true);
+  cfg.play = play_role::server;
+  cfg.port_map.clear();
+  cfg.live_address = live.ip;  // the live client
+  harness h(cfg);
+  std::string error;
+  ASSERT_TRUE(h.e.load(r.records, error)) << error;
+  EXPECT_EQ(h.e.report().target, rec_client.ip);
+  h.start(0);
+  h.poll(0);
+  EXPECT_TRUE(h.sent.empty());  // the SYN-ACK waits for a live SYN
+  using namespace wire::tcp_flag;
+  endpoint4 client = live;
+  client.port = 51000;
+  endpoint4 server = us;
+  server.port = 80;
+  wire::tcp_options syn_options = ts(42, 0);
+  syn_options.mss = 1460;
+  h.e.on_frame(1 * millisecond,
+               tcp_frame(client, server, live_isn, 0, wire::tcp_flag::syn, syn_options));
+  h.poll(1 * millisecond);
+  ASSERT_EQ(h.sent.size(), 1U);
+  const std::uint32_t our = isn_for(7, 0);
+  auto d = h.last();
+  ASSERT_TRUE(d.tcp);
+  EXPECT_TRUE(d.tcp->has(wire::tcp_flag::syn) && d.tcp->has(ack));
+  EXPECT_EQ(d.ipv4->src, us.ip);
+  EXPECT_EQ(d.tcp->src_port, 80);
+  EXPECT_EQ(d.tcp->dst_port, 51000);
+  EXPECT_EQ(d.tcp->seq, our);
+  EXPECT_EQ(d.tcp->ack, live_isn + 1);
+  ASSERT_TRUE(d.tcp->options.timestamps);
+  EXPECT_EQ(d.tcp->options.timestamps->echo_reply, 42U);
+  // "OK" waits for the client's "GET" (client byte 4 acknowledged in the recording).
+  h.e.on_frame(2 * millisecond, tcp_frame(client, server, live_isn + 1, our + 1, ack, ts(43, 1)));
+  h.poll(2 * millisecond);
+  EXPECT_EQ(h.sent.size(), 1U);
+  h.e.on_frame(3 * millisecond,
+               tcp_frame(client, server, live_isn + 1, our + 1, ack | psh, ts(44, 1), "GET"));
+  h.poll(3 * millisecond);
+  ASSERT_EQ(h.sent.size(), 2U);
+  d = h.last();
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(d.payload.data()), d.payload.size()), "OK");
+  EXPECT_EQ(d.tcp->seq, our + 1);
+  EXPECT_EQ(d.tcp->ack, live_isn + 4);
+  EXPECT_EQ(d.tcp->options.timestamps->echo_reply, 44U);
+  wire::tcp_options sack = ts(45, 2);
+  sack.sack_count = 1;
+  sack.sack[0] = {our + 3, our + 10};
+  h.e.on_frame(4 * millisecond, tcp_frame(client, server, live_isn + 4, our + 3, ack, sack));
+  h.poll(200 * millisecond);
+  EXPECT_TRUE(h.e.done());
+  const replay_report& rep = h.e.report();
+  EXPECT_FALSE(rep.diverged()) << rep.json();
+  ASSERT_EQ(rep.flows.size(), 1U);
+  EXPECT_EQ(rep.flows[0].recorded_bytes, 3U);  // the client's "GET", compared with the live one
+  EXPECT_EQ(rep.flows[0].live_bytes, 3U);
+  EXPECT_EQ(rep.frames_unexpected, 0U);
+}
+
+TEST(ReplayEngine, AServerWaitsForItsClientWithoutTimeoutOrBusyLoop) {
+  recording r = http_like();
+  replay_config cfg = config_for(true);
+  cfg.play = play_role::server;
+  cfg.port_map.clear();
+  harness h(cfg);
+  std::string error;
+  ASSERT_TRUE(h.e.load(r.records, error)) << error;
+  h.start(0);
+  h.poll(0);
+  h.poll(60 * second);  // far past the response timeout: still waiting, nothing sent
+  EXPECT_TRUE(h.sent.empty());
+  EXPECT_FALSE(h.e.done());
+  EXPECT_EQ(h.e.next_wakeup(), UINT64_MAX);  // the live SYN, not a timer, wakes it
+  const replay_report& rep = h.e.report();
+  EXPECT_EQ(rep.flows[0].missing_responses, 0U);
+  ASSERT_EQ(rep.divergences.size(), 1U) << rep.json();
+  EXPECT_EQ(rep.divergences[0],
+            "flow tcp 10.0.0.2:80 > 10.0.0.1:40000: no live client connected for it (server role)");
+}
+
 TEST(ReplayEngine, UdpAndIcmpAsRecordedCountedLoosely) {
   recording r;
   endpoint4 c = rec_client;

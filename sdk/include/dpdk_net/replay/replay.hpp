@@ -30,6 +30,10 @@
 // independent: one flow's wait does not hold another.
 // Live segments beyond the recording (retransmissions, extra data) are stored and counted; the
 // replayer never acknowledges anything on its own.
+// play_role::server: the live stack is the client. Each live SYN (to address + i, at the
+// recorded server port + peer_port_offset) takes the next recorded connection of that peer and
+// port; its port is learned from the SYN, and that first wait has no response timeout (the
+// client connects when it will; a connection that never comes is reported).
 //
 // UDP and ICMP (echo) are replayed as recorded (paced, rewritten); live responses are counted
 // per flow and compared with the recorded count.
