@@ -237,3 +237,44 @@ def test_linux_capture_server_side_answers_live_curl(bin_dir, recorded, tmp_path
             replayer.kill()
             replayer.wait(timeout=5)
         sh(*in_ns(link.peer, "ip", "addr", "flush", "dev", link.peer_if))
+
+
+def test_linux_capture_replays_over_tap_against_the_kernel(bin_dir, recorded, tmp_path):
+    """--backend tap: the replayer on a TAP device whose kernel side is the live address, so the
+    live stack is the Linux kernel itself with the same Beast app on kernel sockets (bound to any
+    address) -- the recorded conversation against the stack that recorded it."""
+    link = recorded["link"]
+    third = int(link.our_ip.split(".")[2]) + 1  # another /24, inside our namespace only
+    live_ip, replayer_ip = f"198.18.{third}.1", f"198.18.{third}.2"
+    flat_expected = [resp for run in recorded["expected"] for resp in run]
+    live_port = PORT + 10  # the recording's server may still hold PORT: --port-map moves it
+    server = subprocess.Popen(
+        in_ns(link.ours, bin_dir / "http_server", "--backend", "kernel", "--port", live_port,
+              "--max-seconds", 30), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(200):
+            if f":{live_port}" in sh(*in_ns(link.ours, "ss", "-Hltn")).stdout:
+                break
+            assert server.poll() is None, server.communicate()
+            time.sleep(0.025)
+        else:
+            pytest.fail("http_server --backend kernel did not listen")
+        out = tmp_path / "tap.pcapng"
+        r = subprocess.run(
+            in_ns(link.ours, bin_dir / "pcap_replay", str(recorded["capture"]), "--backend", "tap",
+                  "--iface", f"dnkt{dpdkutil.PID}", "--ip", replayer_ip, "--live", live_ip,
+                  "--target", recorded["server_ip"], "--port-map", f"{PORT}:{live_port}",
+                  "--out", str(out), "--fast", "--max-seconds", 20),
+            capture_output=True, text=True, timeout=60)
+        print(r.stdout, r.stderr)
+        assert r.returncode == 0, f"pcap_replay exit {r.returncode}: {r.stdout}{r.stderr}"
+        assert "3 flows (0 skipped)" in r.stdout and "0 divergences" in r.stdout, r.stdout
+        replayed = [x for s in server_streams(out, live_port) for x in http_responses(s)]
+        assert replayed == flat_expected
+    finally:
+        server.send_signal(signal.SIGINT)
+        try:
+            server.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(timeout=5)

@@ -1,7 +1,8 @@
 // pcap_replay: replays a recorded conversation against our stack in the simulator (the
 // replay engine: sdk/include/dpdk_net/replay/replay.hpp; its sim driver: sim::replay_host), or
 // live over an interface (--backend pcap: replay::run_on_device over a pcap_device) against
-// whatever stack answers --live on that link.
+// whatever stack answers --live on that link, or over a TAP device whose kernel side is --live
+// (--backend tap: the Linux kernel and its applications are the live stack).
 //
 //   host "replayer" (198.18.0.10...)  <-- clean sim link -->  host "live" (198.18.0.2, our stack
 //   driven by sim::replay_host             running the examples' HTTP server or echo server)
@@ -142,9 +143,41 @@ extern "C" void on_stop_signal(int /*sig*/) {
   stop_requested.store(true, std::memory_order_relaxed);
 }
 
+/// The live device: a pcap_device on an existing interface, or a new TAP device whose kernel
+/// side is the live address. Null after printing why.
+struct live_device {
+  std::unique_ptr<device> dev;
+  std::string description;
+};
+
+std::optional<live_device> open_live_device(const pcap_replay::options& o) {
+  live_device out;
+  if (o.backend == pcap_replay::replay_backend::pcap) {
+    std::optional<examples::pcap_backend> b =
+        examples::open_pcap_backend(prog, o.iface, o.replay.address, 32, std::nullopt, 4096);
+    if (!b) {
+      return std::nullopt;
+    }
+    out.description = b->describe();
+    out.dev = std::move(b->dev);
+    return out;
+  }
+  tap::tap_config tc;
+  tc.name = o.iface;
+  std::string error;
+  std::unique_ptr<tap::tap_device> t = tap::tap_device::open(tc, error);
+  if (!t || !t->configure_kernel_side(tap::kernel_side{o.replay.live_address, 24, true}, error)) {
+    std::fprintf(stderr, "%s: --backend tap: %s\n", prog, error.c_str());
+    return std::nullopt;
+  }
+  out.description = "tap " + t->info().name + " (MAC " + t->info().mac.to_string() +
+                    ", kernel side " + o.replay.live_address.to_string() + "/24)";
+  out.dev = std::move(t);
+  return out;
+}
+
 int run_live(const pcap_replay::options& o, std::span<const capture_record> records) {
-  std::optional<examples::pcap_backend> b =
-      examples::open_pcap_backend(prog, o.iface, o.replay.address, 32, std::nullopt, 4096);
+  std::optional<live_device> b = open_live_device(o);
   if (!b) {
     return 2;
   }
@@ -167,8 +200,8 @@ int run_live(const pcap_replay::options& o, std::span<const capture_record> reco
       return 2;
     }
   }
-  std::printf("%s: replaying %s on %s against %s\n", prog, o.capture.c_str(), b->describe().c_str(),
-              o.replay.live_address.to_string().c_str());
+  std::printf("%s: replaying %s on %s against %s\n", prog, o.capture.c_str(),
+              b->description.c_str(), o.replay.live_address.to_string().c_str());
   std::fflush(stdout);
   std::signal(SIGINT, on_stop_signal);
   std::signal(SIGTERM, on_stop_signal);
@@ -200,8 +233,8 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "%s: %s\n", prog, error.c_str());
       return 2;
     }
-    return o.backend == pcap_replay::replay_backend::pcap ? run_live(o, records)
-                                                          : run_sim(o, records);
+    return o.backend == pcap_replay::replay_backend::sim ? run_sim(o, records)
+                                                         : run_live(o, records);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s: %s\n", prog, e.what());
     return 2;

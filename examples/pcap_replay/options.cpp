@@ -26,15 +26,18 @@ void usage() {
       "                     libpcap; the live stack is whatever answers --live ADDR on that link\n"
       "                     (our http_server --backend pcap on the other end of a veth, the Linux\n"
       "                     kernel, ...); give the interface no kernel address of its own\n"
-      "  --iface NAME       the interface (pcap)\n"
-      "  --ip ADDR          the replayer's first address (sim: 198.18.0.10; pcap: required)\n"
-      "  --live ADDR        the live stack's address (sim: 198.18.0.2; pcap: required)\n"
+      "  --backend tap      live against the Linux kernel: a TAP device --iface NAME (default\n"
+      "                     dnreplay0) is created with the kernel's side at --live ADDR/24, so\n"
+      "                     the live stack is the kernel and whatever listens there\n"
+      "  --iface NAME       the interface (pcap: existing; tap: created)\n"
+      "  --ip ADDR          the replayer's first address (sim: 198.18.0.10; pcap, tap: required)\n"
+      "  --live ADDR        the live stack's address (sim: 198.18.0.2; pcap, tap: required)\n"
       "  --target ADDR      the recorded address the live stack plays (default: the first SYN's\n"
       "                     destination; --as server: its source)\n"
       "  --port-map A:B     T's recorded port A is port B on the live stack (repeatable)\n"
       "  --peer-port-offset N  added to the replayed side's ports (default 0)\n"
       "  --as client|server which recorded side we play: client (default; the live app serves)\n"
-      "                     or server (pcap only: a live client connects to --ip at the recorded\n"
+      "                     or server (pcap, tap: a live client connects to --ip at the recorded\n"
       "                     server port, whenever it will, and gets the recorded responses)\n"
       "  --app http|echo    sim: the live application, the examples' Beast HTTP server (default)\n"
       "                     or tcp_echo's echo server; it listens on every replayed port\n"
@@ -165,8 +168,10 @@ int parse(int argc, char** argv, options& out) {
         out.backend = replay_backend::sim;
       } else if (v == "pcap") {
         out.backend = replay_backend::pcap;
+      } else if (v == "tap") {
+        out.backend = replay_backend::tap;
       } else {
-        return bad("--backend " + v + ": replay runs on sim or pcap (tap, dpdk: not yet)");
+        return bad("--backend " + v + ": replay runs on sim, pcap or tap (dpdk: not yet)");
       }
     } else if (a == "--iface") {
       out.iface = v;
@@ -191,19 +196,23 @@ int parse(int argc, char** argv, options& out) {
         "--backend pcap with the client on that link, or replay::engine with your client in the "
         "simulator (docs/pcap.md)");
   }
-  if (out.backend == replay_backend::pcap && (out.iface.empty() || !out.have_live || !have_ip)) {
-    return bad(
-        "--backend pcap needs --iface NAME, --live ADDR (the address that answers) and --ip ADDR "
-        "(the replayer's own, unused on that link)");
+  const bool live = out.backend != replay_backend::sim;
+  const std::string name = out.backend == replay_backend::tap ? "tap" : "pcap";
+  if (out.backend == replay_backend::tap && out.iface.empty()) {
+    out.iface = "dnreplay0";
   }
-  if (out.backend == replay_backend::pcap && have_app) {
-    return bad(
-        "--app chooses the simulator's live application; with --backend pcap the live stack is "
-        "whatever answers --live");
+  if (live && (out.iface.empty() || !out.have_live || !have_ip)) {
+    return bad("--backend " + name +
+               " needs --iface NAME, --live ADDR (the address that answers) and --ip ADDR "
+               "(the replayer's own, unused on that link)");
+  }
+  if (live && have_app) {
+    return bad("--app chooses the simulator's live application; with --backend " + name +
+               " the live stack is whatever answers --live");
   }
   if (out.backend == replay_backend::sim && (!out.iface.empty() || out.have_live || have_ip)) {
     return bad(
-        "--iface, --ip and --live are for --backend pcap (the simulator's live stack is "
+        "--iface, --ip and --live are for --backend pcap or tap (the simulator's live stack is "
         "198.18.0.2)");
   }
   return -1;

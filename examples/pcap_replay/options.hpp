@@ -10,7 +10,7 @@
 namespace pcap_replay {
 
 enum class app_kind : std::uint8_t { http, echo };
-enum class replay_backend : std::uint8_t { sim, pcap };
+enum class replay_backend : std::uint8_t { sim, pcap, tap };
 
 struct options {
   std::string capture;  ///< the pcap / pcapng to replay
@@ -21,7 +21,7 @@ struct options {
   bool json = false;        ///< --json: the JSON report on stdout
   double max_seconds = 60;  ///< simulated (live: wall) seconds before giving up
   replay_backend backend = replay_backend::sim;
-  std::string iface;       ///< --iface (pcap)
+  std::string iface;       ///< --iface (pcap: an existing interface; tap: the device to create)
   bool have_live = false;  ///< --live given
 };
 
