@@ -172,6 +172,8 @@ def test_linux_capture_replays_to_the_same_http_responses(bin_dir, recorded, tmp
     assert len(flat_expected[1][1]) == BYTES and flat_expected[-1][1] == ECHO
 
 
+# Live runs use --timeout 5: a sanitizer build on 2 shared cores can stall a live peer for a
+# second or two, and a slow peer is not what these tests are about.
 def test_linux_capture_replays_live_over_pcap(bin_dir, recorded, tmp_path):
     """The same capture replayed live: the replayer on the peer's end of the veth (libpcap), our
     stack with the HTTP example on the other (libpcap too); neither kernel holds an address, so
@@ -191,7 +193,7 @@ def test_linux_capture_replays_live_over_pcap(bin_dir, recorded, tmp_path):
         r = subprocess.run(
             in_ns(link.peer, bin_dir / "pcap_replay", str(recorded["capture"]), "--backend", "pcap",
                   "--iface", link.peer_if, "--ip", link.peer_ip, "--live", link.our_ip,
-                  "--target", recorded["server_ip"], "--out", str(out), "--fast",
+                  "--target", recorded["server_ip"], "--out", str(out), "--fast", "--timeout", 5,
                   "--max-seconds", 20),
             capture_output=True, text=True, timeout=60)
         print(r.stdout, r.stderr)
@@ -221,7 +223,7 @@ def test_linux_capture_server_side_answers_live_curl(bin_dir, recorded, tmp_path
     replayer = subprocess.Popen(
         in_ns(link.ours, bin_dir / "pcap_replay", str(recorded["capture"]), "--backend", "pcap",
               "--iface", link.ours_if, "--ip", link.our_ip, "--live", link.peer_ip, "--as",
-              "server", "--fast", "--out", str(out), "--max-seconds", 30),
+              "server", "--fast", "--timeout", 5, "--out", str(out), "--max-seconds", 30),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         line = replayer.stdout.readline()
@@ -264,7 +266,7 @@ def test_linux_capture_replays_over_tap_against_the_kernel(bin_dir, recorded, tm
             in_ns(link.ours, bin_dir / "pcap_replay", str(recorded["capture"]), "--backend", "tap",
                   "--iface", f"dnkt{dpdkutil.PID}", "--ip", replayer_ip, "--live", live_ip,
                   "--target", recorded["server_ip"], "--port-map", f"{PORT}:{live_port}",
-                  "--out", str(out), "--fast", "--max-seconds", 20),
+                  "--out", str(out), "--fast", "--timeout", 5, "--max-seconds", 20),
             capture_output=True, text=True, timeout=60)
         print(r.stdout, r.stderr)
         assert r.returncode == 0, f"pcap_replay exit {r.returncode}: {r.stdout}{r.stderr}"

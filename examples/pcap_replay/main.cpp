@@ -190,6 +190,19 @@ int run_live(const pcap_replay::options& o, std::span<const capture_record> reco
     std::fprintf(stderr, "%s: %s: %s\n", prog, o.capture.c_str(), error.c_str());
     return 2;
   }
+  if (o.backend == pcap_replay::replay_backend::tap) {
+    // Peer i replays from --ip + i: every one must be on the kernel side's /24.
+    const std::uint32_t last = cfg.address.value + engine.peer_count() - 1;
+    if ((last >> 8U) != (cfg.live_address.value >> 8U)) {
+      std::fprintf(stderr,
+                   "%s: --backend tap: the capture has %zu peers, replayed from --ip %s up to %s, "
+                   "which leaves --live %s/24 (pick a lower --ip)\n",
+                   prog, engine.peer_count(), cfg.address.to_string().c_str(),
+                   wire::ipv4_address{last}.to_string().c_str(),
+                   cfg.live_address.to_string().c_str());
+      return 2;
+    }
+  }
   pcapng_writer out;
   if (!o.out.empty()) {
     capture_interface iface;

@@ -201,10 +201,25 @@ int parse(int argc, char** argv, options& out) {
   if (out.backend == replay_backend::tap && out.iface.empty()) {
     out.iface = "dnreplay0";
   }
-  if (live && (out.iface.empty() || !out.have_live || !have_ip)) {
-    return bad("--backend " + name +
-               " needs --iface NAME, --live ADDR (the address that answers) and --ip ADDR "
-               "(the replayer's own, unused on that link)");
+  if (live) {
+    std::string missing;
+    const auto need = [&](bool given, const char* what) {
+      if (!given) {
+        missing += (missing.empty() ? "" : ", ") + std::string(what);
+      }
+    };
+    need(!out.iface.empty(), "--iface NAME");
+    need(out.have_live, "--live ADDR (the address that answers)");
+    need(have_ip, "--ip ADDR (the replayer's own, unused on that link)");
+    if (!missing.empty()) {
+      return bad("--backend " + name + " needs " + missing);
+    }
+  }
+  if (out.backend == replay_backend::tap &&
+      (out.replay.address.value >> 8U) != (out.replay.live_address.value >> 8U)) {
+    return bad("--backend tap: --ip " + out.replay.address.to_string() + " is not in --live " +
+               out.replay.live_address.to_string() +
+               "/24, the kernel side's subnet (the kernel would route its answers elsewhere)");
   }
   if (live && have_app) {
     return bad("--app chooses the simulator's live application; with --backend " + name +

@@ -147,6 +147,7 @@ void send_l4(engine::state& s, replay_flow& f, const replay_item& item,
   finish_l4_checksum(l4, f.protocol, src, s.config.live_address);
   ++f.frames_sent;
   f.last_activity = now;
+  f.last_progress = now;
   emit_frame(s, emit);
 }
 
@@ -193,6 +194,7 @@ void send_rst(engine::state& s, replay_flow& f, time_ns now, const engine::emit_
   finish_l4_checksum(l4, wire::ip_protocol::tcp, src, s.config.live_address);
   ++f.frames_sent;
   f.last_activity = now;
+  f.last_progress = now;
   emit_frame(s, emit);
 }
 
@@ -214,27 +216,39 @@ void send_arp(engine::state& s, const engine::emit_function& emit, std::uint16_t
   emit_frame(s, emit);
 }
 
+/// When the live side sees recorded time `recorded_at` of flow f (before its wait delays).
+time_ns paced_at(const engine::state& s, const replay_flow& f, time_ns recorded_at) {
+  return f.anchor.value_or(s.replay_start) + (recorded_at - std::min(recorded_at, f.anchor_rec));
+}
+
 time_ns planned_at(const engine::state& s, const replay_flow& f, const replay_item& item) {
-  return s.config.fast ? s.replay_start : s.replay_start + item.recorded_at + f.shift;
+  return s.config.fast ? s.replay_start : paced_at(s, f, item.recorded_at) + f.shift;
 }
 
 /// When a held item becomes a missing response: response_timeout after it was due and after the
 /// flow's last frame either way, so a long response still arriving, or a --fast replay (where
 /// every item is due at the start), is not cut off while the live side is busy.
 time_ns wait_deadline(const engine::state& s, const replay_flow& f, time_ns planned) {
-  return std::max(planned, f.last_activity) + s.config.response_timeout;
+  // Progress, not activity: live retransmissions of bytes already seen do not extend the wait.
+  return std::max(planned, f.last_progress) + s.config.response_timeout;
 }
 
 bool blocked(const replay_flow& f, const replay_item& item) {
-  if (f.protocol != wire::ip_protocol::tcp) {
-    return false;
+  if (!f.target_port_known) {
+    return true;  // server role: until the live client's first SYN / datagram
   }
-  return !f.target_port_known || (item.waits && (!f.live_isn || f.live_sent_rel < item.ack_rel));
+  return f.protocol == wire::ip_protocol::tcp && item.waits &&
+         (!f.live_isn || f.live_sent_rel < item.ack_rel);
 }
 
+/// The flow a live frame belongs to. `new_syn`: the seq of a live SYN without ACK (a client's
+/// connection request), which takes the next unassigned recorded connection (server role) unless
+/// it repeats the SYN of a flow it already has.
 replay_flow* find_live_flow(engine::state& s, std::uint8_t protocol, std::size_t peer,
-                            std::uint16_t our_port, std::uint16_t live_port, bool syn) {
+                            std::uint16_t our_port, std::uint16_t live_port,
+                            std::optional<std::uint32_t> new_syn, time_ns now) {
   replay_flow* found = nullptr;
+  replay_flow* unassigned = nullptr;
   for (replay_flow& f : s.flows) {
     if (f.protocol != protocol || f.peer_index != peer || f.peer_port_live != our_port ||
         !f.skip_reason.empty()) {
@@ -245,16 +259,27 @@ replay_flow* find_live_flow(engine::state& s, std::uint8_t protocol, std::size_t
       if (found == nullptr || f.started) {
         found = &f;  // the latest started flow on a reused 4-tuple
       }
-    } else if (!f.target_port_known && syn && found == nullptr) {
-      f.target_port_live = live_port;  // server role: the live client's port
-      f.target_port_known = true;
-      return &f;
+    } else if (!f.target_port_known && unassigned == nullptr &&
+               (new_syn || protocol == wire::ip_protocol::udp)) {
+      unassigned = &f;
     }
+  }
+  const bool reconnect =
+      found != nullptr && new_syn && found->live_isn && *found->live_isn != *new_syn;
+  if (unassigned != nullptr && (found == nullptr || reconnect)) {
+    // Server role: the live client's port, learned; the flow's recorded time starts now.
+    unassigned->target_port_live = live_port;
+    unassigned->target_port_known = true;
+    unassigned->anchor = now;
+    if (!unassigned->items.empty()) {
+      unassigned->anchor_rec = s.items[unassigned->items.front()].recorded_at;
+    }
+    return unassigned;
   }
   return found;
 }
 
-void on_live_tcp(engine::state& s, replay_flow& f, const wire::tcp_header& h,
+void on_live_tcp(engine::state& s, replay_flow& f, time_ns now, const wire::tcp_header& h,
                  std::span<const std::byte> payload) {
   if (h.has(wire::tcp_flag::syn) && !f.live_isn) {
     f.live_isn = h.seq;
@@ -286,8 +311,11 @@ void on_live_tcp(engine::state& s, replay_flow& f, const wire::tcp_header& h,
     ++f.retransmissions;
   }
   f.live_fin = f.live_fin || h.has(wire::tcp_flag::fin);
-  f.live_sent_rel =
-      std::max(f.live_sent_rel, data_at + payload.size() + (h.has(wire::tcp_flag::fin) ? 1 : 0));
+  const std::uint64_t end = data_at + payload.size() + (h.has(wire::tcp_flag::fin) ? 1 : 0);
+  if (end > f.live_sent_rel) {
+    f.live_sent_rel = end;
+    f.last_progress = now;
+  }
 }
 
 }  // namespace
@@ -320,6 +348,10 @@ std::vector<std::uint16_t> engine::live_ports() const {
   std::sort(ports.begin(), ports.end());
   ports.erase(std::unique(ports.begin(), ports.end()), ports.end());
   return ports;
+}
+
+std::size_t engine::peer_count() const noexcept {
+  return std::max<std::size_t>(1, s_->peers.size());
 }
 
 bool engine::load(std::span<const capture_record> records, std::string& error) {
@@ -367,12 +399,15 @@ void engine::on_frame(time_ns now, std::span<const std::byte> frame) {
   learn(d.eth.src);
   replay_flow* f = nullptr;
   if (d.tcp) {
+    const bool syn_only = d.tcp->has(wire::tcp_flag::syn) && !d.tcp->has(wire::tcp_flag::ack);
     f = find_live_flow(s, wire::ip_protocol::tcp, *peer, d.tcp->dst_port, d.tcp->src_port,
-                       d.tcp->has(wire::tcp_flag::syn));
+                       syn_only ? std::optional<std::uint32_t>(d.tcp->seq) : std::nullopt, now);
   } else if (d.udp) {
-    f = find_live_flow(s, wire::ip_protocol::udp, *peer, d.udp->dst_port, d.udp->src_port, false);
+    f = find_live_flow(s, wire::ip_protocol::udp, *peer, d.udp->dst_port, d.udp->src_port,
+                       std::nullopt, now);
   } else if (d.icmp && d.icmp->type == wire::icmp_type::echo_reply) {
-    f = find_live_flow(s, wire::ip_protocol::icmp, *peer, d.icmp->identifier(), 0, false);
+    f = find_live_flow(s, wire::ip_protocol::icmp, *peer, d.icmp->identifier(), 0, std::nullopt,
+                       now);
   }
   if (f == nullptr) {
     ++s.report.frames_unexpected;
@@ -381,7 +416,7 @@ void engine::on_frame(time_ns now, std::span<const std::byte> frame) {
   ++f->frames_received;
   f->last_activity = now;
   if (d.tcp) {
-    on_live_tcp(s, *f, *d.tcp, d.payload);
+    on_live_tcp(s, *f, now, *d.tcp, d.payload);
   }
 }
 
@@ -403,7 +438,9 @@ void engine::poll(time_ns now, const emit_function& emit) {
     if (s.arp_failed) {
       return;
     }
-    if (now >= s.first_poll + s.config.response_timeout) {
+    // The client role gives up on a silent live stack; a server waits for its client, which
+    // may come up later (its ARP request or first frame teaches us its MAC too).
+    if (s.config.play == play_role::client && now >= s.first_poll + s.config.response_timeout) {
       s.arp_failed = true;
       s.divergences.push_back("no ARP reply from the live stack " +
                               s.config.live_address.to_string());
@@ -451,7 +488,7 @@ void engine::poll(time_ns now, const emit_function& emit) {
     }
     const replay_item& item = s.items[best->items[best->next]];
     if (!s.config.fast) {
-      best->shift = now - (s.replay_start + item.recorded_at);
+      best->shift = now - paced_at(s, *best, item.recorded_at);
     }
     best->started = true;
     ++best->next;
@@ -466,8 +503,12 @@ time_ns engine::next_wakeup() const noexcept {
     return s.last_now;
   }
   if (!s.live_mac) {
-    return s.arp_failed ? UINT64_MAX
-                        : std::min(s.arp_next, s.first_poll + s.config.response_timeout);
+    if (s.arp_failed) {
+      return UINT64_MAX;
+    }
+    return s.config.play == play_role::client
+               ? std::min(s.arp_next, s.first_poll + s.config.response_timeout)
+               : s.arp_next;
   }
   time_ns w = UINT64_MAX;
   for (const replay_flow& f : s.flows) {

@@ -130,12 +130,18 @@ bool load_records(engine::state& s, std::span<const capture_record> records, std
       }
       if (f.protocol == wire::ip_protocol::icmp) {
         f.peer_port_live = peer_port;
+        if (s.config.play == play_role::server) {
+          f.skip_reason =
+              "ICMP echo is not replayed in the server role (the live client's echo identifier "
+              "and sequence are its own)";
+        }
       } else {
         f.peer_port_live = static_cast<std::uint16_t>(peer_port + s.config.peer_port_offset);
         f.target_port_live = s.live_port(target_port);
-        f.target_port_known = s.config.play == play_role::client ||
-                              f.protocol != wire::ip_protocol::tcp ||
-                              s.config.port_map.contains(target_port);
+        // Server role: the live client's port is its own, learned from its SYN or first
+        // datagram (unless --port-map pins it).
+        f.target_port_known =
+            s.config.play == play_role::client || s.config.port_map.contains(target_port);
       }
       f.our_isn = isn_for(s.config.seed, s.flows.size());
       s.flows.push_back(std::move(f));

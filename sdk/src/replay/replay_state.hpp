@@ -48,6 +48,10 @@ struct replay_flow {
   std::size_t next = 0;
   bool started = false;  // its first frame went out
   time_ns shift = 0;     // accumulated wait delay (recorded pacing)
+  // Recorded pacing: the flow's recorded time `anchor_rec` happens at live time `anchor` (the
+  // replay's start, or in the server role the live client's SYN).
+  time_ns anchor_rec = 0;
+  std::optional<time_ns> anchor;
   // TCP, recorded
   std::optional<std::uint32_t> rec_isn_ours, rec_isn_live;
   std::optional<std::uint32_t> rec_first_tsval;
@@ -69,7 +73,8 @@ struct replay_flow {
   bool aborted = false;
   std::string skip_reason;  // non-empty: not replayed
   std::uint64_t frames_sent = 0, frames_received = 0, frames_expected = 0;
-  time_ns last_activity = 0;
+  time_ns last_activity = 0;  // any frame of the flow, either way (the settle rule)
+  time_ns last_progress = 0;  // we sent, or the live side sent bytes beyond what it had (waits)
 
   [[nodiscard]] bool pending() const noexcept {
     return skip_reason.empty() && !aborted && !live_rst && next < items.size();

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstring>
+#include <functional>
 
 #include "dpdk_net/buffer_pool.hpp"
 #include "dpdk_net/replay/device_replay.hpp"
@@ -46,13 +47,21 @@ replay_config config() {
   return c;
 }
 
+/// A handshake, then "GET" (no response recorded).
+recording handshake_then_get() {
+  recording r = handshake();
+  r.add(3 * millisecond, tcp_frame(rec_client, rec_server, 1001, 7001,
+                                   wire::tcp_flag::ack | wire::tcp_flag::psh, {}, "GET"));
+  return r;
+}
+
 /// A poll-mode device playing the live host: it answers ARP for `live` and a SYN with a SYN-ACK.
-/// `decline_first` tx_burst calls take nothing (a full queue); `flood` makes every rx_burst
-/// return a stray frame, forever.
+/// tx_burst call number n (from 1) takes nothing when `decline(n)` (a full queue); `flood` makes
+/// every rx_burst return a stray frame, forever.
 class scripted_device final : public device {
  public:
-  scripted_device(std::size_t decline_first, bool flood)
-      : pool_(packet_pool_config{}), decline_(decline_first), flood_(flood) {
+  scripted_device(std::function<bool(std::size_t)> decline, bool flood)
+      : pool_(packet_pool_config{}), decline_(std::move(decline)), flood_(flood) {
     info_.name = "scripted";
     info_.mac = live.mac;
   }
@@ -73,8 +82,7 @@ class scripted_device final : public device {
   }
   std::size_t tx_burst(std::uint16_t /*queue*/, std::span<packet> pkts) noexcept override {
     ++tx_calls;
-    if (decline_ != 0) {
-      --decline_;
+    if (decline_ && decline_(tx_calls)) {
       return 0;
     }
     for (packet& p : pkts) {
@@ -114,13 +122,23 @@ class scripted_device final : public device {
   packet_pool pool_;
   device_info info_;
   std::deque<std::vector<std::byte>> replies_;
-  std::size_t decline_;
+  std::function<bool(std::size_t)> decline_;
   bool flood_;
 };
 
 TEST(DeviceReplay, DeclinedFramesAreSentLaterInOrder) {
-  const recording r = handshake();
-  scripted_device dev(3, false);  // the ARP request is declined three times, then taken
+  const recording r = handshake_then_get();
+  // The ARP request is declined three times; after the SYN-ACK, the ACK and "GET" (emitted in
+  // one poll) are declined once each, then go out together, in order.
+  std::size_t syn_ack_calls = 0;
+  scripted_device dev(
+      [&](std::size_t n) {
+        if (n <= 3) {
+          return true;
+        }
+        return n >= 6 && n <= 7 && ++syn_ack_calls != 0;
+      },
+      false);
   engine e(config());
   std::string error;
   ASSERT_TRUE(e.load(r.records, error)) << error;
@@ -129,8 +147,9 @@ TEST(DeviceReplay, DeclinedFramesAreSentLaterInOrder) {
   const device_replay_result res = run_on_device(e, dev, o);
   EXPECT_TRUE(res.finished);
   EXPECT_EQ(res.tx_dropped, 0U);
-  EXPECT_GE(dev.tx_calls, 6U);  // 3 declined + ARP, SYN, ACK
-  ASSERT_EQ(dev.sent.size(), 3U);
+  EXPECT_EQ(syn_ack_calls, 2U);
+  EXPECT_EQ(dev.tx_calls, 8U);  // 3 declined, ARP, SYN, 2 declined, ACK + GET in one burst
+  ASSERT_EQ(dev.sent.size(), 4U);
   const auto arp = wire::decode_frame(dev.sent[0]);
   ASSERT_TRUE(arp.arp);
   const auto syn = wire::decode_frame(dev.sent[1]);
@@ -139,24 +158,44 @@ TEST(DeviceReplay, DeclinedFramesAreSentLaterInOrder) {
   const auto ack = wire::decode_frame(dev.sent[2]);
   ASSERT_TRUE(ack.tcp);
   EXPECT_EQ(ack.tcp->ack, 556U);
+  EXPECT_TRUE(ack.payload.empty());
+  const auto get = wire::decode_frame(dev.sent[3]);
+  ASSERT_TRUE(get.tcp);
+  EXPECT_EQ(get.payload.size(), 3U);
   EXPECT_FALSE(e.report().diverged()) << e.report().json();
 }
 
-TEST(DeviceReplay, ALinkThatNeverGoesQuietCannotStarveTheLoop) {
+TEST(DeviceReplay, FramesStillDeclinedAtTheEndAreCountedAsDropped) {
   const recording r = handshake();
-  scripted_device dev(0, true);
+  scripted_device dev([](std::size_t) { return true; }, false);  // a queue that never drains
   engine e(config());
   std::string error;
   ASSERT_TRUE(e.load(r.records, error)) << error;
   device_replay_options o;
-  o.max_duration = 200 * millisecond;
+  o.max_duration = 300 * millisecond;  // before the ARP retry (500 ms): one frame emitted
+  const device_replay_result res = run_on_device(e, dev, o);
+  EXPECT_FALSE(res.finished);
+  EXPECT_EQ(res.tx_dropped, 1U);
+  EXPECT_TRUE(dev.sent.empty());
+  EXPECT_GT(dev.tx_calls, 10U);  // retried, with the short sleep, until the deadline
+}
+
+TEST(DeviceReplay, ALinkThatNeverGoesQuietCannotStarveTheLoop) {
+  const recording r = handshake();
+  scripted_device dev({}, true);
+  engine e(config());
+  std::string error;
+  ASSERT_TRUE(e.load(r.records, error)) << error;
+  device_replay_options o;
+  o.max_duration = 20 * second;  // a bound for a broken loop; the run takes ~0.1 s
   const device_replay_result res = run_on_device(e, dev, o);
   // The handshake completes between the stray frames, and the settle time passes despite them.
   EXPECT_TRUE(res.finished);
+  EXPECT_LT(res.elapsed, 10 * second);
   EXPECT_GT(dev.flood_frames, 0U);
   EXPECT_GT(e.report().frames_unexpected, 0U);
   // And a stop request ends a run that cannot finish (no reply to ARP, stray frames forever).
-  scripted_device mute(0, true);
+  scripted_device mute({}, true);
   replay_config c = config();
   c.live_address = wire::ipv4_address::from_octets(198, 18, 0, 99);  // nobody answers ARP
   engine never(c);

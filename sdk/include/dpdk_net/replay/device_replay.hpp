@@ -24,9 +24,10 @@
 namespace dpdk_net::replay {
 
 struct device_replay_options {
-  std::uint16_t queue = 0;             ///< the device queue the replayer sends and receives on
-  pcapng_writer* out = nullptr;        ///< every frame sent and received (interface 0), or none
-  time_ns max_duration = 60 * second;  ///< then give up (finished = false)
+  std::uint16_t queue = 0;       ///< the device queue the replayer sends and receives on
+  pcapng_writer* out = nullptr;  ///< every frame received and emitted (interface 0; an emitted
+                                 ///< frame the device never took is there too: see tx_dropped)
+  time_ns max_duration = 60 * second;       ///< then give up (finished = false)
   time_ns max_idle_wait = 2 * millisecond;  ///< the longest sleep between two rx polls
   const std::atomic<bool>* stop = nullptr;  ///< set (e.g. by SIGINT): stop now
 };

@@ -22,18 +22,18 @@
 //   window and the other options as recorded (options patched in place: layout kept).
 // The wait rule: a replayed segment acknowledging relative live byte R (SYN and FIN count 1) is
 // held until the live stack has sent at least R. Held longer than response_timeout past both its
-// planned time and the flow's last frame (sent or received), it is reported ("missing response:
-// flow F waited for byte R, live sent S") and the flow is aborted with a RST (its remaining frames
-// are dropped). Pacing, per flow: a frame is planned at start + (its recorded time - the first
-// recorded time)
-// + the delay its flow accumulated by waiting; fast: as soon as the wait rule allows. Flows are
-// independent: one flow's wait does not hold another.
+// planned time and the flow's last progress (a frame sent, or new live bytes), it is reported
+// ("missing response: flow F waited for byte R, live sent S") and the flow is aborted with a RST
+// (its remaining frames are dropped). Pacing, per flow: a frame is planned at start + (its
+// recorded time - the first recorded time) + the delay its flow accumulated by waiting; fast: as
+// soon as the wait rule allows. Flows are independent: one flow's wait does not hold another.
 // Live segments beyond the recording (retransmissions, extra data) are stored and counted; the
 // replayer never acknowledges anything on its own.
 // play_role::server: the live stack is the client. Each live SYN (to address + i, at the
 // recorded server port + peer_port_offset) takes the next recorded connection of that peer and
-// port; its port is learned from the SYN, and that first wait has no response timeout (the
-// client connects when it will; a connection that never comes is reported).
+// port; its port is learned from the SYN (UDP: the first datagram), its recorded pacing starts
+// there, and that first wait has no response timeout (the client connects when it will; a
+// connection that never comes is reported). ARP is asked until answered; ICMP is skipped.
 //
 // UDP and ICMP (echo) are replayed as recorded (paced, rewritten); live responses are counted
 // per flow and compared with the recorded count.
@@ -155,6 +155,8 @@ class engine {
   /// After load: the live stack's TCP ports the replay connects to (client role; sorted), so
   /// the live application can listen on them.
   [[nodiscard]] std::vector<std::uint16_t> live_ports() const;
+  /// After load: how many distinct recorded peers of T there are (replayed from address + i).
+  [[nodiscard]] std::size_t peer_count() const noexcept;
 
   struct state;  // replay_engine.cpp
 
