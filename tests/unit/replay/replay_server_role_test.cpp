@@ -172,6 +172,50 @@ TEST(ReplayServerRole, PacedFlowsStartWhenTheirClientConnects) {
   EXPECT_EQ(d.tcp->ack, 71U);
 }
 
+TEST(ReplayServerRole, AClientReusingItsPortGetsTheNextRecordedConnection) {
+  recording r;
+  using namespace wire::tcp_flag;
+  const wire::tcp_options none;
+  endpoint4 second_client = rec_client;
+  second_client.port = 40001;
+  r.add(0, tcp_frame(rec_client, rec_server, 100, 0, wire::tcp_flag::syn, none));
+  r.add(1 * millisecond,
+        tcp_frame(rec_server, rec_client, 900, 101, wire::tcp_flag::syn | ack, none));
+  r.add(2 * millisecond, tcp_frame(rec_client, rec_server, 101, 901, ack, none));
+  r.add(3 * millisecond, tcp_frame(second_client, rec_server, 500, 0, wire::tcp_flag::syn, none));
+  r.add(4 * millisecond,
+        tcp_frame(rec_server, second_client, 2000, 501, wire::tcp_flag::syn | ack, none));
+  r.add(5 * millisecond, tcp_frame(second_client, rec_server, 501, 2001, ack, none));
+  replay_config cfg = config_for(true);
+  cfg.play = play_role::server;
+  cfg.port_map.clear();
+  harness h(cfg);
+  std::string error;
+  ASSERT_TRUE(h.e.load(r.records, error)) << error;
+  h.start(0);
+  endpoint4 client = live;
+  client.port = 51000;  // both live connections from this port
+  endpoint4 server = us;
+  server.port = 80;
+  h.e.on_frame(0, tcp_frame(client, server, 7, 0, wire::tcp_flag::syn, none));
+  h.poll(0);
+  ASSERT_EQ(h.sent.size(), 1U);
+  h.e.on_frame(1 * millisecond, tcp_frame(client, server, 8, isn_for(7, 0) + 1, ack, none));
+  h.e.on_frame(2 * millisecond, tcp_frame(client, server, 70000, 0, wire::tcp_flag::syn, none));
+  h.poll(2 * millisecond);
+  ASSERT_EQ(h.sent.size(), 2U);
+  const auto d = h.last();
+  ASSERT_TRUE(d.tcp);
+  EXPECT_EQ(d.tcp->seq, isn_for(7, 1));  // the second recorded connection's SYN-ACK
+  EXPECT_EQ(d.tcp->ack, 70001U);
+  // A late retransmission of the first SYN takes no new connection (none is left) and is absorbed.
+  h.e.on_frame(3 * millisecond, tcp_frame(client, server, 7, 0, wire::tcp_flag::syn, none));
+  EXPECT_EQ(h.e.report().frames_unexpected, 0U);
+  h.poll(200 * millisecond);
+  EXPECT_TRUE(h.e.done());
+  EXPECT_FALSE(h.e.report().diverged()) << h.e.report().json();
+}
+
 TEST(ReplayServerRole, UdpRepliesGoToTheLiveClientsPort) {
   // A recorded DNS-like exchange; the live client asks from a port of its own.
   recording r;
