@@ -6,7 +6,6 @@ replays curl's side -- Linux's ISNs, timestamps, window scaling, SACK-permitted 
 same application on our stack in the simulator, then live (pcap_replay --backend pcap on one end
 of the veth, http_server --backend pcap on the other). The responses in the replay's output pcap
 must be the ones curl got: same status, same body."""
-import os
 import re
 import signal
 import subprocess
@@ -99,6 +98,43 @@ def run_curls(link, out_dir, timeout=20):
     return got
 
 
+def start_kernel_http_server(bin_dir, ns, port, ip=None):
+    """http_server --backend kernel in namespace ns (on ip/24, else any address), once the
+    kernel reports its listener (asked of the kernel: no probe goes on the wire)."""
+    args = ["--ip", f"{ip}/24"] if ip else []
+    server = subprocess.Popen(
+        in_ns(ns, bin_dir / "http_server", "--backend", "kernel", *args, "--port", port,
+              "--max-seconds", 30), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    for _ in range(200):
+        if f":{port}" in sh(*in_ns(ns, "ss", "-Hltn")).stdout:
+            return server
+        if server.poll() is not None:
+            break
+        time.sleep(0.025)
+    stop(server)
+    pytest.fail(f"http_server --backend kernel did not listen: {server.communicate()}")
+
+
+def stop(process):
+    if process is not None and process.poll() is None:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+
+def replay_and_check(cmd, out, port, expected, flows=3):
+    """Runs pcap_replay (cmd, writing --out `out`): exit 0, no divergence, and the responses in
+    its output pcap are `expected` (status and body, in order)."""
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    print(r.stdout, r.stderr)
+    assert r.returncode == 0, f"pcap_replay exit {r.returncode}: {r.stdout}{r.stderr}"
+    assert f"{flows} flows (0 skipped)" in r.stdout and "0 divergences" in r.stdout, r.stdout
+    assert [x for s in server_streams(out, port) for x in http_responses(s)] == expected
+
+
 @pytest.fixture(scope="module")
 def recorded(bin_dir, tmp_path_factory):
     """A capture of three curl connections (GET /, GET /bytes/N + GET / kept alive, POST /echo)
@@ -113,17 +149,7 @@ def recorded(bin_dir, tmp_path_factory):
         for ns, iface in ((link.ours, link.ours_if), (link.peer, link.peer_if)):
             sh(*in_ns(ns, "ethtool", "-K", iface, "tso", "off", "gso", "off", "gro", "off",
                       "tx", "off"))
-        server = subprocess.Popen(
-            in_ns(link.ours, bin_dir / "http_server", "--backend", "kernel", "--ip", f"{link.our_ip}/24",
-                  "--port", PORT, "--max-seconds", 30), stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE)
-        for _ in range(200):  # the listener is up (asked of the kernel: no probe in the capture)
-            if f":{PORT}" in sh(*in_ns(link.ours, "ss", "-Hltn")).stdout:
-                break
-            assert server.poll() is None, server.communicate()
-            time.sleep(0.025)
-        else:
-            pytest.fail("http_server --backend kernel did not listen")
+        server = start_kernel_http_server(bin_dir, link.ours, PORT, link.our_ip)
         capture = tmp_path / "kernel.pcap"
         tcpdump = subprocess.Popen(
             in_ns(link.ours, "tcpdump", "-i", link.ours_if, "-nn", "-U", "--immediate-mode", "-Z", "root",
@@ -140,13 +166,7 @@ def recorded(bin_dir, tmp_path_factory):
         yield {"capture": capture, "server_ip": link.our_ip, "expected": expected, "link": link}
     finally:
         for p in (server, tcpdump):
-            if p is not None and p.poll() is None:
-                p.send_signal(signal.SIGINT)
-                try:
-                    p.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait(timeout=5)
+            stop(p)
         link.destroy()
         assert not link.leftovers()
 
@@ -161,14 +181,8 @@ def test_linux_capture_replays_to_the_same_http_responses(bin_dir, recorded, tmp
     assert [r for s in recorded_streams for r in http_responses(s)] == flat_expected
 
     out = tmp_path / "replayed.pcapng"
-    r = subprocess.run([bin_dir / "pcap_replay", str(capture), "--target",
-                        recorded["server_ip"], "--out", str(out), "--fast"],
-                       capture_output=True, text=True, timeout=60)
-    print(r.stdout, r.stderr)
-    assert r.returncode == 0, f"pcap_replay exit {r.returncode}: {r.stdout}{r.stderr}"
-    replayed = [r for s in server_streams(out, PORT) for r in http_responses(s)]
-    assert [s for s, _ in replayed] == [s for s, _ in flat_expected]
-    assert [b for _, b in replayed] == [b for _, b in flat_expected]
+    replay_and_check([bin_dir / "pcap_replay", str(capture), "--target", recorded["server_ip"],
+                      "--out", str(out), "--fast"], out, PORT, flat_expected)
     assert len(flat_expected[1][1]) == BYTES and flat_expected[-1][1] == ECHO
 
 
@@ -190,24 +204,13 @@ def test_linux_capture_replays_live_over_pcap(bin_dir, recorded, tmp_path):
         line = server.stdout.readline()
         assert "serving" in line, line + server.stderr.read()
         out = tmp_path / "live.pcapng"
-        r = subprocess.run(
+        replay_and_check(
             in_ns(link.peer, bin_dir / "pcap_replay", str(recorded["capture"]), "--backend", "pcap",
                   "--iface", link.peer_if, "--ip", link.peer_ip, "--live", link.our_ip,
                   "--target", recorded["server_ip"], "--out", str(out), "--fast", "--timeout", 5,
-                  "--max-seconds", 20),
-            capture_output=True, text=True, timeout=60)
-        print(r.stdout, r.stderr)
-        assert r.returncode == 0, f"pcap_replay exit {r.returncode}: {r.stdout}{r.stderr}"
-        assert "0 divergences" in r.stdout
-        replayed = [x for s in server_streams(out, PORT) for x in http_responses(s)]
-        assert replayed == flat_expected
+                  "--max-seconds", 20), out, PORT, flat_expected)
     finally:
-        server.send_signal(signal.SIGINT)
-        try:
-            server.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(timeout=5)
+        stop(server)
 
 
 def test_linux_capture_server_side_answers_live_curl(bin_dir, recorded, tmp_path):
@@ -250,33 +253,14 @@ def test_linux_capture_replays_over_tap_against_the_kernel(bin_dir, recorded, tm
     live_ip, replayer_ip = f"198.18.{third}.1", f"198.18.{third}.2"
     flat_expected = [resp for run in recorded["expected"] for resp in run]
     live_port = PORT + 10  # the recording's server may still hold PORT: --port-map moves it
-    server = subprocess.Popen(
-        in_ns(link.ours, bin_dir / "http_server", "--backend", "kernel", "--port", live_port,
-              "--max-seconds", 30), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    server = start_kernel_http_server(bin_dir, link.ours, live_port)
     try:
-        for _ in range(200):
-            if f":{live_port}" in sh(*in_ns(link.ours, "ss", "-Hltn")).stdout:
-                break
-            assert server.poll() is None, server.communicate()
-            time.sleep(0.025)
-        else:
-            pytest.fail("http_server --backend kernel did not listen")
         out = tmp_path / "tap.pcapng"
-        r = subprocess.run(
+        replay_and_check(
             in_ns(link.ours, bin_dir / "pcap_replay", str(recorded["capture"]), "--backend", "tap",
                   "--iface", f"dnkt{dpdkutil.PID}", "--ip", replayer_ip, "--live", live_ip,
                   "--target", recorded["server_ip"], "--port-map", f"{PORT}:{live_port}",
                   "--out", str(out), "--fast", "--timeout", 5, "--max-seconds", 20),
-            capture_output=True, text=True, timeout=60)
-        print(r.stdout, r.stderr)
-        assert r.returncode == 0, f"pcap_replay exit {r.returncode}: {r.stdout}{r.stderr}"
-        assert "3 flows (0 skipped)" in r.stdout and "0 divergences" in r.stdout, r.stdout
-        replayed = [x for s in server_streams(out, live_port) for x in http_responses(s)]
-        assert replayed == flat_expected
+            out, live_port, flat_expected)
     finally:
-        server.send_signal(signal.SIGINT)
-        try:
-            server.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(timeout=5)
+        stop(server)

@@ -85,6 +85,20 @@ struct harness {
     sent.clear();
     e.on_frame(now, arp_frame(live, wire::arp_op::reply, us));
   }
+  /// Loads r, starts at 0 and polls (the first SYN goes out); false (a test failure) if r does not
+  /// load.
+  void begin(const recording& r) {
+    std::string error;
+    ASSERT_TRUE(e.load(r.records, error)) << error;
+    start(0);
+    poll(0);
+  }
+  /// The live stack's SYN-ACK (ISN live_isn) to the first flow's SYN at `at`, then a poll.
+  void syn_ack(time_ns at, const wire::tcp_options& options = {}) {
+    e.on_frame(at, tcp_frame(live, us, live_isn, isn_for(e.config().seed, 0) + 1,
+                             wire::tcp_flag::syn | wire::tcp_flag::ack, options));
+    poll(at);
+  }
   /// The last frame sent, decoded with checksums verified.
   wire::decoded_frame last() const {
     EXPECT_FALSE(sent.empty());

@@ -310,18 +310,13 @@ recording two_requests() {
 TEST(ReplayEngine, FastReplayWaitsFromTheLastFrameNotFromTheStart) {
   // --fast plans every frame at the start; a session longer than the response timeout (2 s)
   // whose responses keep coming must not be cut off as "missing response".
-  recording r = two_requests();
+  const recording r = two_requests();
   harness h(config_for(true));
-  std::string error;
-  ASSERT_TRUE(h.e.load(r.records, error)) << error;
-  h.start(0);
-  h.poll(0);
+  h.begin(r);
+  h.syn_ack(1 * millisecond);  // then ACK + GET1
   const std::uint32_t our = isn_for(7, 0);
   using namespace wire::tcp_flag;
   const wire::tcp_options none;
-  h.e.on_frame(1 * millisecond,
-               tcp_frame(live, us, live_isn, our + 1, wire::tcp_flag::syn | ack, none));
-  h.poll(1 * millisecond);  // ACK + GET1
   ASSERT_EQ(h.sent.size(), 2U);
   h.poll(1900 * millisecond);
   h.e.on_frame(1900 * millisecond, tcp_frame(live, us, live_isn + 1, our + 5, ack, none, "R1"));
@@ -339,12 +334,8 @@ TEST(ReplayEngine, FastReplayWaitsFromTheLastFrameNotFromTheStart) {
   EXPECT_FALSE(h.e.report().diverged()) << h.e.report().json();
   // And a response that never comes is still reported, 2 s after the request.
   harness m(config_for(true));
-  ASSERT_TRUE(m.e.load(r.records, error)) << error;
-  m.start(0);
-  m.poll(0);
-  m.e.on_frame(1 * millisecond,
-               tcp_frame(live, us, live_isn, our + 1, wire::tcp_flag::syn | ack, none));
-  m.poll(1 * millisecond);
+  m.begin(r);
+  m.syn_ack(1 * millisecond);
   m.poll(2000 * millisecond);
   EXPECT_EQ(m.e.report().flows[0].missing_responses, 0U);
   m.poll(2001 * millisecond);
@@ -357,17 +348,12 @@ TEST(ReplayEngine, FastReplayWaitsFromTheLastFrameNotFromTheStart) {
 TEST(ReplayEngine, LiveRetransmissionsDoNotExtendTheWait) {
   // The replayer never acknowledges on its own, so a live stack retransmits a short response;
   // only new bytes count as progress, or "missing response" would never come.
-  recording r = http_like();
+  const recording r = http_like();
   harness h(config_for(true));
-  std::string error;
-  ASSERT_TRUE(h.e.load(r.records, error)) << error;
-  h.start(0);
-  h.poll(0);
+  h.begin(r);
+  h.syn_ack(1 * millisecond, ts(1, 1));
   const std::uint32_t our = isn_for(7, 0);
   using namespace wire::tcp_flag;
-  h.e.on_frame(1 * millisecond,
-               tcp_frame(live, us, live_isn, our + 1, wire::tcp_flag::syn | ack, ts(1, 1)));
-  h.poll(1 * millisecond);
   const auto short_response = tcp_frame(live, us, live_isn + 1, our + 4, ack, ts(2, 1), "O");
   h.e.on_frame(10 * millisecond, short_response);  // 1 of the 2 recorded bytes
   h.poll(10 * millisecond);

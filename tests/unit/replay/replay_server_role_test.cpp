@@ -14,15 +14,31 @@ using namespace dpdk_net;
 using namespace dpdk_net::replay;
 using namespace dpdk_net::replay::test;
 
+replay_config server_config(bool fast) {
+  replay_config c = config_for(fast);
+  c.play = play_role::server;
+  c.port_map.clear();
+  return c;
+}
+
+/// The live client at `port`, and the replayer as the recorded server (port 80).
+endpoint4 live_client(std::uint16_t port) {
+  endpoint4 c = live;
+  c.port = port;
+  return c;
+}
+endpoint4 our_server() {
+  endpoint4 s = us;
+  s.port = 80;
+  return s;
+}
+
 TEST(ReplayServerRole, PlaysTheRecordedServerAgainstALiveClient) {
   // --as server: T is the recorded client; the live client connects to the replayer (at the
   // recorded server's port), and each recorded server frame waits for the client bytes it
   // acknowledges. Its port is learned from the live SYN.
   recording r = http_like();
-  replay_config cfg = config_for(true);
-  cfg.play = play_role::server;
-  cfg.port_map.clear();
-  cfg.live_address = live.ip;  // the live client
+  const replay_config cfg = server_config(true);
   harness h(cfg);
   std::string error;
   ASSERT_TRUE(h.e.load(r.records, error)) << error;
@@ -31,10 +47,8 @@ TEST(ReplayServerRole, PlaysTheRecordedServerAgainstALiveClient) {
   h.poll(0);
   EXPECT_TRUE(h.sent.empty());  // the SYN-ACK waits for a live SYN
   using namespace wire::tcp_flag;
-  endpoint4 client = live;
-  client.port = 51000;
-  endpoint4 server = us;
-  server.port = 80;
+  endpoint4 client = live_client(51000);
+  const endpoint4 server = our_server();
   wire::tcp_options syn_options = ts(42, 0);
   syn_options.mss = 1460;
   h.e.on_frame(1 * millisecond,
@@ -81,9 +95,7 @@ TEST(ReplayServerRole, PlaysTheRecordedServerAgainstALiveClient) {
 
 TEST(ReplayServerRole, WaitsForItsClientWithoutTimeoutOrBusyLoop) {
   recording r = http_like();
-  replay_config cfg = config_for(true);
-  cfg.play = play_role::server;
-  cfg.port_map.clear();
+  const replay_config cfg = server_config(true);
   harness h(cfg);
   std::string error;
   ASSERT_TRUE(h.e.load(r.records, error)) << error;
@@ -104,9 +116,7 @@ TEST(ReplayServerRole, WaitsForAClientThatComesUpLater) {
   // Nobody answers ARP at first (the client's host is not up yet): the server role keeps asking
   // and learns the client's MAC from its own ARP request, then answers its SYN.
   recording r = http_like();
-  replay_config cfg = config_for(true);
-  cfg.play = play_role::server;
-  cfg.port_map.clear();
+  const replay_config cfg = server_config(true);
   harness h(cfg);
   std::string error;
   ASSERT_TRUE(h.e.load(r.records, error)) << error;
@@ -118,10 +128,8 @@ TEST(ReplayServerRole, WaitsForAClientThatComesUpLater) {
   EXPECT_GE(h.sent.size(), 2U);
   h.sent.clear();
   h.e.on_frame(5 * second, arp_frame(live, wire::arp_op::request, us));
-  endpoint4 client = live;
-  client.port = 51000;
-  endpoint4 server = us;
-  server.port = 80;
+  endpoint4 client = live_client(51000);
+  const endpoint4 server = our_server();
   h.e.on_frame(5 * second, tcp_frame(client, server, live_isn, 0, wire::tcp_flag::syn, ts(9, 0)));
   h.poll(5 * second);
   ASSERT_EQ(h.sent.size(), 2U);  // the ARP reply and the SYN-ACK
@@ -132,9 +140,8 @@ TEST(ReplayServerRole, WaitsForAClientThatComesUpLater) {
   EXPECT_EQ(d.eth.dst, live.mac);
 }
 
-TEST(ReplayServerRole, PacedFlowsStartWhenTheirClientConnects) {
-  // Two connections recorded 30 s apart, recorded pacing: the second client connecting at 1 s
-  // gets its SYN-ACK at once, not at 30 s.
+/// Two handshakes, from client ports 40000 and 40001, the second `gap` after the first.
+recording two_connections(time_ns gap) {
   recording r;
   using namespace wire::tcp_flag;
   const wire::tcp_options none;
@@ -144,21 +151,26 @@ TEST(ReplayServerRole, PacedFlowsStartWhenTheirClientConnects) {
   r.add(1 * millisecond,
         tcp_frame(rec_server, rec_client, 900, 101, wire::tcp_flag::syn | ack, none));
   r.add(2 * millisecond, tcp_frame(rec_client, rec_server, 101, 901, ack, none));
-  r.add(30 * second, tcp_frame(second_client, rec_server, 500, 0, wire::tcp_flag::syn, none));
-  r.add(30 * second + 1 * millisecond,
+  r.add(gap, tcp_frame(second_client, rec_server, 500, 0, wire::tcp_flag::syn, none));
+  r.add(gap + 1 * millisecond,
         tcp_frame(rec_server, second_client, 2000, 501, wire::tcp_flag::syn | ack, none));
-  r.add(30 * second + 2 * millisecond, tcp_frame(second_client, rec_server, 501, 2001, ack, none));
-  replay_config cfg = config_for(false);
-  cfg.play = play_role::server;
-  cfg.port_map.clear();
+  r.add(gap + 2 * millisecond, tcp_frame(second_client, rec_server, 501, 2001, ack, none));
+  return r;
+}
+
+TEST(ReplayServerRole, PacedFlowsStartWhenTheirClientConnects) {
+  // Two connections recorded 30 s apart, recorded pacing: the second client connecting at 1 s
+  // gets its SYN-ACK at once, not at 30 s.
+  const recording r = two_connections(30 * second);
+  using namespace wire::tcp_flag;
+  const wire::tcp_options none;
+  const replay_config cfg = server_config(false);
   harness h(cfg);
   std::string error;
   ASSERT_TRUE(h.e.load(r.records, error)) << error;
   h.start(0);
-  endpoint4 client = live;
-  endpoint4 server = us;
-  server.port = 80;
-  client.port = 51000;
+  endpoint4 client = live_client(51000);
+  const endpoint4 server = our_server();
   h.e.on_frame(0, tcp_frame(client, server, 7, 0, wire::tcp_flag::syn, none));
   h.poll(1 * millisecond);  // the first SYN-ACK, 1 ms after the SYN as recorded
   ASSERT_EQ(h.sent.size(), 1U);
@@ -173,30 +185,16 @@ TEST(ReplayServerRole, PacedFlowsStartWhenTheirClientConnects) {
 }
 
 TEST(ReplayServerRole, AClientReusingItsPortGetsTheNextRecordedConnection) {
-  recording r;
+  const recording r = two_connections(3 * millisecond);
   using namespace wire::tcp_flag;
   const wire::tcp_options none;
-  endpoint4 second_client = rec_client;
-  second_client.port = 40001;
-  r.add(0, tcp_frame(rec_client, rec_server, 100, 0, wire::tcp_flag::syn, none));
-  r.add(1 * millisecond,
-        tcp_frame(rec_server, rec_client, 900, 101, wire::tcp_flag::syn | ack, none));
-  r.add(2 * millisecond, tcp_frame(rec_client, rec_server, 101, 901, ack, none));
-  r.add(3 * millisecond, tcp_frame(second_client, rec_server, 500, 0, wire::tcp_flag::syn, none));
-  r.add(4 * millisecond,
-        tcp_frame(rec_server, second_client, 2000, 501, wire::tcp_flag::syn | ack, none));
-  r.add(5 * millisecond, tcp_frame(second_client, rec_server, 501, 2001, ack, none));
-  replay_config cfg = config_for(true);
-  cfg.play = play_role::server;
-  cfg.port_map.clear();
+  const replay_config cfg = server_config(true);
   harness h(cfg);
   std::string error;
   ASSERT_TRUE(h.e.load(r.records, error)) << error;
   h.start(0);
-  endpoint4 client = live;
-  client.port = 51000;  // both live connections from this port
-  endpoint4 server = us;
-  server.port = 80;
+  const endpoint4 client = live_client(51000);  // both live connections from this port
+  const endpoint4 server = our_server();
   h.e.on_frame(0, tcp_frame(client, server, 7, 0, wire::tcp_flag::syn, none));
   h.poll(0);
   ASSERT_EQ(h.sent.size(), 1U);
@@ -227,9 +225,7 @@ TEST(ReplayServerRole, UdpRepliesGoToTheLiveClientsPort) {
   r.add(1 * millisecond, udp_frame(srv, c, "answer"));
   r.add(2 * millisecond, echo_frame(rec_client, rec_server, wire::icmp_type::echo_request, 5, 1));
   r.add(3 * millisecond, echo_frame(rec_server, rec_client, wire::icmp_type::echo_reply, 5, 1));
-  replay_config cfg = config_for(true);
-  cfg.play = play_role::server;
-  cfg.port_map.clear();
+  const replay_config cfg = server_config(true);
   harness h(cfg);
   std::string error;
   ASSERT_TRUE(h.e.load(r.records, error)) << error;
