@@ -380,6 +380,45 @@ def test_capture_switched_at_run_time(link, start, tmp_path):
     assert b"GET /bytes/5000" in b"".join(bytes(f[TCP].payload) for f in frames)
 
 
+def test_capture_switch_survives_a_signal_storm(link, start, tmp_path):
+    """SIGUSR1 every millisecond while the server serves and while it shuts down (the capture
+    closes under the storm): no crash or sanitizer report, exit 0, and a complete pcapng."""
+    import threading
+    from scapy.all import rdpcap
+    path = tmp_path / "storm.pcapng"
+    p = start("http_server", ["--ip", f"{link['our_ip']}/24", "--port", "8080", "--capture",
+                              path, "--capture-paused"], "serving http")
+    storming = threading.Event()
+    storming.set()
+    sent = [0]
+    pidfd = os.pidfd_open(p.proc.pid)  # signals reach this process only, never a reused PID
+
+    def storm():
+        while storming.is_set():
+            try:
+                signal.pidfd_send_signal(pidfd, signal.SIGUSR1)
+                sent[0] += 1
+            except ProcessLookupError:
+                return
+            time.sleep(0.001)
+
+    t = threading.Thread(target=storm)
+    t.start()
+    try:
+        body = tmp_path / "body"
+        for _ in range(3):
+            assert curl(link, "/bytes/2000", body)[0] == 200
+        status, _, err = p.stop()  # SIGTERM while the storm goes on
+    finally:
+        storming.clear()
+        t.join(timeout=10)
+        os.close(pidfd)
+    assert sent[0] > 50, sent
+    assert status == 0, err
+    assert "Sanitizer" not in err and "runtime error" not in err, err
+    rdpcap(str(path))  # a complete pcapng, whatever the switch was at the end
+
+
 def run_fail(bin_dir, *args):
     r = subprocess.run([str(bin_dir / a) if i == 0 else str(a) for i, a in enumerate(args)],
                        capture_output=True, text=True, timeout=20)
