@@ -303,7 +303,7 @@ def test_capture_equals_tcpdump(link, start):
     ours = os.path.join(TMP, f"dnp_{PID}_ours.pcapng")
     theirs = os.path.join(TMP, f"dnp_{PID}_tcpdump.pcap")
     tcpdump = subprocess.Popen(in_ns("tcpdump", "-i", PEER_IF, "-U", "--immediate-mode", "-Z", "root", "-s", "0",
-                                     "-w", theirs, "tcp", "port", "8080"),
+                                     "-B", "16384", "-w", theirs, "tcp", "port", "8080"),
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         # tcpdump says "listening on" once its socket is open.
@@ -340,9 +340,17 @@ def test_capture_equals_tcpdump(link, start):
         mine, seen_by_kernel = tcp_frames(ours, 8080), tcp_frames(theirs, 8080)
         # 3-way handshake, request, 50 KB of answer, the FINs: a real conversation.
         assert len(mine) > 40, len(mine)
-        assert len(mine) == len(seen_by_kernel), (len(mine), len(seen_by_kernel))
-        assert collections.Counter(mine) == collections.Counter(seen_by_kernel)
-        print(f"capture vs tcpdump: {len(mine)} TCP frames, identical")
+        # tcpdump itself can lose frames on 2 busy cores ("N packets dropped by kernel": its
+        # socket buffer, not the link). It still counts what its filter matched: that count must
+        # be ours, and every frame it did write must be one of ours, byte for byte.
+        stats = seen.decode(errors="replace")
+        matched = int(re.search(r"(\d+) packets? received by filter", stats).group(1))
+        dropped = int(re.search(r"(\d+) packets? dropped by kernel", stats).group(1))
+        assert len(mine) == matched, (len(mine), matched, stats)
+        assert len(seen_by_kernel) == matched - dropped, (len(seen_by_kernel), stats)
+        assert not collections.Counter(seen_by_kernel) - collections.Counter(mine)
+        print(f"capture vs tcpdump: {len(mine)} TCP frames, {len(seen_by_kernel)} identical in "
+              f"tcpdump's file ({dropped} dropped by tcpdump's socket)")
         # Each frame's direction: what our server sent (source port 8080) outbound, the rest in.
         directions = {bytes(f): d for f, d in pcapng_directions(ours)}
         for f in mine:
