@@ -74,10 +74,8 @@ const char* capture_usage() noexcept {
 namespace {
 
 /// The capture SIGUSR1 switches (the last one opened: the examples open one). The handler only
-/// loads this pointer and flips an atomic flag: async-signal-safe.
-// SIGUSR1 switches this capture. The handler only touches lock-free atomics (async-signal-safe).
-// close() clears the pointer, then waits until no handler (on any thread) is still inside, so the
-// capture is never used after it is freed.
+/// touches lock-free atomics (async-signal-safe); close() clears the pointer, then waits until no
+/// handler (on any thread) is still inside, so the capture is never used after it is freed.
 std::atomic<frame_capture*> toggled_capture{nullptr};
 std::atomic<int> toggles_running{0};
 static_assert(std::atomic<frame_capture*>::is_always_lock_free &&

@@ -44,10 +44,9 @@ struct capture_limits {
 /// What a writer did (all counts since open()).
 struct capture_file_stats {
   std::uint64_t frames_written = 0;
-  std::uint64_t bytes_written = 0;  ///< file bytes, all files
-  std::uint64_t frames_over_cap =
-      0;  ///< not written: past the cap (max_files == 1), or too big for any file
-  std::uint64_t write_errors = 0;  ///< not written: the file system refused (error() says)
+  std::uint64_t bytes_written = 0;    ///< file bytes, all files
+  std::uint64_t frames_over_cap = 0;  ///< not written: past the cap, or too big for any file
+  std::uint64_t write_errors = 0;     ///< not written: the file system refused (error() says)
   std::uint32_t files_opened = 0;
 };
 

@@ -226,10 +226,10 @@ time_ns planned_at(const engine::state& s, const replay_flow& f, const replay_it
 }
 
 /// When a held item becomes a missing response: response_timeout after it was due and after the
-/// flow's last frame either way, so a long response still arriving, or a --fast replay (where
-/// every item is due at the start), is not cut off while the live side is busy.
+/// flow's last progress (a frame sent, or new live bytes), so a long response still arriving, or
+/// a --fast replay (where every item is due at the start), is not cut off, while live
+/// retransmissions of bytes already seen do not extend the wait.
 time_ns wait_deadline(const engine::state& s, const replay_flow& f, time_ns planned) {
-  // Progress, not activity: live retransmissions of bytes already seen do not extend the wait.
   return std::max(planned, f.last_progress) + s.config.response_timeout;
 }
 

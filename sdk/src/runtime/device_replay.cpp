@@ -35,8 +35,8 @@ class driver {
       const time_ns now = monotonic_now();
       const bool received = receive(now);
       const std::uint64_t sent_before = sent_;
-      flush();  // frames the device declined earlier go first, in order
-      e_.poll(now, [this](std::span<const std::byte> frame) { transmit(frame); });
+      e_.poll(now, [this](std::span<const std::byte> frame) { queue(frame); });
+      flush();  // one burst: frames declined earlier first, then this turn's, in order
       if (e_.done() && head_ == pending_.size()) {  // and the last frames are out
         r.finished = true;
         break;
@@ -107,10 +107,15 @@ class driver {
     return any;
   }
 
-  void transmit(std::span<const std::byte> frame) {
+  /// Copies an emitted frame into a device packet, behind those not yet sent (flush sends).
+  void queue(std::span<const std::byte> frame) {
+    if (pending_.size() - head_ >= max_pending) {
+      ++tx_dropped_;
+      return;
+    }
     packet p = dev_.tx_pool(o_.queue).alloc();
     std::byte* dst = p ? p.append(frame.size()) : nullptr;
-    if (dst == nullptr || pending_.size() - head_ >= max_pending) {
+    if (dst == nullptr) {
       ++tx_dropped_;
       return;
     }
@@ -119,7 +124,6 @@ class driver {
       o_.out->write(0, realtime_now(), frame_direction::outbound, frame);  // when emitted
     }
     pending_.push_back(std::move(p));
-    flush();
   }
 
   /// Offers the pending frames in order; what the device declines stays for the next turn

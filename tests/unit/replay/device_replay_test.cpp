@@ -128,8 +128,8 @@ class scripted_device final : public device {
 
 TEST(DeviceReplay, DeclinedFramesAreSentLaterInOrder) {
   const recording r = handshake_then_get();
-  // The ARP request is declined three times; after the SYN-ACK, the ACK and "GET" (emitted in
-  // one poll) are declined once each, then go out together, in order.
+  // The ARP request is declined three times; after the SYN-ACK, the burst of the ACK and "GET"
+  // (emitted in one poll) is declined twice, then goes out whole, in order.
   std::size_t syn_ack_calls = 0;
   scripted_device dev(
       [&](std::size_t n) {

@@ -49,18 +49,43 @@ std::string temp_path(const std::string& name) {
       .string();
 }
 
+/// Two simulated hosts on one clean link.
+struct two_hosts {
+  sim::network net;
+  sim::host& a;
+  sim::host& b;
+  sim::sim_nic& an;
+  sim::sim_nic& bn;
+  two_hosts(std::uint64_t seed, const char* a_name, const char* b_name)
+      : net(seed),
+        a(net.add_host(a_name)),
+        b(net.add_host(b_name)),
+        an(net.add_nic(a)),
+        bn(net.add_nic(b)) {
+    net.connect(an, bn);
+  }
+};
+
+/// The replayer at 198.18.0.10 on `nic`, against the live stack at `live`.
+replay::replay_config replayer_config(const sim::sim_nic& nic, wire::ipv4_address live,
+                                      std::uint64_t seed, bool fast) {
+  replay::replay_config c;
+  c.mac = nic.info().mac;
+  c.address = wire::ipv4_address::from_octets(198, 18, 0, 10);
+  c.live_address = live;
+  c.seed = seed;
+  c.fast = fast;
+  return c;
+}
+
 /// Two echo connections recorded at the client's NIC (a clean link).
 void record(std::uint64_t seed, const std::string& path) {
-  sim::network net(seed);
-  sim::host& ch = net.add_host("client");
-  sim::host& sh = net.add_host("server");
-  sim::sim_nic& cn = net.add_nic(ch);
-  sim::sim_nic& sn = net.add_nic(sh);
-  net.connect(cn, sn);
+  two_hosts h(seed, "client", "server");
+  sim::network& net = h.net;
   std::string error;
-  ASSERT_TRUE(net.capture(cn, path, error)) << error;
-  tcp_app server(sh, sn, config_at(server_ip));
-  tcp_app client(ch, cn, config_at(client_ip));
+  ASSERT_TRUE(net.capture(h.an, path, error)) << error;
+  tcp_app server(h.b, h.bn, config_at(server_ip));
+  tcp_app client(h.a, h.an, config_at(client_ip));
   server.listen(echo_port, echo_server_role());
   client.connect({server_ip, echo_port}, echo_client_role(11));
   client.connect({server_ip, echo_port}, echo_client_role(12));
@@ -96,24 +121,14 @@ struct replay_outcome {
 
 replay_outcome replay_against_echo(const loaded& capture, std::uint64_t seed, bool fast) {
   replay_outcome out;
-  sim::network net(seed);
-  sim::host& rh = net.add_host("replayer");
-  sim::host& sh = net.add_host("server");
-  sim::sim_nic& rn = net.add_nic(rh);
-  sim::sim_nic& sn = net.add_nic(sh);
-  net.connect(rn, sn);
-  tcp_app server(sh, sn, config_at(server_ip));
+  two_hosts h(seed, "replayer", "server");
+  sim::network& net = h.net;
+  tcp_app server(h.b, h.bn, config_at(server_ip));
   server.listen(echo_port, echo_server_role());
-  replay::replay_config cfg;
-  cfg.mac = rn.info().mac;
-  cfg.address = wire::ipv4_address::from_octets(198, 18, 0, 10);
-  cfg.live_address = server_ip;
-  cfg.seed = seed;
-  cfg.fast = fast;
-  replay::engine e(cfg);
+  replay::engine e(replayer_config(h.an, server_ip, seed, fast));
   std::string error;
   EXPECT_TRUE(e.load(capture.records, error)) << error;
-  sim::replay_host driver(rh, rn, e);
+  sim::replay_host driver(h.a, h.an, e);
   driver.start();
   out.done = net.run_until([&] { return driver.done(); }, 30 * second);
   out.report = e.report();
@@ -162,29 +177,19 @@ TEST(ReplaySim, TheRecordedServerSideReplaysAgainstALiveClient) {
   const std::string path = temp_path("server_side.pcap");
   record(7, path);
   const loaded capture = load(path);
-  sim::network net(4);
-  sim::host& rh = net.add_host("replayer");
-  sim::host& ch = net.add_host("client");
-  sim::sim_nic& rn = net.add_nic(rh);
-  sim::sim_nic& cn = net.add_nic(ch);
-  net.connect(rn, cn);
-  replay::replay_config cfg;
-  cfg.mac = rn.info().mac;
+  two_hosts h(4, "replayer", "client");
+  replay::replay_config cfg = replayer_config(h.an, client_ip, 4, true);
   cfg.play = replay::play_role::server;
-  cfg.address = wire::ipv4_address::from_octets(198, 18, 0, 10);
-  cfg.live_address = client_ip;
-  cfg.seed = 4;
-  cfg.fast = true;
   replay::engine e(cfg);
   std::string error;
   ASSERT_TRUE(e.load(capture.records, error)) << error;
   EXPECT_EQ(e.report().target, client_ip);
-  sim::replay_host driver(rh, rn, e);
+  sim::replay_host driver(h.a, h.an, e);
   driver.start();
-  tcp_app client(ch, cn, config_at(client_ip));
+  tcp_app client(h.b, h.bn, config_at(client_ip));
   client.connect({cfg.address, echo_port}, echo_client_role(11));
   client.connect({cfg.address, echo_port}, echo_client_role(12));
-  ASSERT_TRUE(net.run_until([&] { return driver.done(); }, 30 * second)) << "seed 4";
+  ASSERT_TRUE(h.net.run_until([&] { return driver.done(); }, 30 * second)) << "seed 4";
   const replay::replay_report& rep = e.report();
   EXPECT_FALSE(rep.diverged()) << "seed 4: " << rep.json();
   ASSERT_EQ(rep.flows.size(), 2U);
@@ -206,26 +211,17 @@ TEST(ReplaySim, AShorterLiveResponseIsReportedAsMissing) {
   record(6, path);
   loaded capture = load(path);
   // Replay against a server that sinks instead of echoing: every response is missing.
-  sim::network net(3);
-  sim::host& rh = net.add_host("replayer");
-  sim::host& sh = net.add_host("server");
-  sim::sim_nic& rn = net.add_nic(rh);
-  sim::sim_nic& sn = net.add_nic(sh);
-  net.connect(rn, sn);
-  tcp_app server(sh, sn, config_at(server_ip));
+  two_hosts h(3, "replayer", "server");
+  tcp_app server(h.b, h.bn, config_at(server_ip));
   server.listen(echo_port, stream_role{});
-  replay::replay_config cfg;
-  cfg.mac = rn.info().mac;
-  cfg.address = wire::ipv4_address::from_octets(198, 18, 0, 10);
-  cfg.live_address = server_ip;
-  cfg.fast = true;
+  replay::replay_config cfg = replayer_config(h.an, server_ip, 1, true);
   cfg.response_timeout = 500 * millisecond;
   replay::engine e(cfg);
   std::string error;
   ASSERT_TRUE(e.load(capture.records, error)) << error;
-  sim::replay_host driver(rh, rn, e);
+  sim::replay_host driver(h.a, h.an, e);
   driver.start();
-  ASSERT_TRUE(net.run_until([&] { return driver.done(); }, 30 * second)) << "seed 3";
+  ASSERT_TRUE(h.net.run_until([&] { return driver.done(); }, 30 * second)) << "seed 3";
   const replay::replay_report& rep = e.report();
   ASSERT_TRUE(rep.diverged());
   EXPECT_NE(rep.divergences[0].find("missing response"), std::string::npos) << rep.json();
